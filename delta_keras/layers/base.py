@@ -1,0 +1,156 @@
+"""`SparsityLayer`: what `DeltaActivation` and `ActivitySparsity` share.
+
+Both are pass-through-shaped layers on tensors with time on axis 1 that add a sparsity loss and keep
+running statistics. Subclasses only say what they output and what they penalise (`_transform`).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from delta_keras import regularizers
+from delta_keras.layers import density
+
+NORMALIZATIONS = ("mean", "frame", "sample")
+
+# Statistics kept as variables: the counts of `density.nonzero_counts` plus the sparsity loss.
+_COUNTERS = (
+    "nonzero_activations",
+    "activations",
+    "nonzero_deltas",
+    "deltas",
+    "nonzero_first_frame",
+    "first_frame",
+    "samples",
+    "loss_sum",
+    "batches",
+)
+
+
+class SparsityLayer(keras.layers.Layer):
+    """Base class of the sparsity layers.
+
+    Args:
+        sparsity_weight: float or `delta_keras.regularizers.Schedule` of the training step: the weight
+            of the sparsity loss. The layer counts its own training steps (a variable saved with the
+            model), so a schedule needs no callback and resumes where it stopped.
+        fan_out: MACs that one nonzero output triggers in the layers that consume it; weighs the loss
+            by what a zero saves. `delta_keras.sparsify()` sets it from the graph.
+        penalty: ``"l1"`` (default), ``"hoyer_square"``, ``"target_rate"`` or a
+            `delta_keras.regularizers.Penalty`.
+        normalization: how the penalty is normalised. ``"mean"`` (default): per neuron and frame
+            (the penalty's own per-element value); ``"frame"``: summed over the neurons of a frame,
+            averaged over frames and samples; ``"sample"``: summed over neurons and frames, averaged
+            over samples. With ``"frame"`` and ``fan_out`` the loss is proportional to MACs per frame.
+    """
+
+    def __init__(
+        self,
+        sparsity_weight=0.0,
+        fan_out: float = 1.0,
+        penalty="l1",
+        normalization: str = "mean",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"{self.name}: normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if fan_out <= 0:
+            raise ValueError(f"{self.name}: fan_out must be > 0, got {fan_out}")
+        self.schedule = regularizers.get_schedule(sparsity_weight)
+        self.penalty = regularizers.get_penalty(penalty)
+        self.fan_out = float(fan_out)
+        self.normalization = normalization
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"{self.name}: expected input of rank >= 3 with time on axis 1, e.g. (batch, time, features) "
+                f"or (batch, time, height, width, channels); got shape {tuple(input_shape)}"
+            )
+        self.training_step = self.add_weight(
+            shape=(), initializer="zeros", dtype="int64", trainable=False, name="training_step",
+            aggregation="only_first_replica",
+        )
+        self._counters = {
+            name: self.add_weight(
+                shape=(), initializer="zeros", dtype="float32", trainable=False, name=name, aggregation="sum"
+            )
+            for name in _COUNTERS
+        }
+
+    def _transform(self, x):
+        """Returns ``(output, penalised, counted)`` for float32 ``x``: the layer's output, the tensor the
+        penalty applies to (time on axis 1) and the tensor whose zeros the statistics count."""
+        raise NotImplementedError
+
+    def call(self, inputs, training=None):
+        x = ops.cast(inputs, "float32")
+        output, penalised, counted = self._transform(x)
+        if training:
+            self.training_step.assign_add(ops.cast(1, "int64"))
+        loss = self._loss(penalised)
+        self.add_loss(loss)
+        self._update_statistics(counted, loss)
+        return ops.cast(output, self.compute_dtype)
+
+    def _loss(self, penalised):
+        shape = ops.shape(penalised)
+        neurons = ops.cast(ops.prod(shape[2:]), "float32")
+        scale = {"mean": 1.0, "frame": neurons, "sample": neurons * ops.cast(shape[1], "float32")}
+        # An empty tensor (a single-frame clip has no deltas) costs nothing rather than NaN.
+        value = ops.where(ops.size(penalised) > 0, self.penalty(penalised), 0.0)
+        weight = self.schedule(self.training_step)
+        return weight * self.fan_out * scale[self.normalization] * value
+
+    def _update_statistics(self, counted, loss):
+        counts = density.nonzero_counts(counted)
+        counts.update(
+            samples=ops.cast(ops.shape(counted)[0], "float32"),
+            loss_sum=ops.cast(loss, "float32"),
+            batches=ops.cast(1.0, "float32"),
+        )
+        for name, value in counts.items():
+            self._counters[name].assign_add(value)
+
+    @property
+    def sparsity_weight(self) -> float:
+        """The sparsity weight at the layer's current training step."""
+        return float(self.schedule(self.training_step))
+
+    def statistics(self) -> dict:
+        """Running statistics since the last `reset_statistics` (Python floats).
+
+        Returns:
+            ``delta_density`` (nonzero temporal deltas / deltas, frames t >= 1),
+            ``delta_density_first_charged`` (frame 0 charged for its nonzero activations),
+            ``activation_density`` (nonzero activations / activations), ``neurons_per_frame``,
+            ``sparsity_loss`` (mean over the batches seen) and ``batches``.
+        """
+        counts = {name: float(ops.convert_to_numpy(v)) for name, v in self._counters.items()}
+        stats = density.densities(counts)
+        samples, batches = counts["samples"], counts["batches"]
+        stats["neurons_per_frame"] = round(counts["first_frame"] / samples) if samples else 0
+        stats["sparsity_loss"] = counts["loss_sum"] / batches if batches else 0.0
+        stats["batches"] = int(batches)
+        return stats
+
+    def reset_statistics(self) -> None:
+        """Zeroes the running statistics (e.g. at the start of an epoch)."""
+        for variable in self._counters.values():
+            variable.assign(ops.zeros_like(variable))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            sparsity_weight=keras.saving.serialize_keras_object(self.schedule),
+            fan_out=self.fan_out,
+            penalty=keras.saving.serialize_keras_object(self.penalty),
+            normalization=self.normalization,
+        )
+        return config

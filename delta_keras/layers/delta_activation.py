@@ -1,0 +1,145 @@
+"""`DeltaActivation`: quantised activations whose frame-to-frame changes are penalised."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from delta_keras.layers import density
+from delta_keras.layers.base import SparsityLayer
+from delta_keras.layers.quantizer import STEP_GRADIENTS, quantize
+
+GRANULARITIES = ("layer", "channel", "neuron")
+OUTPUTS = ("quantized", "delta")
+
+
+@keras.saving.register_keras_serializable(package="delta_keras")
+class MinValue(keras.constraints.Constraint):
+    """Clips a weight to ``>= min_value`` after every optimiser update."""
+
+    def __init__(self, min_value: float):
+        self.min_value = float(min_value)
+
+    def __call__(self, w):
+        return ops.maximum(w, self.min_value)
+
+    def get_config(self) -> dict:
+        return {"min_value": self.min_value}
+
+
+@keras.saving.register_keras_serializable(package="delta_keras")
+class DeltaActivation(SparsityLayer):
+    """Quantises activations with a learnable step and penalises their temporal changes.
+
+    Place it after an activation in a clip model. With step ``q`` it computes ``x_q = q * round(x / q)``:
+    wherever an activation stays within one quantisation level from frame ``t-1`` to frame ``t``, the
+    delta ``x_q[t] - x_q[t-1]`` is exactly zero, so a delta-inference accelerator skips every MAC it
+    would trigger downstream. The default output is ``x_q`` itself, so the trained network computes
+    exactly what a delta-inference engine reconstructs by accumulating deltas.
+
+    The added loss is ``sparsity_weight * fan_out * normalization * penalty(deltas)`` over frames
+    ``t >= 1``. With ``step_gradient="lsq"`` the deltas are measured in quantisation levels crossed
+    (``round(x[t]/q) - round(x[t-1]/q)``), which makes a coarser step cheaper and bounds the number
+    of nonzero deltas from above; with ``step_gradient="paper"`` they are measured in activation units
+    (``x_q[t] - x_q[t-1]``), as in Yousefzadeh & Sifalakis (2021).
+
+    Args:
+        step_init: initial quantisation step (e.g. about 1/8 of the activation's typical range).
+        granularity: ``"layer"`` (one step), ``"channel"`` (one per last-axis channel, default) or
+            ``"neuron"`` (one per element of a frame).
+        output: ``"quantized"`` (default) returns ``x_q``; ``"delta"`` returns ``x_q[t] - x_q[t-1]``
+            with the first frame passed whole.
+        step_gradient: ``"lsq"`` (default) or ``"paper"``; see `delta_keras.layers.quantizer.quantize`.
+        min_step: floor of the step. The step variable is clipped to it after every update and again
+            when used, so no optimiser can make it zero, negative or NaN-producing.
+        **kwargs: `SparsityLayer` arguments (``sparsity_weight``, ``fan_out``, ``penalty``,
+            ``normalization``) and base layer arguments.
+
+    Input shape:
+        Tensor of rank >= 3 with time on axis 1: ``(batch, time, features)`` or
+        ``(batch, time, height, width, channels)``.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from delta_keras import DeltaActivation
+    >>> clips = keras.Input((8, 16, 16, 3))
+    >>> x = keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3, activation="relu"))(clips)
+    >>> x = DeltaActivation(step_init=0.25, sparsity_weight=1e-3)(x)
+    >>> model = keras.Model(clips, x)
+    >>> model(np.zeros((2, 8, 16, 16, 3), "float32")).shape
+    TensorShape([2, 8, 14, 14, 4])
+    """
+
+    def __init__(
+        self,
+        step_init: float = 1.0,
+        granularity: str = "channel",
+        output: str = "quantized",
+        step_gradient: str = "lsq",
+        min_step: float = 1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for arg, value, allowed in (
+            ("granularity", granularity, GRANULARITIES),
+            ("output", output, OUTPUTS),
+            ("step_gradient", step_gradient, STEP_GRADIENTS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{self.name}: {arg} must be one of {allowed}, got {value!r}")
+        if min_step <= 0 or step_init < min_step:
+            raise ValueError(f"{self.name}: need 0 < min_step <= step_init, got min_step={min_step}, step_init={step_init}")
+        self.step_init = float(step_init)
+        self.granularity = granularity
+        self.output_mode = output
+        self.step_gradient = step_gradient
+        self.min_step = float(min_step)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        shape = {"layer": (), "channel": tuple(input_shape[-1:]), "neuron": tuple(input_shape[2:])}[self.granularity]
+        if None in shape:
+            raise ValueError(
+                f"{self.name}: granularity={self.granularity!r} needs known sizes for axes 2+, got input shape "
+                f"{tuple(input_shape)}"
+            )
+        self.step_variable = self.add_weight(
+            shape=shape,
+            initializer=keras.initializers.Constant(self.step_init),
+            constraint=MinValue(self.min_step),
+            dtype="float32",
+            autocast=False,  # the step stays float32 under mixed precision
+            name="step",
+        )
+
+    @property
+    def step(self):
+        """The positive float32 quantisation step (broadcasts against a frame)."""
+        return ops.maximum(self.step_variable, self.min_step)
+
+    def quantize(self, x):
+        """Returns ``x_q`` for float ``x`` of any shape whose trailing axes match the step (no loss, no statistics)."""
+        return quantize(ops.cast(x, "float32"), self.step, self.step_gradient)[1]
+
+    def _transform(self, x):
+        levels, x_q = quantize(x, self.step, self.step_gradient)
+        measured = levels if self.step_gradient == "lsq" else x_q
+        output = x_q
+        if self.output_mode == "delta":
+            output = ops.concatenate([x_q[:, :1], density.temporal_deltas(x_q)], axis=1)
+        return output, density.temporal_deltas(measured), x_q
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            step_init=self.step_init,
+            granularity=self.granularity,
+            output=self.output_mode,
+            step_gradient=self.step_gradient,
+            min_step=self.min_step,
+        )
+        return config
