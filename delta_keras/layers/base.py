@@ -81,19 +81,22 @@ class SparsityLayer(keras.layers.Layer):
             for name in _COUNTERS
         }
 
+    # Whether the penalty applies to the temporal deltas of the measured tensor or to the tensor itself.
+    penalises_deltas: bool
+
     def _transform(self, x):
-        """Returns ``(output, penalised, counted)`` for float32 ``x``: the layer's output, the tensor the
-        penalty applies to (time on axis 1) and the tensor whose zeros the statistics count."""
+        """Returns ``(output, measured)`` for float32 ``x``: the layer's output, and the tensor (time on
+        axis 1) whose zeros the statistics count and which the penalty measures."""
         raise NotImplementedError
 
     def call(self, inputs, training=None):
-        x = ops.cast(inputs, "float32")
-        output, penalised, counted = self._transform(x)
+        output, measured = self._transform(ops.cast(inputs, "float32"))
         if training:
             self.training_step.assign_add(ops.cast(1, "int64"))
-        loss = self._loss(penalised)
+        deltas = density.temporal_deltas(measured)
+        loss = self._loss(deltas if self.penalises_deltas else measured)
         self.add_loss(loss)
-        self._update_statistics(counted, loss)
+        self._update_statistics(measured, deltas, loss)
         return ops.cast(output, self.compute_dtype)
 
     def _loss(self, penalised):
@@ -105,10 +108,10 @@ class SparsityLayer(keras.layers.Layer):
         weight = self.schedule(self.training_step)
         return weight * self.fan_out * scale[self.normalization] * value
 
-    def _update_statistics(self, counted, loss):
-        counts = density.nonzero_counts(counted)
+    def _update_statistics(self, measured, deltas, loss):
+        counts = density.nonzero_counts(measured, deltas)
         counts.update(
-            samples=ops.cast(ops.shape(counted)[0], "float32"),
+            samples=ops.cast(ops.shape(measured)[0], "float32"),
             loss_sum=ops.cast(loss, "float32"),
             batches=ops.cast(1.0, "float32"),
         )

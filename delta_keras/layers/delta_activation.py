@@ -125,13 +125,15 @@ class DeltaActivation(SparsityLayer):
         """Returns ``x_q`` for float ``x`` of any shape whose trailing axes match the step (no loss, no statistics)."""
         return quantize(ops.cast(x, "float32"), self.step, self.step_gradient)[1]
 
+    penalises_deltas = True
+
     def _transform(self, x):
         levels, x_q = quantize(x, self.step, self.step_gradient)
-        measured = levels if self.step_gradient == "lsq" else x_q
         output = x_q
         if self.output_mode == "delta":
             output = ops.concatenate([x_q[:, :1], density.temporal_deltas(x_q)], axis=1)
-        return output, density.temporal_deltas(measured), x_q
+        # levels and x_q have the same zeros; they differ in the unit the penalty measures.
+        return output, levels if self.step_gradient == "lsq" else x_q
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -17,15 +17,24 @@ from keras import ops
 
 def temporal_deltas(x):
     """Returns ``x[:, t] - x[:, t - 1]`` for t >= 1 (shape ``(B, T - 1, ...)``)."""
-    return x[:, 1:] - x[:, :-1]
+    # Split rather than slice: the gradient of a split is a concatenation, while TensorFlow's
+    # strided-slice gradient is about 20x slower on CPU.
+    frames = ops.shape(x)[1]
+    later = ops.split(x, [1], axis=1)[1]
+    earlier = ops.split(x, [frames - 1], axis=1)[0]
+    return later - earlier
 
 
 def _count(x):
-    return ops.sum(ops.cast(ops.not_equal(x, 0), "float32"))
+    return ops.cast(ops.count_nonzero(x), "float32")
 
 
-def nonzero_counts(x) -> dict:
+def nonzero_counts(x, deltas=None) -> dict:
     """Counts the nonzero activations and temporal deltas of ``x`` (time on axis 1).
+
+    Args:
+        x: tensor with time on axis 1.
+        deltas: ``temporal_deltas(x)``, or any tensor with the same zeros, when the caller has it already.
 
     Returns:
         A dict of float32 scalars: ``nonzero_activations``, ``activations`` (elements over all frames),
@@ -39,7 +48,7 @@ def nonzero_counts(x) -> dict:
     return {
         "nonzero_activations": _count(x),
         "activations": size,
-        "nonzero_deltas": _count(temporal_deltas(x)),
+        "nonzero_deltas": _count(temporal_deltas(x) if deltas is None else deltas),
         "deltas": size - first_frame,
         "nonzero_first_frame": _count(x[:, :1]),
         "first_frame": first_frame,

@@ -1,0 +1,87 @@
+"""Training-step time of a MobileNet-style clip model with and without DeltaActivation layers.
+
+The model: MobileNet v1's stem and 13 depthwise-separable blocks at alpha 0.25, built from
+TimeDistributed layers, on 8-frame 112x112 clips, batch 8; the sparse variant has a DeltaActivation
+after each of its 27 ReLU6 activations. Both models are timed side by side in one run, interleaved
+round by round, and the ratio of median step times is printed (target: at most 1.15x).
+
+    python benchmarks/layer_overhead.py [--rounds 5] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from delta_keras import DeltaActivation
+
+# (pointwise filters at alpha 1, depthwise stride) of MobileNet v1's 13 blocks.
+BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+
+
+def mobilenet_clip_model(frames: int, size: int, alpha: float, delta: bool, classes: int = 10) -> keras.Model:
+    """MobileNet v1 on every frame (TimeDistributed), with a DeltaActivation after each ReLU6 if ``delta``."""
+
+    def frame_layer(layer, x):
+        return keras.layers.TimeDistributed(layer)(x)
+
+    def activation(x):
+        x = frame_layer(keras.layers.BatchNormalization(), x)
+        x = frame_layer(keras.layers.ReLU(6.0), x)
+        return DeltaActivation(step_init=0.25, sparsity_weight=1e-4)(x) if delta else x
+
+    clips = keras.Input((frames, size, size, 3))
+    x = activation(frame_layer(keras.layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False), clips))
+    for filters, stride in BLOCKS:
+        x = activation(frame_layer(keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False), x))
+        x = activation(frame_layer(keras.layers.Conv2D(int(filters * alpha), 1, use_bias=False), x))
+    x = frame_layer(keras.layers.GlobalAveragePooling2D(), x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(clips, keras.layers.Dense(classes)(x))
+
+
+def time_steps(model: keras.Model, x, y, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per model")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per round")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--alpha", type=float, default=0.25)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(args.batch, args.frames, args.size, args.size, 3)).astype("float32")
+    y = rng.integers(0, 10, size=args.batch)
+    models = {}
+    for name, delta in (("dense", False), ("delta", True)):
+        keras.utils.set_random_seed(0)
+        model = mobilenet_clip_model(args.frames, args.size, args.alpha, delta)
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        time_steps(model, x, y, 3)  # trace and warm up
+        models[name] = model
+    times = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name, model in models.items():
+            times[name].append(time_steps(model, x, y, args.steps))
+    dense, delta = (statistics.median(times[name]) for name in ("dense", "delta"))
+    layers = sum(isinstance(layer, DeltaActivation) for layer in models["delta"].layers)
+    print(f"MobileNet v1 alpha={args.alpha}, {args.frames}x{args.size}x{args.size} clips, batch {args.batch}, "
+          f"{layers} DeltaActivation layers")
+    print(f"median training step: dense {dense * 1e3:.1f} ms, with DeltaActivation {delta * 1e3:.1f} ms")
+    print(f"overhead ratio: {delta / dense:.3f}x (target <= 1.15x)")
+
+
+if __name__ == "__main__":
+    main()
