@@ -121,8 +121,11 @@ class DeltaActivation(SparsityLayer):
         """The positive float32 quantisation step (broadcasts against a frame)."""
         return ops.maximum(self.step_variable, self.min_step)
 
-    def quantize(self, x):
-        """Returns ``x_q`` for float ``x`` of any shape whose trailing axes match the step (no loss, no statistics)."""
+    def quantize_values(self, x):
+        """Returns ``x_q`` for float ``x`` of any shape whose trailing axes match the step (no loss, no statistics).
+
+        (Not named ``quantize``: `keras.layers.Layer.quantize` is Keras' own weight-quantisation API.)
+        """
         return quantize(ops.cast(x, "float32"), self.step, self.step_gradient)[1]
 
     penalises_deltas = True

@@ -248,3 +248,12 @@ def test_keras_layer_test_harness():
             )
 
     Harness().runTest()
+
+
+def test_quantize_values_matches_the_forward_pass_without_side_effects():
+    layer = DeltaActivation(step_init=0.3, sparsity_weight=1.0)
+    x = random_clip((2, 3, 5))
+    out = keras.ops.convert_to_numpy(layer(x))
+    batches = layer.statistics()["batches"]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.quantize_values(x[:, 0])), out[:, 0])
+    assert layer.statistics()["batches"] == batches

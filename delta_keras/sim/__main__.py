@@ -1,0 +1,62 @@
+"""Command line: ``python -m delta_keras.sim MODEL.keras VIDEO [VIDEO ...] --frames 16 --json out.json``.
+
+Decodes a clip of each video (through the public `delta_keras.data` API), resizes it to the model's
+input size, counts the MACs of every layer under every policy and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import keras
+import numpy as np
+
+from delta_keras.sim.count import POLICIES, count_macs
+
+
+def load_clip(path: str, frames: int, size: tuple[int, int], start: int = 0) -> np.ndarray:
+    """Decodes ``frames`` consecutive frames from ``start``, resized (short side) and centre-cropped to ``size``.
+
+    Returns:
+        float32 ``(frames, H, W, 3)``, RGB in [0, 255] (the data sources' format).
+    """
+    from delta_keras import data  # imported here: the simulator itself never needs the data package
+
+    height, width = size
+    video = data.read_frames(path, np.arange(start, start + frames), short_side=max(height, width))
+    top, left = (video.shape[1] - height) // 2, (video.shape[2] - width) // 2
+    return video[:, top:top + height, left:left + width].astype("float32")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m delta_keras.sim", description=__doc__.split("\n\n")[1])
+    parser.add_argument("model", help="a saved clip model (.keras)")
+    parser.add_argument("videos", nargs="+", help="video files (anything OpenCV decodes)")
+    parser.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    parser.add_argument("--start", type=int, default=0, help="first frame of each clip (default 0)")
+    parser.add_argument("--granularity", default="element", help="element, vector:N or tile:H[xW]")
+    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    parser.add_argument("--json", help="write the full report as JSON")
+    parser.add_argument("--csv", help="write the table as CSV")
+    parser.add_argument("--plot", help="write the figure (PNG, PDF, ...)")
+    parser.add_argument("--tensorboard", help="write TensorBoard scalars to this log directory")
+    args = parser.parse_args(argv)
+
+    model = keras.models.load_model(args.model, compile=False)
+    height, width = model.inputs[0].shape[2:4]
+    frames = model.inputs[0].shape[1] or args.frames
+    clips = np.stack([load_clip(v, frames, (height, width), args.start) for v in args.videos])
+    report = count_macs(model, clips, args.policies, args.granularity, batch_size=1, progress=True)
+    print(report.table())
+    for key, value in report.neurobench().items():
+        print(f"NeuroBench {key}: {value:.6g}")
+    for path, write in ((args.json, report.to_json), (args.csv, report.to_csv), (args.plot, report.plot),
+                        (args.tensorboard, report.write_tensorboard)):
+        if path:
+            write(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

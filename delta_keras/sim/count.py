@@ -1,0 +1,330 @@
+"""`count_macs`: exact per-layer, per-frame MAC counts of a clip model under each skipping policy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from delta_keras.layers import ActivitySparsity, DeltaActivation, density
+from delta_keras.sim import geometry
+from delta_keras.sim.report import LayerCount, MacReport, StageCount
+
+POLICIES = ("dense", "zero_activation", "zero_delta", "zero_weight", "both")
+
+# Layers whose outputs count as activations for NeuroBench's activation sparsity.
+ACTIVATION_LAYERS = (
+    keras.layers.ReLU,
+    keras.layers.Activation,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+    DeltaActivation,
+    ActivitySparsity,
+)
+
+
+def graph_nodes(model):
+    """The nodes of a functional or Sequential model in topological order (inputs first), input nodes excluded."""
+    graph = getattr(model, "_functional", None) or model
+    if not hasattr(graph, "_nodes_by_depth"):
+        raise ValueError(f"{model.name}: only functional and Sequential models can be simulated (subclassed models "
+                         "have no graph to walk)")
+    depths = sorted(graph._nodes_by_depth, reverse=True)
+    return [node for d in depths for node in graph._nodes_by_depth[d] if not node.is_input]
+
+
+def node_keys(nodes, prefix: str = ""):
+    """Yields ``(node, key)``: the layer's name, with ``:k`` for the k-th call of a shared layer."""
+    calls = {}
+    for node in nodes:
+        layer, _ = geometry.unwrap(node.operation)
+        calls[id(layer)] = calls.get(id(layer), -1) + 1
+        name = prefix + getattr(layer, "name", type(layer).__name__)
+        yield node, name + (f":{calls[id(layer)]}" if calls[id(layer)] else "")
+
+
+def _has_activation(layer) -> bool:
+    activation = getattr(layer, "activation", None)
+    return activation is not None and getattr(activation, "__name__", "") != "linear"
+
+
+@dataclasses.dataclass
+class _Site:
+    """One call of a MAC layer in the graph (a shared layer has one site per call)."""
+
+    key: str
+    layer: keras.layers.Layer
+    time_distributed: bool
+    stages: list | None = None
+    layout: str = ""
+
+
+class _Probe:
+    """A model from the clip input to the input of every MAC layer and the output of every activation.
+
+    Nested models are probed recursively: the outer probe returns a nested model's input, and the
+    nested model's own probe runs on it (folded to frames when it is wrapped in `TimeDistributed`).
+    """
+
+    def __init__(self, model, prefix: str = "", uncounted: dict | None = None):
+        self.uncounted = {} if uncounted is None else uncounted
+        self.sites, self.activations = [], []
+        self._outputs = []  # (what, item) in the order of the probe model's outputs
+        tensors = []
+        for node, key in node_keys(graph_nodes(model), prefix):
+            layer, time_distributed = geometry.unwrap(node.operation)
+            if isinstance(layer, keras.Model):
+                if len(node.input_tensors) != 1:
+                    self.uncounted[key] = "nested model with several inputs"
+                    continue
+                self._outputs.append(("nested", (_Probe(layer, key + "/", self.uncounted), time_distributed)))
+                tensors.append(node.input_tensors[0])
+                continue
+            if geometry.is_mac_layer(layer):
+                site = _Site(key, layer, time_distributed)
+                self.sites.append(site)
+                self._outputs.append(("site", site.key))
+                tensors.append(node.input_tensors[0])
+            if isinstance(layer, ACTIVATION_LAYERS) or _has_activation(layer):
+                self.activations.append(key + "/output")
+                self._outputs.append(("activation", key + "/output"))
+                tensors.append(node.output_tensors[0])
+        graph = getattr(model, "_functional", None) or model
+        self.model = keras.Model(graph.inputs, tensors) if tensors else None
+
+    def __call__(self, inputs) -> dict:
+        """Returns ``{key: tensor}``: each site's input and each activation's output, nested ones included."""
+        if self.model is None:
+            return {}
+        values = self.model(inputs, training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        out = {}
+        for (what, item), value in zip(self._outputs, values):
+            if what == "nested":
+                probe, time_distributed = item
+                out.update(probe(tf.reshape(value, (-1, *value.shape[2:])) if time_distributed else value))
+            else:
+                out[item] = value
+        return out
+
+    def all_sites(self) -> list:
+        """The MAC-layer sites of this model and of the models nested in it."""
+        nested = [site for what, item in self._outputs if what == "nested" for site in item[0].all_sites()]
+        return self.sites + nested
+
+    def all_activations(self) -> list:
+        nested = [key for what, item in self._outputs if what == "nested" for key in item[0].all_activations()]
+        return self.activations + nested
+
+
+def _layout(site: _Site, shape: tuple, samples: int, frames: int) -> str:
+    """Where time is in a MAC layer's input of ``shape``: ``"time"`` (axis 1), ``"folded"`` (into the batch
+    axis, row-major) or ``"sample"`` (consumed upstream or by the layer itself: one frame per sample)."""
+    layer = site.layer
+    if site.time_distributed or isinstance(layer, geometry.RECURRENT_LAYERS):
+        return "time"
+    if shape[0] == samples * frames:
+        return "folded"
+    if isinstance(layer, keras.layers.Dense) and len(shape) >= 3 and shape[1] == frames:
+        return "time"
+    return "sample"
+
+
+def _as_sequence(x, layout: str, samples: int):
+    """Views a layer input as ``(samples, frames_of_layer, *frame)``."""
+    if layout == "folded":
+        return tf.reshape(x, (samples, -1, *x.shape[1:]))
+    return x if layout == "time" else x[:, None]
+
+
+def _prepare(probe: _Probe, values: dict, samples: int, frames: int) -> None:
+    """Sets each site's layout and stages from the shapes of the probe's outputs."""
+    shapes = {key: tuple(t.shape) for key, t in values.items()}
+    for site in probe.all_sites():
+        if site.key in probe.uncounted:
+            continue
+        site.layout = _layout(site, shapes[site.key], samples, frames)
+        frame_shape = shapes[site.key][2 if site.layout == "time" else 1:]
+        try:
+            site.stages = geometry.stages(site.layer, frame_shape)
+            for stage in site.stages:  # computed eagerly now, captured as constants when counting
+                stage.fan_out(False), stage.fan_out(True)
+        except geometry.UncountableLayer as error:
+            probe.uncounted[site.key] = str(error)
+
+
+def _frame_counts(mask, fan_out=None):
+    """Per-frame sums over samples of a 0/1 float32 mask ``(N, T, *frame)``, each entry weighted by its
+    fan-out (int64 map of a frame) if given: ``(T,)`` float64, exact.
+
+    Sums along a frame's last axis run in float32 (fast) when they cannot exceed 2**24, where float32
+    integers stop being exact, and in float64 otherwise; the rest of the sum runs in float64.
+    """
+    rows = tf.reshape(mask, (*mask.shape[:2], -1, mask.shape[-1]))
+    if fan_out is not None:
+        fan_out = np.reshape(fan_out.numpy(), (-1, fan_out.shape[-1]))  # fan-out maps are eager constants
+        dtype = "float32" if fan_out.sum(axis=-1).max() < 2**24 else "float64"
+        with tf.init_scope():  # an eager tensor is captured by reference, not copied into the graph
+            fan_out = tf.constant(fan_out, dtype)
+        rows = tf.cast(rows, dtype) * fan_out
+    return tf.reduce_sum(tf.cast(tf.reduce_sum(rows, axis=-1), "float64"), axis=[0, 2])
+
+
+def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granularity) -> dict:
+    nonzero = tf.cast(tf.not_equal(sequence, 0), "float32")
+    # Delta inference charges frame 0 for its nonzero activations, later frames for their changes.
+    changes = tf.concat([sequence[:, :1], density.temporal_deltas(sequence)], axis=1)
+    changed = tf.cast(tf.not_equal(changes, 0), "float32")
+    blocks = granularity.blocks(len(stage.frame_shape), stage.channel_axis)
+    charged, charged_changes = geometry.block_any(nonzero, blocks), geometry.block_any(changed, blocks)
+    return {
+        "zero_activation": _frame_counts(charged, stage.fan_out(False)),
+        "both": _frame_counts(charged, stage.fan_out(True)),
+        "zero_delta": _frame_counts(charged_changes, stage.fan_out(False)),
+        "nonzero": _frame_counts(nonzero),
+        "changed": _frame_counts(changed),
+        # NeuroBench counts a layer whose inputs are all in {-1, 0, 1} as accumulates (ACs).
+        "non_ternary": tf.math.count_nonzero((sequence != 0) & (tf.abs(sequence) != 1), dtype="float64"),
+    }
+
+
+def _count_batch(probe: _Probe, values: dict, samples: int, granularity: geometry.Granularity) -> dict:
+    """The counts of one batch from the probe's outputs (traced once per batch shape)."""
+    results = {}
+    for site in probe.all_sites():
+        if site.key not in probe.uncounted:
+            sequence = tf.cast(_as_sequence(values[site.key], site.layout, samples), "float32")
+            results[site.key] = [
+                _count_stage(sequence if stage.source is None else stage.source(sequence), stage, granularity)
+                for stage in site.stages
+            ]
+    for key in probe.all_activations():
+        results[key] = {"nonzero": tf.math.count_nonzero(values[key], dtype="float64"),
+                        "size": tf.cast(tf.size(values[key], out_type="int64"), "float64")}
+    return results
+
+
+def check_clips(model, clips) -> np.ndarray:
+    """Validates clips against the model's input: ``(N, T, ...)`` or one clip ``(T, ...)``; returns float32 NumPy."""
+    clips = np.asarray(clips, "float32")
+    expected = tuple(model.inputs[0].shape)
+    if clips.ndim == len(expected) - 1:
+        clips = clips[None]
+    if clips.ndim != len(expected) or any(e is not None and e != c for e, c in zip(expected[1:], clips.shape[1:])):
+        raise ValueError(f"{model.name}: clips of shape {clips.shape} do not fit the model input {expected} "
+                         "(expected (clips, frames, ...) or a single clip (frames, ...))")
+    if clips.shape[1] < 1 or clips.shape[0] < 1:
+        raise ValueError(f"{model.name}: need at least one clip of one frame, got shape {clips.shape}")
+    return clips
+
+
+def count_macs(
+    model: keras.Model,
+    clips,
+    policies: tuple[str, ...] = POLICIES,
+    granularity: str | geometry.Granularity = "element",
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> MacReport:
+    """Counts, exactly, the MACs every layer of a clip model performs on every frame under skipping policies.
+
+    Policies: ``"dense"`` (every MAC, padding taps included: the published convention);
+    ``"zero_activation"`` (skip a MAC whose activation is zero); ``"zero_delta"`` (delta inference:
+    frame 0 charged for its nonzero activations, each later frame for the nonzero entries of its input's
+    change); ``"zero_weight"`` (skip a MAC whose weight is zero); ``"both"`` (skip zero activations and
+    zero weights: NeuroBench's effective synaptic operations).
+
+    Counts use the layer's own geometry (padding, stride, dilation, groups, depthwise multiplier): each
+    nonzero entry is charged its exact fan-out (see `delta_keras.sim.geometry`). Counted layers: Conv1D/2D/3D,
+    DepthwiseConv1D/2D, SeparableConv1D/2D, Dense, LSTM/GRU/SimpleRNN (input and recurrent products as two
+    stages), wrapped in `TimeDistributed` or on time folded into batch ``(N*T, ...)``, in nested models too.
+    Any other layer holding a kernel is listed in ``report.uncounted`` with the reason.
+
+    Args:
+        model: a clip model (functional or Sequential), input ``(batch, frames, ...)``.
+        clips: ``(N, T, ...)`` clips (or one clip ``(T, ...)``), in the model's input format.
+        policies: the policies reported (all by default).
+        granularity: what the hardware skips: ``"element"`` (default), ``"vector:N"`` (N channels at one
+            position, skipped only if all are zero), ``"tile:H[xW]"`` (spatial tile) or a `Granularity`.
+        batch_size: clips per pass (default: all at once).
+        progress: show a progress bar over the passes.
+
+    Returns:
+        A `MacReport`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from delta_keras.sim import count_macs
+    >>> clips = keras.Input((4, 12, 12, 1))
+    >>> conv = keras.layers.TimeDistributed(keras.layers.Conv2D(1, 3, use_bias=False))
+    >>> report = count_macs(keras.Model(clips, conv(clips)), np.ones((1, 4, 12, 12, 1)))
+    >>> int(report.total("zero_activation"))
+    3600
+    """
+    unknown = set(policies) - set(POLICIES)
+    if unknown:
+        raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
+    clips = check_clips(model, clips)
+    granularity = geometry.Granularity.parse(granularity)
+    probe = _Probe(model)
+    batch_size = batch_size or len(clips)
+    # The model runs eagerly (tracing a large model costs more than running it); only the counting is traced.
+    count = tf.function(lambda values, n: _count_batch(probe, values, n, granularity), autograph=False)
+    totals = None
+    bar = keras.utils.Progbar(len(clips), unit_name="clip") if progress else None
+    for start in range(0, len(clips), batch_size):
+        inputs = clips[start:start + batch_size]
+        values = probe(tf.constant(inputs))
+        if start == 0:
+            _prepare(probe, values, len(inputs), clips.shape[1])
+        batch = tf.nest.map_structure(lambda t: t.numpy(), count(values, len(inputs)))
+        totals = batch if totals is None else tf.nest.map_structure(np.add, totals, batch)
+        if bar is not None:
+            bar.add(len(clips[start:start + batch_size]))
+    sites = {site.key: site for site in probe.all_sites()}
+    layers = [_layer_count(sites[key], counts, len(clips)) for key, counts in totals.items() if key in sites]
+    activations = [v for key, v in totals.items() if key not in sites]
+    return MacReport(
+        layers=layers,
+        uncounted=dict(probe.uncounted),
+        policies=tuple(p for p in POLICIES if p in policies),
+        granularity=str(granularity),
+        samples=len(clips),
+        frames=clips.shape[1],
+        activation_nonzero=float(sum(a["nonzero"] for a in activations)),
+        activation_size=float(sum(a["size"] for a in activations)),
+    )
+
+
+def _layer_count(site: _Site, counts: list, samples: int) -> LayerCount:
+    kind = type(site.layer).__name__
+    stages = []
+    for stage, c in zip(site.stages, counts):
+        frames = len(c["nonzero"])
+        macs = {p: np.asarray(c[p], "int64") for p in ("zero_activation", "zero_delta", "both")}
+        macs["dense"] = np.full(frames, stage.dense_macs() * samples, "int64")
+        macs["zero_weight"] = np.full(frames, stage.weight_macs() * samples, "int64")
+        stages.append(StageCount(
+            name=stage.name,
+            macs=macs,
+            input_nonzero=np.asarray(c["nonzero"], "int64"),
+            input_changed=np.asarray(c["changed"], "int64"),
+            input_size=int(np.prod(stage.frame_shape)),
+            output_size=int(np.prod(stage.output_shape)),
+            weights=int(stage.kernel.size),
+            all_ones_macs=int(stage.fan_out(False).numpy().sum()),
+            ternary=not c["non_ternary"],
+            samples=samples,
+        ))
+    return LayerCount(
+        name=site.key,
+        kind=f"TimeDistributed({kind})" if site.time_distributed else kind,
+        layout=site.layout,
+        samples=samples,
+        stages=stages,
+    )

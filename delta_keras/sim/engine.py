@@ -1,0 +1,207 @@
+"""`DeltaInference`: runs a clip model frame by frame as a delta accelerator would, counting its MACs."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from delta_keras.layers import ActivitySparsity, DeltaActivation
+from delta_keras.sim import geometry
+from delta_keras.sim.count import check_clips, graph_nodes, node_keys
+
+L = keras.layers
+# Affine layers: the engine propagates changes through them (``L(d) - L(0)``: the offset cancels).
+AFFINE_LAYERS = (
+    L.BatchNormalization, L.Add, L.Subtract, L.Average, L.Concatenate, L.AveragePooling1D, L.AveragePooling2D,
+    L.AveragePooling3D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.ZeroPadding1D, L.ZeroPadding2D,
+    L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Reshape, L.Flatten, L.Rescaling, L.Dropout,
+    L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.Identity,
+    L.Permute, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
+)
+AFFINE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
+# Non-linear layers: re-evaluated on the accumulated state; their output change is passed on.
+NONLINEAR_LAYERS = (
+    L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
+    L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, DeltaActivation, ActivitySparsity,
+)
+
+
+class _Node:
+    """How the engine runs one graph node: ``kind`` is mac, affine, nonlinear, time_mean, fold or unfold."""
+
+    def __init__(self, node, key: str, time: int | None):
+        self.node, self.key, self.op = node, key, node.operation
+        self.layer, self.time_distributed = geometry.unwrap(self.op)
+        self.kind = self._kind(time)
+        self.stages = None
+        if self.kind == "mac":
+            shape = node.input_tensors[0].shape
+            self.stages = geometry.stages(self.layer, shape[2:] if self.time_distributed else shape[1:])
+
+    def _kind(self, time):
+        layer, name = self.layer, type(self.layer).__name__
+        if isinstance(layer, keras.Model):
+            raise NotImplementedError(f"{self.key}: nested models are not supported by DeltaInference; "
+                                      "build the clip model as one flat graph")
+        if geometry.is_mac_layer(layer):
+            if isinstance(layer, geometry.RECURRENT_LAYERS):
+                raise NotImplementedError(f"{self.key}: recurrent layers are not supported by DeltaInference")
+            geometry.stages(layer, self.node.input_tensors[0].shape[1:])  # raises UncountableLayer early
+            return "mac"
+        shape_in = tuple(self.node.input_tensors[0].shape)
+        shape_out = tuple(self.node.output_tensors[0].shape)
+        if isinstance(layer, L.GlobalAveragePooling1D) and not self.time_distributed or (
+                name == "Mean" and getattr(layer, "axis", None) in (1, (1,), [1])):
+            return "time_mean"  # averaging over the clip's time axis: a running mean when streaming
+        if not isinstance(layer, L.Layer) or isinstance(layer, L.Reshape):
+            # Time folded into batch and back: with one frame per step, a squeeze and an expand.
+            if len(shape_out) == len(shape_in) - 1 and shape_out[1:] == shape_in[2:] and shape_in[1] == time:
+                return "fold"
+            if len(shape_out) == len(shape_in) + 1 and shape_out[2:] == shape_in[1:] and shape_out[1] == time:
+                return "unfold"
+        if isinstance(layer, AFFINE_LAYERS) or name in AFFINE_OPS:
+            return "affine"
+        if isinstance(layer, NONLINEAR_LAYERS):
+            return "nonlinear"
+        raise NotImplementedError(f"{self.key}: DeltaInference cannot run {name} (supported: MAC layers, "
+                                  "affine layers, element-wise non-linearities, pooling, time folding)")
+
+
+class DeltaInference:
+    """Runs a clip model frame by frame as a delta accelerator: linear layers update accumulators with changes.
+
+    Each linear layer (convolution, depthwise, dense; batch normalisation, add, average pooling as
+    affine maps) keeps its accumulated output and updates it with only the change of its input;
+    non-linear layers (ReLU, max pooling, softmax, the `DeltaActivation` quantiser) are re-evaluated on
+    the accumulated state and pass on the change of their output. Every tensor starts from zero, so
+    frame 0 is charged for its nonzero activations. The engine counts the MACs it performs from its
+    own work: per linear stage, the layer's operation on the 0/1 mask of the nonzero changes with an
+    all-ones kernel, summed (NeuroBench's method), independently of `count_macs`.
+
+    Supported graphs: flat functional clip models whose image layers run on time folded into batch
+    (``(B*T, ...)``, folded and unfolded by reshapes) or inside `TimeDistributed`, plus `DeltaActivation`
+    layers. A `GlobalAveragePooling1D` over time (or ``ops.mean(x, axis=1)``) becomes a running mean, so
+    after the last frame the output equals the forward pass over the clip; MAC layers after it then run
+    every frame (``count_macs`` charges them once per clip). Recurrent layers and nested models raise
+    `NotImplementedError`.
+
+    Args:
+        model: a clip model, input ``(batch, frames, ...)``.
+
+    Example:
+
+    >>> engine = DeltaInference(model)            # doctest: +SKIP
+    >>> outputs = engine.run(clips)               # (batch, frames, ...) like model(clips)  # doctest: +SKIP
+    >>> engine.macs["conv1"]                      # MACs per frame, summed over the batch  # doctest: +SKIP
+    >>> engine.reset(); y0 = engine.step(frame0)  # streaming: one frame at a time  # doctest: +SKIP
+    """
+
+    def __init__(self, model: keras.Model):
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise NotImplementedError(f"{model.name}: DeltaInference runs single-input, single-output models")
+        self.model = model
+        self.time = model.inputs[0].shape[1]
+        self._nodes = [_Node(node, key, self.time) for node, key in node_keys(graph_nodes(model))]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every state (call between videos): all tensors and accumulators back to zero."""
+        self._values = {}  # id(KerasTensor) -> current value
+        self._accumulators = {}  # MAC node key -> accumulated linear output (bias excluded)
+        self._sums = {}  # time-mean node key -> running sum
+        self.frames = 0
+        self.macs = {node.key: [] for node in self._nodes if node.kind == "mac"}
+
+    def step(self, frame):
+        """Feeds one frame ``(batch, ...)`` (or ``(...)``) and returns the model's output for it.
+
+        Returns:
+            The output computed with the state carried from previous frames: for a per-frame output
+            ``(batch, 1, ...)``; after a time average, the average over the frames seen so far.
+        """
+        frame_shape = tuple(self.model.inputs[0].shape[2:])
+        frame = tf.convert_to_tensor(frame, "float32")
+        if tuple(frame.shape) == frame_shape:
+            frame = frame[None]
+        if tuple(frame.shape[1:]) != frame_shape:
+            raise ValueError(f"{self.model.name}: a frame must have shape (batch, *{frame_shape}), got {frame.shape}")
+        changes = {}
+        self._set(self.model.inputs[0], frame[:, None], changes)
+        for node in self._nodes:
+            self._run(node, changes)
+        self.frames += 1
+        return self._values[id(self.model.outputs[0])]
+
+    def run(self, clips) -> np.ndarray:
+        """Runs clips ``(batch, frames, ...)`` from a reset state, frame by frame.
+
+        Returns:
+            The outputs like ``model(clips)``: per-frame outputs stacked on axis 1, or the final output
+            of a model that averages over time.
+        """
+        clips = check_clips(self.model, clips)
+        self.reset()
+        outputs = [self.step(clips[:, t]) for t in range(clips.shape[1])]
+        if self.model.outputs[0].shape[1:2] == (self.time,) and len(self.model.outputs[0].shape) >= 3:
+            return np.concatenate([np.asarray(o) for o in outputs], axis=1)
+        return np.asarray(outputs[-1])
+
+    def _set(self, tensor, value, changes):
+        """Stores a tensor's new value and its change since the previous frame."""
+        previous = self._values.get(id(tensor))
+        changes[id(tensor)] = value if previous is None else value - previous
+        self._values[id(tensor)] = value
+
+    def _run(self, node: _Node, changes: dict) -> None:
+        output = node.node.output_tensors[0]
+        inputs = node.node.input_tensors
+        if node.kind == "mac":
+            self._set(output, self._mac(node, changes[id(inputs[0])]), changes)
+        elif node.kind == "nonlinear":
+            if isinstance(node.layer, DeltaActivation):
+                # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation
+                # wrapper, which rejects a tensor argument.
+                self._set(output, node.layer.quantize_values(self._values[id(inputs[0])]), changes)
+            else:
+                self._set(output, self._call(node, self._values), changes)
+        elif node.kind == "time_mean":
+            total = self._sums.get(node.key, 0.0) + self._values[id(inputs[0])][:, 0]
+            self._sums[node.key] = total
+            self._set(output, total / (self.frames + 1), changes)
+        elif node.kind in ("fold", "unfold"):
+            shape = (-1, *output.shape[1:]) if node.kind == "fold" else (-1, 1, *output.shape[2:])
+            self._set(output, tf.reshape(self._values[id(inputs[0])], shape), changes)
+            changes[id(output)] = tf.reshape(changes[id(inputs[0])], shape)
+        else:  # affine: L(change) - L(0); on frame 0 (previous state zero) the offset belongs to the output
+            change = self._call(node, changes)
+            if self.frames:
+                change -= self._call(node, {id(t): tf.zeros_like(changes[id(t)]) for t in inputs})
+            value = self._values.get(id(output))
+            self._values[id(output)] = change if value is None else value + change
+            changes[id(output)] = change
+
+    def _call(self, node: _Node, values: dict):
+        args, kwargs = node.node.arguments.fill_in(values)
+        if getattr(node.op, "_call_has_training_arg", False):
+            kwargs["training"] = False
+        return node.op(*args, **kwargs)
+
+    def _mac(self, node: _Node, change):
+        """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output."""
+        layer, shape = node.layer, change.shape
+        if node.time_distributed:
+            change = tf.reshape(change, (-1, *shape[2:]))
+        macs = 0.0
+        for stage in node.stages:
+            # The MACs performed: the layer's own op on the mask of nonzero changes, all-ones kernel, summed.
+            touched = stage.apply(tf.cast(tf.not_equal(change, 0), "float32"), tf.ones(stage.kernel.shape))
+            macs += float(tf.reduce_sum(tf.cast(touched, "float64")))
+            change = stage.apply(change, stage.kernel)
+        self.macs[node.key].append(int(macs))
+        accumulated = self._accumulators.get(node.key, 0.0) + change
+        self._accumulators[node.key] = accumulated
+        output = accumulated + layer.bias if getattr(layer, "use_bias", False) else accumulated
+        if getattr(layer, "activation", None) is not None:
+            output = layer.activation(output)
+        return tf.reshape(output, (shape[0], shape[1], *output.shape[1:])) if node.time_distributed else output
