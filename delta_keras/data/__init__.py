@@ -1,0 +1,33 @@
+"""Video data sources yielding `(clip, label[, video_id])` in one format.
+
+Every source returns a `tf.data.Dataset` whose clips are float32
+`(frames, image_size, image_size, 3)` RGB with raw pixel values in [0, 255]
+(models do their own preprocessing) and whose labels are int32 class indices.
+Clip sampling, resizing and augmentation are shared (`ClipSampling`).
+"""
+
+from delta_keras.data.cache import FrameCache
+from delta_keras.data.sampling import ClipSampling, clip_dataset, resize_short_side
+from delta_keras.data.synthetic import SYNTHETIC_CLASSES, synthetic_actions, synthetic_video, write_ucf101_folder
+from delta_keras.data.ucf101 import DecodeReport, VideoEntry, VideoFolder, ucf101
+from delta_keras.data.ucf101_tfds import ucf101_tfds
+from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
+
+__all__ = [
+    "SYNTHETIC_CLASSES",
+    "ClipSampling",
+    "DecodeReport",
+    "FrameCache",
+    "VideoDecodeError",
+    "VideoEntry",
+    "VideoFolder",
+    "clip_dataset",
+    "probe_video",
+    "read_frames",
+    "resize_short_side",
+    "synthetic_actions",
+    "synthetic_video",
+    "ucf101",
+    "ucf101_tfds",
+    "write_ucf101_folder",
+]

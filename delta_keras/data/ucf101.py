@@ -1,0 +1,354 @@
+"""UCF101 read from the folder layout it ships in, decoded with OpenCV."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from delta_keras.data.cache import FrameCache
+from delta_keras.data.sampling import ClipSampling, clip_dataset
+from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
+
+LAYOUT = """\
+<root>/UCF-101/<Class>/v_<Class>_gXX_cYY.avi      (the videos; .mp4 also accepted)
+<root>/ucfTrainTestlist/classInd.txt              ("1 ApplyEyeMakeup" a line, 1-based)
+<root>/ucfTrainTestlist/trainlist0N.txt           ("Class/v_Class_g08_c01.avi 1" a line)
+<root>/ucfTrainTestlist/testlist0N.txt            ("Class/v_Class_g01_c01.avi" a line)"""
+
+_FILE_NAME = re.compile(r"v_(?P<cls>.+)_g\d+_c\d+$")
+
+
+@dataclasses.dataclass
+class DecodeReport:
+    """The videos a loader skipped, and why.
+
+    Loaders add to it when a video is missing, cannot be opened, announces no
+    frames or fails to decode (at probe time or while iterating); each addition
+    also issues a `UserWarning` naming the file. Safe to update from the
+    tf.data worker threads.
+
+    Attributes:
+        skipped: file path -> reason, in the order found.
+    """
+
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, path: str | os.PathLike, reason: str) -> None:
+        """Records a skipped video (once) and warns about it."""
+        with self._lock:
+            if os.fspath(path) in self.skipped:
+                return
+            self.skipped[os.fspath(path)] = reason
+        warnings.warn(f"skipping video {path}: {reason}", stacklevel=2)
+
+    def __len__(self) -> int:
+        return len(self.skipped)
+
+    def summary(self) -> str:
+        """One line a skipped video, after a count."""
+        lines = [f"{len(self)} video(s) skipped"]
+        lines += [f"  {path}: {reason}" for path, reason in self.skipped.items()]
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoEntry:
+    """One video of a split: its file, 0-based label, class and frame count."""
+
+    path: Path
+    label: int
+    class_name: str
+    num_frames: int
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}\nExpected the UCF101 layout:\n{LAYOUT}")
+    return path
+
+
+def _read_classes(class_file: Path) -> list[str]:
+    numbered = {}
+    for line_number, line in enumerate(class_file.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                index, name = line.split()
+                numbered[int(index)] = name
+            except ValueError:
+                raise ValueError(f"{class_file}:{line_number}: expected '<index> <Class>', got {line!r}") from None
+    if sorted(numbered) != list(range(1, len(numbered) + 1)):
+        raise ValueError(f"{class_file}: class indices must be 1..{len(numbered)}, got {sorted(numbered)}")
+    return [numbered[i] for i in range(1, len(numbered) + 1)]
+
+
+def _index_videos(videos_dir: Path) -> dict[tuple[str, str], Path]:
+    """Maps (class folder, file stem), both lower-cased, to the file on disk.
+
+    Case-insensitive because UCF101 itself is inconsistent: the lists write
+    `HandstandPushups/v_HandStandPushups_...` while archives differ in the
+    case of the folder and file names.
+    """
+    index = {}
+    for class_dir in videos_dir.iterdir():
+        if class_dir.is_dir():
+            for path in class_dir.iterdir():
+                if path.suffix.lower() in VIDEO_EXTENSIONS:
+                    index[(class_dir.name.lower(), path.stem.lower())] = path
+    return index
+
+
+class VideoFolder:
+    """One split of UCF101 (or any dataset in its layout), checked and probed.
+
+    Opening the folder reads `classInd.txt` and the split list, checks every
+    entry's label against its class folder, finds the files (class and file
+    names match case-insensitively, `.avi` or `.mp4`), and probes each video's
+    frame count in parallel. Missing, unreadable, truncated or empty videos are
+    skipped with a warning and listed in `report`; iteration-time decode
+    failures are added there too. No video ever gets a label other than the
+    one of its class folder.
+
+    Args:
+        root: folder holding `UCF-101/` and `ucfTrainTestlist/`.
+        split: `"train"` or `"test"`.
+        fold: which of the three official splits, 1, 2 or 3.
+        strict: raise on the first missing or undecodable video instead of
+            skipping it.
+        verify: when probing, also seek to and decode the last announced frame
+            of each video (roughly half the cost of decoding the video once), so
+            that truncated files are caught before training. With `False` only
+            the header is read, and truncation shows up as skipped clips while
+            iterating.
+
+    Attributes:
+        classes: class names in label order (from `classInd.txt`).
+        videos: the usable videos, as `VideoEntry`s; `video_id` is an index here.
+        report: the `DecodeReport` of skipped videos.
+
+    Raises:
+        FileNotFoundError: `root`, the video folder or a list file is missing.
+        ValueError: a bad argument, a malformed list, a class missing from
+            `classInd.txt`, or a list label that contradicts the class folder.
+        VideoDecodeError: with `strict`, a listed video that is missing or
+            cannot be decoded.
+
+    Example:
+
+    >>> folder = VideoFolder("/data/ucf101", split="test", fold=1)
+    >>> ds = folder.dataset(frames=16, image_size=112, clips_per_video=3, with_video_id=True)
+    >>> print(folder.report.summary())
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        fold: int = 1,
+        strict: bool = False,
+        verify: bool = True,
+    ):
+        if split not in ("train", "test"):
+            raise ValueError(f'split must be "train" or "test", got {split!r}')
+        if fold not in (1, 2, 3):
+            raise ValueError(f"fold must be 1, 2 or 3, got {fold!r}")
+        self.root = _require(Path(root), "UCF101 root folder")
+        self.split = split
+        self.strict = strict
+        self.report = DecodeReport()
+        lists_dir = _require(self.root / "ucfTrainTestlist", "UCF101 split folder")
+        class_file = _require(lists_dir / "classInd.txt", "UCF101 class list")
+        list_file = _require(lists_dir / f"{split}list0{fold}.txt", "UCF101 split list")
+        self.classes = _read_classes(class_file)
+        on_disk = _index_videos(_require(self.root / "UCF-101", "UCF101 video folder"))
+        located = []
+        for class_name, file_name, label in self._parse_list(list_file, class_file):
+            path = on_disk.get((class_name.lower(), Path(file_name).stem.lower()))
+            if path is None:
+                self._skip(VideoDecodeError(self.root / "UCF-101" / class_name / file_name, "listed but not found"))
+            else:
+                located.append((path, label))
+        self.videos = self._probe(located, verify)
+
+    def _parse_list(self, list_file: Path, class_file: Path) -> list[tuple[str, str, int]]:
+        labels = {name.lower(): label for label, name in enumerate(self.classes)}
+        entries = []
+        for line_number, line in enumerate(list_file.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{list_file}:{line_number}"
+            relative, *given = line.split()
+            class_name, _, file_name = relative.replace("\\", "/").rpartition("/")
+            label = labels.get(class_name.lower())
+            if label is None:
+                raise ValueError(f"{where}: class {class_name!r} is not in {class_file}")
+            if given and given[0] != str(label + 1):
+                raise ValueError(
+                    f"{where}: label {given[0]} contradicts {class_file}, where {class_name} is {label + 1}"
+                )
+            named = _FILE_NAME.match(Path(file_name).stem)
+            if named and named["cls"].lower() != class_name.lower():
+                raise ValueError(f"{where}: file {file_name!r} is named for another class than {class_name!r}")
+            entries.append((class_name, file_name, label))
+        return entries
+
+    def _probe(self, located: list[tuple[Path, int]], verify: bool) -> list[VideoEntry]:
+        def frame_count(path: Path) -> int | VideoDecodeError:
+            try:
+                return probe_video(path, verify)
+            except VideoDecodeError as error:
+                return error
+
+        # OpenCV releases the GIL while decoding, so threads probe in parallel.
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            counts = list(pool.map(frame_count, [path for path, _ in located]))
+        videos = []
+        for (path, label), count in zip(located, counts):
+            if isinstance(count, VideoDecodeError):
+                self._skip(count)
+            else:
+                videos.append(VideoEntry(path, label, self.classes[label], count))
+        return videos
+
+    def _skip(self, error: VideoDecodeError) -> None:
+        if self.strict:
+            raise error
+        self.report.add(error.path, error.reason)
+
+    def dataset(
+        self,
+        frames: int = 16,
+        frame_stride: int = 1,
+        image_size: int = 112,
+        short_side: int | None = None,
+        training: bool | None = None,
+        clips_per_video: int = 1,
+        seed: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        with_video_id: bool = False,
+    ) -> tf.data.Dataset:
+        """Returns the clips of this split as a `tf.data.Dataset`.
+
+        Args:
+            frames: frames per clip.
+            frame_stride: take every `frame_stride`-th frame.
+            image_size: clips are `image_size x image_size`.
+            short_side: resize the shorter side to this before cropping;
+                defaults to `image_size`.
+            training: random clips, crops, flips and colour jitter, shuffled;
+                defaults to `split == "train"`.
+            clips_per_video: clips per video and epoch (spread evenly in evaluation).
+            seed: seed of the shuffling and of every random draw.
+            cache_dir: keep the decoded, resized frames of each whole video
+                here (uint8 `.npy`, about `frames_in_video / frame_stride *
+                short_side^2 * 4 bytes`); later epochs and runs read them
+                instead of decoding.
+            with_video_id: yield `(clip, label, video_id)`, `video_id` being
+                the index into `self.videos`.
+
+        Returns:
+            A `tf.data.Dataset` of `(clip, label)`: clip float32
+            `(frames, image_size, image_size, 3)` RGB in [0, 255], label int32.
+            Batch and prefetch it yourself.
+        """
+        if not self.videos:
+            raise ValueError(f"no readable videos in {self.root} ({self.split}):\n{self.report.summary()}")
+        sampling = ClipSampling.for_split(
+            self.split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,
+            short_side=short_side, clips_per_video=clips_per_video, seed=seed,
+        )  # fmt: skip
+        cache = None
+        if cache_dir is not None:
+            cache = FrameCache(cache_dir, short_side=sampling.resize_to, frame_stride=frame_stride)
+        read = self._reader(sampling, cache)
+
+        def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            clip, ok = tf.numpy_function(
+                read, [video["path"], indices, video["num_frames"]], [tf.uint8, tf.bool]
+            )
+            return tf.ensure_shape(clip, (frames, None, None, 3)), tf.ensure_shape(ok, ())
+
+        videos = tf.data.Dataset.from_tensor_slices(
+            {
+                "path": [str(v.path) for v in self.videos],
+                "num_frames": np.array([v.num_frames for v in self.videos], np.int32),
+                "label": np.array([v.label for v in self.videos], np.int32),
+                "video_id": np.arange(len(self.videos), dtype=np.int32),
+            }
+        )
+        shuffle = len(self.videos) * clips_per_video if sampling.training else None
+        return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
+
+    def _reader(self, sampling: ClipSampling, cache: FrameCache | None):
+        """The per-clip decoding function run by `tf.numpy_function`."""
+        stride, short_side = sampling.frame_stride, sampling.resize_to
+
+        def read(path: bytes, indices: np.ndarray, num_frames: np.int32) -> tuple[np.ndarray, np.bool_]:
+            path = path.decode()
+            try:
+                if cache is None:
+                    return read_frames(path, indices, short_side), np.True_
+                strided = cache.get(path, lambda: read_frames(path, np.arange(0, num_frames, stride), short_side))
+                return np.ascontiguousarray(strided[indices // stride]), np.True_
+            except VideoDecodeError as error:
+                self._skip(error)
+                return np.zeros((len(indices), 1, 1, 3), np.uint8), np.False_
+
+        return read
+
+
+def ucf101(
+    root: str | os.PathLike,
+    split: str = "train",
+    fold: int = 1,
+    frames: int = 16,
+    frame_stride: int = 1,
+    image_size: int = 112,
+    training: bool | None = None,
+    clips_per_video: int = 1,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    strict: bool = False,
+    with_video_id: bool = False,
+    short_side: int | None = None,
+    verify: bool = True,
+) -> tf.data.Dataset:
+    """UCF101 from its folder layout, as a `tf.data.Dataset` of clips.
+
+    Shorthand for `VideoFolder(root, split, fold, strict, verify).dataset(...)`;
+    use `VideoFolder` directly to read the report of skipped videos or the
+    class names. See `VideoFolder` and `VideoFolder.dataset` for the arguments
+    and `ClipSampling` for how clips are sampled.
+
+    Returns:
+        A `tf.data.Dataset` of `(clip, label)` (or `(clip, label, video_id)`):
+        clip float32 `(frames, image_size, image_size, 3)` RGB in [0, 255],
+        label int32 in `[0, 101)`.
+
+    Example:
+
+    >>> train = ucf101("/data/ucf101", "train", fold=1, cache_dir="/data/cache")
+    >>> model.fit(train.batch(8).prefetch(2), epochs=10)
+    """
+    folder = VideoFolder(root, split, fold, strict=strict, verify=verify)
+    return folder.dataset(
+        frames=frames,
+        frame_stride=frame_stride,
+        image_size=image_size,
+        short_side=short_side,
+        training=training,
+        clips_per_video=clips_per_video,
+        seed=seed,
+        cache_dir=cache_dir,
+        with_video_id=with_video_id,
+    )

@@ -1,0 +1,153 @@
+"""Video decoding with OpenCV: probing, seeking and reading frames as RGB."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+# A header may announce a frame or two more than the stream holds (a common
+# container quirk); only a larger shortfall marks a file as truncated.
+FRAME_COUNT_TOLERANCE = 2
+
+
+class VideoDecodeError(RuntimeError):
+    """A video cannot be opened or decoded.
+
+    Args:
+        path: the video file.
+        reason: what went wrong, without the file name.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+def resize_short_side(frame: np.ndarray, short_side: int) -> np.ndarray:
+    """Resizes an `(H, W, C)` uint8 frame so that its shorter side is `short_side`.
+
+    The aspect ratio is kept; the longer side is rounded to the nearest pixel.
+
+    Args:
+        frame: uint8 array `(H, W, C)`.
+        short_side: target length of the shorter side, in pixels.
+
+    Returns:
+        The resized uint8 array (the input itself when it already fits).
+    """
+    height, width = frame.shape[:2]
+    scale = short_side / min(height, width)
+    size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
+    if size == (width, height):
+        return frame
+    # INTER_AREA averages when shrinking (no aliasing), INTER_LINEAR when enlarging.
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(frame, size, interpolation=interpolation)
+
+
+def _open(path: str | os.PathLike) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(os.fspath(path))
+    if not capture.isOpened():
+        raise VideoDecodeError(path, "cannot be opened as a video")
+    return capture
+
+
+def _read_at(capture: cv2.VideoCapture, index: int) -> np.ndarray | None:
+    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = capture.read()
+    return frame if ok else None
+
+
+def probe_video(path: str | os.PathLike, verify: bool = True) -> int:
+    """Returns the number of decodable frames of a video.
+
+    The count comes from the container header (`CAP_PROP_FRAME_COUNT`), so the
+    probe is cheap. With `verify=True` it also seeks to the last announced frame
+    and reads it: a truncated file keeps its original header, and this is the
+    only cheap way to notice it before training.
+
+    Args:
+        path: video file.
+        verify: read the first and the last announced frame.
+
+    Returns:
+        The number of frames, >= 1.
+
+    Raises:
+        VideoDecodeError: the file cannot be opened, announces no frames, or
+            (with `verify`) its first or last frames cannot be decoded.
+    """
+    capture = _open(path)
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if count <= 0:
+            raise VideoDecodeError(path, f"the container announces {count} frames")
+        if not verify:
+            return count
+        if _read_at(capture, 0) is None:
+            raise VideoDecodeError(path, "the first frame cannot be decoded")
+        for last in range(count - 1, max(count - 1 - FRAME_COUNT_TOLERANCE, 0) - 1, -1):
+            if _read_at(capture, last) is not None:
+                return last + 1
+        raise VideoDecodeError(
+            path,
+            f"truncated, the header announces {count} frames but the last "
+            "ones cannot be decoded"
+        )
+    finally:
+        capture.release()
+
+
+def read_frames(
+    path: str | os.PathLike, indices: np.ndarray, short_side: int | None = None
+) -> np.ndarray:
+    """Decodes the frames at `indices` of a video, as RGB.
+
+    The reader seeks to the first wanted frame and then decodes forward,
+    grabbing without converting the frames in between, so a 16-frame clip of a
+    long video costs little more than 16 frames. A seek that does not land where
+    asked (some containers only seek to key frames) falls back to decoding
+    from the start.
+
+    Args:
+        path: video file.
+        indices: frame numbers, int, any order, repeats allowed.
+        short_side: resize each frame so that its shorter side has this length;
+            `None` keeps the decoded size.
+
+    Returns:
+        uint8 array `(len(indices), H, W, 3)`, RGB.
+
+    Raises:
+        VideoDecodeError: the file cannot be opened or a wanted frame cannot be
+            decoded (for example a truncated file).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    wanted = np.unique(indices)
+    capture = _open(path)
+    try:
+        position = int(wanted[0])
+        if position > 0:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, position)
+            if int(capture.get(cv2.CAP_PROP_POS_FRAMES)) != position:
+                capture.release()
+                capture = _open(path)
+                position = 0
+        decoded = {}
+        for index in wanted:
+            while position < index:
+                if not capture.grab():
+                    break
+                position += 1
+            ok, frame = capture.read()
+            if not ok:
+                raise VideoDecodeError(path, f"frame {index} cannot be decoded")
+            position += 1
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            decoded[int(index)] = frame if short_side is None else resize_short_side(frame, short_side)
+    finally:
+        capture.release()
+    return np.stack([decoded[int(i)] for i in indices])
