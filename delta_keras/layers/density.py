@@ -19,7 +19,9 @@ def temporal_deltas(x):
     """Returns ``x[:, t] - x[:, t - 1]`` for t >= 1 (shape ``(B, T - 1, ...)``)."""
     # Split rather than slice: the gradient of a split is a concatenation, while TensorFlow's
     # strided-slice gradient is about 20x slower on CPU.
-    frames = ops.shape(x)[1]
+    frames = x.shape[1]
+    if frames is None:  # `ops.split` needs a static length: clips of any length (T=None) take slices
+        return x[:, 1:] - x[:, :-1]
     later = ops.split(x, [1], axis=1)[1]
     earlier = ops.split(x, [frames - 1], axis=1)[0]
     return later - earlier

@@ -1,0 +1,232 @@
+"""`sparsify`: turn an image model into a clip model with a sparsity layer after every activation;
+`strip_sparsity`: its inverse for export."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+from delta_keras.layers import (
+    ActivitySparsity,
+    DeltaActivation,
+    FoldTime,
+    Quantize,
+    SparsityLayer,
+    UnfoldTime,
+)
+from delta_keras.models import graph as graph_lib
+from delta_keras.models.fan_out import graph_fan_outs
+
+METHODS = {"delta": DeltaActivation, "l1": ActivitySparsity}
+# Activation layers without an `activation` attribute; `Activation` and fused activations have one.
+_ACTIVATION_FUNCTION_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU)
+_ACTIVATION_LAYERS = (keras.layers.Activation, *_ACTIVATION_FUNCTION_LAYERS)
+# A classifier's output distribution feeds no MACs: no sparsity layer after these.
+_NOT_SPARSIFIED = (keras.activations.linear, keras.activations.softmax, keras.activations.log_softmax)
+
+
+def ends_in_activation(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer``'s output is a nonlinear activation (a place for a sparsity layer).
+
+    True for activation layers (``ReLU``, ``Activation``, ...) and for layers with their own
+    ``activation`` argument (``Conv2D(..., activation="relu")``), except linear and softmax ones.
+    """
+    if isinstance(layer, _ACTIVATION_FUNCTION_LAYERS):
+        return True
+    activation = getattr(layer, "activation", None)
+    return callable(activation) and activation not in _NOT_SPARSIFIED
+
+
+def _check_method(method) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+
+
+def _image_graph(model: keras.Model):
+    """The model's graph with nested models inlined, after checking it is an image model."""
+    graph = graph_lib.flatten(model)
+    shapes = [tuple(t.shape) for t in graph.inputs]
+    if len(shapes) != 1 or len(shapes[0]) != 4 or shapes[0][-1] is None:
+        raise ValueError(
+            f"Expected an image model with one input of shape (height, width, channels), e.g. "
+            f"keras.Input((224, 224, 3)); model {model.name!r} has inputs of shapes "
+            f"{[s[1:] for s in shapes]}."
+        )
+    return graph
+
+
+def apply_per_frame(
+    model: keras.Model,
+    clips,
+    method: str | None = "delta",
+    include_input: bool = False,
+    where: Callable[[keras.layers.Layer], bool] | None = None,
+    **layer_kwargs,
+):
+    """Applies an image model to every frame of a symbolic clip tensor, with sparsity layers.
+
+    The building block of `sparsify` for models that do more than per-frame work: the image layers
+    run on time-folded tensors ``(B*T, H, W, C)`` and the result is unfolded to ``(B, T, ...)``.
+    Arguments as in `sparsify`; ``method=None`` inserts no sparsity layer.
+
+    Args:
+        model: the image model.
+        clips: a symbolic tensor ``(B, T, H, W, C)``, e.g. a `keras.Input`.
+
+    Returns:
+        The model's outputs per frame, ``(B, T, ...)``, in the structure of ``model.outputs``.
+    """
+    if method is not None:
+        _check_method(method)
+    if "fan_out" in layer_kwargs:
+        raise TypeError("fan_out is set from the graph of the model; it cannot be passed to sparsify")
+    graph = _image_graph(model)
+    input_layer = graph.inputs[0]._keras_history.operation
+    where = where or (lambda layer: True)
+    points = set()
+    if method is not None:
+        points = {layer.name for layer in graph.layers if ends_in_activation(layer) and where(layer)}
+    # The input is no activation: a boundary only when asked for.
+    fan_outs = graph_fan_outs(graph, stop_at=points | ({input_layer.name} if include_input else set()))
+
+    def sparsity(x, layer_name):
+        # Sparsity layers need the time axis: unfold, penalise, fold back. A reshape costs no copy.
+        # A boundary that reaches no MAC layer (a model output) is weighed per neuron: fan_out 1.
+        x = UnfoldTime(name=f"{layer_name}_unfold")([x, clips])
+        x = METHODS[method](fan_out=fan_outs[layer_name] or 1.0, name=f"{layer_name}_{method}", **layer_kwargs)(x)
+        return FoldTime(name=f"{layer_name}_fold")(x)
+
+    def visit(layer, *args, **kwargs):
+        point = layer.name in points
+        fused = point and not isinstance(layer, _ACTIVATION_LAYERS)
+        # Split `Conv2D(..., activation=f)` into the linear layer and `Activation(f)`, so the sparsity
+        # layer sees the activated output and the MAC layer stays a plain, recognisable layer.
+        overrides = {"activation": "linear"} if fused else None
+        x = graph_lib.call_copy(layer, *args, config_overrides=overrides, **kwargs)
+        if fused:
+            x = keras.layers.Activation(layer.get_config()["activation"], name=f"{layer.name}_activation")(x)
+        return sparsity(x, layer.name) if point else x
+
+    frames = FoldTime(name="fold_time")(clips)
+    if include_input and method is not None:
+        frames = sparsity(frames, input_layer.name)
+    outputs = graph_lib.run_graph(graph, frames, visit)
+    return keras.tree.map_structure(
+        lambda x: UnfoldTime(name=f"{x._keras_history.operation.name}_frames")([x, clips]), outputs
+    )
+
+
+def sparsify(
+    model: keras.Model,
+    method: str = "delta",
+    frames: int | None = None,
+    include_input: bool = False,
+    where: Callable[[keras.layers.Layer], bool] | None = None,
+    **layer_kwargs,
+) -> keras.Model:
+    """Turns an image model into a clip model with a sparsity layer after every activation.
+
+    The clip model applies the image model to every frame of a clip and puts a `DeltaActivation`
+    (``method="delta"``) or an `ActivitySparsity` (``method="l1"``) after every nonlinear activation:
+    activation layers (``ReLU``, ``Activation``...) and layers with their own ``activation``, which are
+    split into the linear layer and an ``Activation`` so the sparsity layer sees the activated output.
+    Softmax and linear activations get none (a class distribution feeds no MACs).
+
+    The image layers are copies of the model's layers, with the same names and weights, run on frames
+    with time folded into batch, ``(B*T, H, W, C)``; only the sparsity layers see the time axis
+    (``UnfoldTime`` -> sparsity layer -> ``FoldTime``, reshapes that cost no copy). So every MAC layer of
+    the image model is a plain Keras layer of the clip model, whose input tensor a simulator can find.
+    Nested models (e.g. a `keras.applications` base inside a classifier) are inlined.
+
+    Each sparsity layer's ``fan_out`` is set from the graph by `delta_keras.models.graph_fan_outs`:
+    the MACs that one nonzero output triggers in the next MAC layers (1 if it reaches none).
+
+    Args:
+        model: a functional or Sequential image model with one input of shape ``(H, W, C)``.
+        method: ``"delta"`` (`DeltaActivation`: quantised activations, penalised temporal changes) or
+            ``"l1"`` (`ActivitySparsity`: the spatial L1 baseline).
+        frames: clip length, or None for clips of any length.
+        include_input: also put a sparsity layer on the model's input (the paper does for ResNet50).
+        where: ``layer -> bool`` called with each candidate layer of ``model`` (an activation layer or a
+            layer with its own activation); only those for which it is True get a sparsity layer.
+        **layer_kwargs: passed to every sparsity layer (``step_init``, ``sparsity_weight``,
+            ``granularity``, ``step_gradient``, ``penalty``, ``normalization``...); not ``fan_out``.
+
+    Returns:
+        A `keras.Model` from clips ``(B, T, H, W, C)`` to the model's outputs per frame ``(B, T, ...)``.
+        The original model is left untouched.
+
+    Raises:
+        ValueError: for a model without one ``(H, W, C)`` input, or an unknown ``method``.
+        TypeError: for a subclassed model, or ``fan_out`` in ``layer_kwargs``.
+
+    Example:
+
+    >>> import keras
+    >>> import delta_keras
+    >>> image_model = keras.applications.MobileNet(weights=None, input_shape=(32, 32, 3), classes=5)
+    >>> clip_model = delta_keras.sparsify(image_model, frames=8, step_init=0.5, sparsity_weight=1e-4)
+    >>> clip_model.output.shape
+    (None, 8, 5)
+    >>> sum(isinstance(layer, delta_keras.DeltaActivation) for layer in clip_model.layers)
+    27
+    """
+    _check_method(method)
+    if frames is not None and (not isinstance(frames, int) or frames < 1):
+        raise ValueError(f"frames must be a positive int or None, got {frames!r}")
+    image_input = _image_graph(model).inputs[0]
+    clips = keras.Input((frames, *image_input.shape[1:]), dtype=image_input.dtype, name="clips")
+    outputs = apply_per_frame(model, clips, method, include_input, where, **layer_kwargs)
+    return keras.Model(clips, outputs, name=f"{model.name}_{method}")
+
+
+def strip_sparsity(model: keras.Model) -> keras.Model:
+    """Returns the same network without the training-only parts of its sparsity layers (for export).
+
+    - `DeltaActivation` becomes a `delta_keras.layers.Quantize` with the same name and step: the
+      trained network depends on its quantisation, which is kept bit for bit, but the sparsity loss
+      and the statistics go;
+    - `ActivitySparsity` (a pass-through) is removed.
+
+    The other layers are copies with the same weights; the outputs are unchanged and the model has no
+    sparsity losses.
+
+    Args:
+        model: a functional or Sequential model, e.g. from `sparsify`.
+
+    Returns:
+        A new `keras.Model` (the argument is left untouched).
+
+    Raises:
+        ValueError: for a `DeltaActivation` with ``output="delta"`` (its output is not a plain
+            function of the frame, so it cannot be replaced by a quantiser).
+
+    Example:
+
+    >>> import keras
+    >>> import delta_keras
+    >>> image_model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, activation="relu", name="conv")])
+    >>> trained = delta_keras.sparsify(image_model, sparsity_weight=1e-3)
+    >>> deployed = delta_keras.strip_sparsity(trained)
+    >>> type(trained.get_layer("conv_delta")).__name__, type(deployed.get_layer("conv_delta")).__name__
+    ('DeltaActivation', 'Quantize')
+    """
+
+    def visit(layer, *args, **kwargs):
+        if isinstance(layer, ActivitySparsity):
+            return args[0]
+        if isinstance(layer, DeltaActivation):
+            if layer.output_mode != "quantized":
+                raise ValueError(
+                    f"strip_sparsity: {layer.name!r} outputs temporal changes (output={layer.output_mode!r}); "
+                    "only DeltaActivation(output='quantized') can be replaced by a quantiser."
+                )
+            return Quantize.from_delta_activation(layer)(*args)
+        if isinstance(layer, SparsityLayer):
+            raise TypeError(f"strip_sparsity: unknown sparsity layer {layer.name!r} ({type(layer).__name__})")
+        return graph_lib.call_copy(layer, *args, **kwargs)
+
+    inputs = graph_lib.new_inputs(model)
+    outputs = graph_lib.run_graph(model, inputs, visit)
+    return keras.Model(inputs, outputs, name=model.name)
