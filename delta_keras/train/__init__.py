@@ -1,0 +1,34 @@
+"""Training runs from a config: builders, run folders with crash-safe checkpoints, evaluation, results.
+
+The scripts in ``experiments/`` are thin wrappers around this package:
+
+>>> from delta_keras.train import TrainConfig, train
+>>> results = train(TrainConfig(sparsity="delta", epochs=3, logdir="runs/delta"))
+>>> results["evaluation"]["video_accuracy"], results["macs"]["summary"]["zero_delta_reduction"]
+"""
+
+from delta_keras.train.builders import build_model, build_optimizer, init_from_checkpoint, transfer_weights
+from delta_keras.train.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
+from delta_keras.train.evaluation import evaluate_clips, mac_report
+from delta_keras.train.loop import check_run, evaluate_checkpoint, evaluate_model, summary_table, train
+from delta_keras.train.run import EpochCheckpoint, RunFolder
+
+__all__ = [
+    "ConfigError",
+    "EpochCheckpoint",
+    "RunFolder",
+    "TrainConfig",
+    "add_config_arguments",
+    "build_model",
+    "build_optimizer",
+    "check_run",
+    "config_from_args",
+    "evaluate_checkpoint",
+    "evaluate_clips",
+    "evaluate_model",
+    "init_from_checkpoint",
+    "mac_report",
+    "summary_table",
+    "train",
+    "transfer_weights",
+]

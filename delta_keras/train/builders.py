@@ -1,0 +1,232 @@
+"""Builders that turn a `TrainConfig` into the data, model, optimiser and distribution strategy of a run."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from delta_keras import data, models, regularizers
+from delta_keras.layers import SparsityLayer
+from delta_keras.train.config import TrainConfig
+
+UCF101_CLASSES = 101
+
+
+# ---------------------------------------------------------------------------- data
+def num_classes(config: TrainConfig) -> int:
+    """Classes of the config's dataset."""
+    return len(data.SYNTHETIC_CLASSES) if config.dataset == "synthetic" else UCF101_CLASSES
+
+
+def tfds_ready(config_name: str, data_dir: str | None) -> str | None:
+    """Returns ``None`` when tfds has prepared ``config_name`` in ``data_dir``, else what is missing."""
+    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
+
+    builder = tfds.builder(config_name, data_dir=data_dir)
+    if tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+        return None
+    return (
+        f"{config_name} is not prepared in {builder.data_dir}; prepare it first "
+        f"(tfds build {config_name.replace('/', ' --config ')}{' --data_dir ' + data_dir if data_dir else ''}, "
+        "about 7 GB, needs ffmpeg)"
+    )
+
+
+def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video: int = 1,
+                with_video_id: bool = False) -> tf.data.Dataset:
+    """The unbatched ``(clip, label[, video_id])`` dataset of one split, as the config describes it.
+
+    Args:
+        config: the run's settings (dataset, frames, stride, size, seed).
+        split: ``"train"`` or ``"test"``.
+        training: random clips and augmentation (training) or evenly spread centre clips (evaluation).
+        clips_per_video: clips taken from each video.
+        with_video_id: add the video id (for video-level accuracy).
+    """
+    common = dict(frames=config.frames, frame_stride=config.frame_stride, image_size=config.image_size,
+                  training=training, clips_per_video=clips_per_video, seed=config.seed, with_video_id=with_video_id)
+    if config.dataset == "synthetic":
+        video_frames = config.synthetic_video_frames or 2 * config.frames * config.frame_stride
+        return data.synthetic_actions(split, num_videos=videos_in_split(config, split), video_frames=video_frames,
+                                      **common)
+    if config.dataset == "ucf101":
+        return data.ucf101(config.data_dir, split, fold=config.fold, cache_dir=config.cache_dir, **common)
+    return data.ucf101_tfds(config.tfds_config.split("/")[1], split, data_dir=config.data_dir, download=False,
+                            **common)
+
+
+def videos_in_split(config: TrainConfig, split: str) -> int:
+    """Videos in a split, as listed (a UCF101 video that fails to decode is skipped later)."""
+    if config.dataset == "synthetic":
+        return config.synthetic_videos if split == "train" else config.synthetic_test_videos
+    if config.dataset == "ucf101":
+        # The official list file has one line per video; reading it avoids probing 13k videos twice.
+        list_file = Path(config.data_dir) / "ucfTrainTestlist" / f"{split}list0{config.fold}.txt"
+        return sum(1 for line in list_file.read_text().splitlines() if line.strip())
+    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
+
+    return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.splits[split].num_examples
+
+
+def epoch_steps(config: TrainConfig) -> int:
+    """Batches per epoch: ``steps_per_epoch``, else one pass over the training videos."""
+    return config.steps_per_epoch or max(videos_in_split(config, "train") // config.batch_size, 1)
+
+
+def train_dataset(config: TrainConfig) -> tf.data.Dataset:
+    """Batched training clips, repeated forever: `epoch_steps` cuts it into epochs, so an epoch has a
+    known length (for the progress bar and the cosine schedule) even when bad videos are skipped."""
+    dataset = clip_source(config, "train", training=True).batch(config.batch_size, drop_remainder=True)
+    return dataset.repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def validation_steps(config: TrainConfig) -> int:
+    """Validation batches per epoch: ``validation_steps``, else one centre clip of every test video."""
+    return config.validation_steps or math.ceil(videos_in_split(config, "test") / config.batch_size)
+
+
+def validation_dataset(config: TrainConfig) -> tf.data.Dataset:
+    """Batched centre clips of the test split (one per video), for the per-epoch validation."""
+    dataset = clip_source(config, "test", training=False).batch(config.batch_size)
+    return dataset.take(validation_steps(config)).cache().prefetch(tf.data.AUTOTUNE)
+
+
+def mac_clips(config: TrainConfig):
+    """The fixed batch of test clips (centre clips of the first videos) the simulator counts MACs on."""
+    return next(iter(clip_source(config, "test", training=False).batch(config.batch_size)))[0]
+
+
+def evaluation_dataset(config: TrainConfig) -> tf.data.Dataset:
+    """Batched ``(clip, label, video_id)`` with ``eval_clips`` evenly spread clips per test video."""
+    dataset = clip_source(config, "test", training=False, clips_per_video=config.eval_clips, with_video_id=True)
+    return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------- model
+def sparsity_schedule(config: TrainConfig) -> regularizers.Schedule:
+    """The sparsity-weight schedule of the config (evaluated in-graph from each layer's training step)."""
+    weight = config.resolved().sparsity_weight
+    if config.sparsity_schedule == "warmup":
+        return regularizers.LinearWarmup(weight, config.sparsity_warmup_steps, config.sparsity_start_step)
+    if config.sparsity_schedule == "step":
+        return regularizers.PiecewiseConstant([config.sparsity_start_step], [0.0, weight])
+    return regularizers.Constant(weight)
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    """The clip classifier of the config (uncompiled), returning logits.
+
+    Call it inside ``strategy.scope()`` to place its variables.
+    """
+    config = config.resolved()
+    layer_kwargs = {}
+    if config.sparsity != "none":
+        layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=config.include_input)
+    if config.sparsity == "delta":
+        layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,
+                            step_gradient=config.step_gradient)
+    return models.video_classifier(
+        config.backbone,
+        num_classes(config),
+        frames=config.frames,
+        image_size=config.image_size,
+        sparsity=None if config.sparsity == "none" else config.sparsity,
+        weights=None if config.weights == "none" else config.weights,
+        alpha=config.alpha,
+        **layer_kwargs,
+    )
+
+
+def build_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    """SGD (momentum 0.9) or Adam, with a constant or cosine learning rate.
+
+    The cosine schedule is a function of ``optimizer.iterations``, which a checkpoint restores, so a
+    resumed run continues on the same curve.
+    """
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config.epochs * epoch_steps(config))
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+    """Compiles for classification from logits; the sparsity layers add their own losses."""
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+# ---------------------------------------------------------------------------- weights
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """A ``.keras`` file itself, or the last checkpoint of a run folder."""
+    from delta_keras.train.run import RunFolder  # noqa: PLC0415 (run imports this module)
+
+    path = Path(path)
+    if path.is_dir():
+        last = RunFolder(path).last_checkpoint()
+        if last is None:
+            raise FileNotFoundError(f"{path}: no checkpoint in this run folder")
+        return last[0]
+    return path
+
+
+def weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    """The innermost layers holding weights, by name (wrappers and nested models are opened)."""
+    found = {}
+
+    def walk(layer):
+        children = getattr(layer, "layers", None) or ([layer.layer] if hasattr(layer, "layer") else [])
+        if children:
+            for child in children:
+                walk(child)
+        elif layer.weights:
+            found[layer.name] = layer
+
+    walk(model)
+    return found
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copies the weights of every layer of ``target`` from the same-named layer of ``source``.
+
+    This is the refinement step: ``source`` is a trained dense model, ``target`` the same architecture
+    with sparsity layers (which keep their fresh weights). `delta_keras.sparsify` keeps the names of the
+    image layers, so names identify them.
+
+    Returns:
+        The names of the layers copied.
+
+    Raises:
+        ValueError: when a non-sparsity layer of ``target`` has no same-named, same-shaped layer in
+            ``source`` (the checkpoint is not of this architecture).
+    """
+    sources = weighted_layers(source)
+    copied, missing = [], []
+    for name, layer in weighted_layers(target).items():
+        if isinstance(layer, SparsityLayer):
+            continue
+        match = sources.get(name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if match is None or [tuple(w.shape) for w in match.weights] != shapes:
+            missing.append(name)
+            continue
+        layer.set_weights(match.get_weights())
+        copied.append(name)
+    if missing:
+        raise ValueError(f"the checkpoint has no layer of the same name and shapes for: {', '.join(missing)}")
+    return copied
+
+
+def init_from_checkpoint(model: keras.Model, checkpoint: str | os.PathLike) -> list[str]:
+    """Loads a trained model's checkpoint (``.keras`` or run folder) into ``model`` by layer name."""
+    source = keras.models.load_model(checkpoint_path(checkpoint), compile=False)
+    return transfer_weights(source, model)
+

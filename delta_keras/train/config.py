@@ -1,0 +1,269 @@
+"""`TrainConfig`: every setting of a training run, its command-line form and its checks.
+
+The config is the single source of truth of a run: the command line is generated from its fields,
+it is saved as ``config.json`` in the run folder, and ``--resume`` and `evaluate_run` rebuild the
+model and data from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+DATASETS = ("synthetic", "ucf101", "ucf101-tfds")
+BACKBONES = ("tiny", "mobilenet", "mobilenet_v2", "resnet50")
+SPARSITY_MODES = ("none", "l1", "delta")
+SPARSITY_SCHEDULES = ("constant", "warmup", "step")
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("constant", "cosine")
+STRATEGIES = ("default", "mirrored", "multiworker")
+# Arguments of DeltaActivation only: giving them with another sparsity mode is a mistake.
+DELTA_ONLY = ("step_init", "granularity", "step_gradient")
+DELTA_DEFAULTS = {"step_init": 1.0, "granularity": "channel", "step_gradient": "lsq"}
+# Default sparsity weight per mode, for the fan-out-weighted per-element penalty of the layers.
+DEFAULT_SPARSITY_WEIGHT = {"l1": 1e-4, "delta": 1e-4}
+
+
+class ConfigError(ValueError):
+    """A setting, or a combination of settings, that cannot work; the message says which and why."""
+
+
+def _field(default, help: str, group: str, flag: str | None = None, **argparse_kwargs):
+    metadata = {"help": help, "group": group, "flag": flag, "argparse": argparse_kwargs}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one training run (see ``python experiments/ucf101_train.py --help``).
+
+    Fields left at ``None`` take a default that depends on other fields (see `resolved`).
+    `validate` checks the whole config, including that the dataset and files it names exist, so a
+    bad run fails before it builds anything.
+
+    Example:
+
+    >>> config = TrainConfig(dataset="synthetic", backbone="tiny", sparsity="delta", epochs=2)
+    >>> config.validate()
+    """
+
+    # data
+    dataset: str = _field("synthetic", "Data source: the embedded synthetic actions, the UCF101 folder "
+                          "(UCF-101/ and ucfTrainTestlist/ under --data-dir) or tfds 'ucf101'.", "data",
+                          choices=DATASETS)
+    data_dir: str | None = _field(None, "Root of the UCF101 folder, or the tfds data_dir.", "data")
+    fold: int = _field(1, "UCF101 train/test split (1, 2 or 3).", "data", choices=(1, 2, 3))
+    frames: int = _field(8, "Frames per clip (>= 2: deltas need a previous frame).", "data")
+    frame_stride: int = _field(1, "Take every n-th frame of a video.", "data")
+    image_size: int = _field(32, "Height and width of the frames fed to the model.", "data")
+    synthetic_videos: int = _field(480, "Synthetic training videos.", "data")
+    synthetic_test_videos: int = _field(120, "Synthetic test videos.", "data")
+    synthetic_video_frames: int | None = _field(None, "Length of each synthetic video (default: twice a clip's "
+                                                "span, so clips differ and video-level accuracy means something).",
+                                                "data")
+    eval_clips: int = _field(4, "Clips per video, spread evenly, averaged for video-level accuracy.", "data")
+    cache_dir: str | None = _field(None, "Cache of decoded UCF101 frames (speeds up later epochs).", "data")
+    # model
+    backbone: str = _field("tiny", "Image backbone run on every frame.", "model", choices=BACKBONES)
+    alpha: float = _field(1.0, "Width multiplier of the MobileNet backbones.", "model")
+    weights: str = _field("none", "Backbone initialisation: none, imagenet or the path of a weights file.", "model",
+                          metavar="none|imagenet|PATH")
+    # sparsity
+    sparsity: str = _field("none", "Sparsity layers: none (dense), l1 (ActivitySparsity, spatial baseline) "
+                           "or delta (DeltaActivation, temporal).", "sparsity", choices=SPARSITY_MODES)
+    sparsity_weight: float | None = _field(None, "Weight of the sparsity loss (default: 1e-4 for l1 and delta).",
+                                           "sparsity")
+    sparsity_schedule: str = _field("constant", "How the sparsity weight evolves with the training step: "
+                                    "constant, warmup (0 -> weight linearly over --sparsity-warmup-steps after "
+                                    "--sparsity-start-step) or step (0, then weight from --sparsity-start-step).",
+                                    "sparsity", choices=SPARSITY_SCHEDULES)
+    sparsity_start_step: int = _field(0, "Training step at which the sparsity weight starts to rise.", "sparsity")
+    sparsity_warmup_steps: int = _field(0, "Length of the linear warm-up of the sparsity weight.", "sparsity")
+    step_init: float | None = _field(None, "Initial quantisation step of DeltaActivation (default 1.0).", "sparsity")
+    granularity: str | None = _field(None, "One step per layer, channel (default) or neuron.", "sparsity",
+                                     choices=("layer", "channel", "neuron"))
+    step_gradient: str | None = _field(None, "Step-size gradient: lsq (default) or paper.", "sparsity",
+                                       choices=("lsq", "paper"))
+    include_input: bool = _field(False, "Also put a sparsity layer on the frames entering the backbone "
+                                 "(the paper does for ResNet50): the first convolution then sees sparse changes too.",
+                                 "sparsity", action="store_true")
+    init_from: str | None = _field(None, "Refinement: start from the weights of this trained checkpoint "
+                                   "(a .keras file or a run folder), matched by layer name.", "sparsity",
+                                   metavar="CHECKPOINT")
+    # training
+    epochs: int = _field(5, "Epochs to train (in total, when resuming).", "training")
+    batch_size: int = _field(16, "Global batch size (split over replicas).", "training")
+    optimizer: str = _field("adam", "sgd (momentum 0.9) or adam.", "training", choices=OPTIMIZERS)
+    lr_schedule: str = _field("cosine", "Learning rate over the run: constant or cosine decay to 0.", "training",
+                              choices=LR_SCHEDULES)
+    learning_rate: float = _field(3e-3, "Initial learning rate.", "training")
+    seed: int = _field(0, "Seed of weights, data order and augmentation.", "training")
+    steps_per_epoch: int | None = _field(None, "Batches per epoch (default: one pass over the training set).",
+                                         "training")
+    validation_steps: int | None = _field(None, "Validation batches per epoch (default: the whole test set).",
+                                          "training")
+    mixed_precision: bool = _field(False, "Compute in float16 (GPU) or bfloat16 (CPU).", "training",
+                                   action="store_true")
+    strategy: str = _field("default", "default (one device), mirrored (every local GPU) or multiworker "
+                           "(MultiWorkerMirroredStrategy, cluster from TF_CONFIG).", "training", choices=STRATEGIES)
+    # output
+    logdir: str = _field("runs/latest", "Run folder: TensorBoard events, checkpoints, config.json, results.json.",
+                         "output")
+    resume: bool = _field(False, "Continue the run in --logdir from its last completed epoch.", "output",
+                          action="store_true")
+
+    # ---------------------------------------------------------------- derived values
+    def resolved(self) -> "TrainConfig":
+        """Returns a copy with the ``None`` defaults that depend on other fields filled in."""
+        changes = {}
+        if self.sparsity_weight is None and self.sparsity != "none":
+            changes["sparsity_weight"] = DEFAULT_SPARSITY_WEIGHT[self.sparsity]
+        if self.sparsity == "delta":
+            changes.update({k: v for k, v in DELTA_DEFAULTS.items() if getattr(self, k) is None})
+        return dataclasses.replace(self, **changes)
+
+    # ---------------------------------------------------------------- checks
+    def validate(self) -> None:
+        """Checks every setting and combination, and that the data and files named exist.
+
+        Raises:
+            ConfigError: with a message naming the flags involved.
+        """
+        positive = ("frames", "frame_stride", "image_size", "synthetic_videos", "synthetic_test_videos", "eval_clips",
+                    "epochs", "batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps_per_epoch", "validation_steps", "synthetic_video_frames"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.frames < 2:
+            raise ConfigError(f"--frames must be >= 2 (a temporal delta needs two frames), got {self.frames}")
+        if self.learning_rate <= 0 or self.alpha <= 0:
+            raise ConfigError("--learning-rate and --alpha must be > 0")
+        self._validate_sparsity()
+        self._validate_data()
+        self._validate_weights()
+        if self.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--strategy multiworker needs the cluster in the TF_CONFIG environment variable")
+        if self.resume and self.init_from:
+            raise ConfigError("--resume continues a run, --init-from starts a new one: give only one")
+
+    def _validate_sparsity(self) -> None:
+        if self.sparsity == "none":
+            given = [f"--{_flag(n)}" for n in ("sparsity_weight", *DELTA_ONLY) if getattr(self, n) is not None]
+            given += ["--include-input"] if self.include_input else []
+            if given or self.sparsity_schedule != "constant":
+                raise ConfigError(f"{' '.join(given) or '--sparsity-schedule'}: only with --sparsity l1 or delta")
+        elif self.sparsity == "l1":
+            given = [f"--{_flag(n)}" for n in DELTA_ONLY if getattr(self, n) is not None]
+            if given:
+                raise ConfigError(f"{' '.join(given)} only apply to --sparsity delta")
+        if self.sparsity_weight is not None and self.sparsity_weight < 0:
+            raise ConfigError(f"--sparsity-weight must be >= 0, got {self.sparsity_weight}")
+        if self.step_init is not None and self.step_init <= 0:
+            raise ConfigError(f"--step-init must be > 0, got {self.step_init}")
+        if self.sparsity_schedule == "warmup" and self.sparsity_warmup_steps < 1:
+            raise ConfigError("--sparsity-schedule warmup needs --sparsity-warmup-steps >= 1")
+        if self.sparsity_schedule == "step" and self.sparsity_start_step < 1:
+            raise ConfigError("--sparsity-schedule step needs --sparsity-start-step >= 1")
+        if self.sparsity_schedule == "constant" and (self.sparsity_start_step or self.sparsity_warmup_steps):
+            raise ConfigError("--sparsity-start-step/--sparsity-warmup-steps need --sparsity-schedule warmup or step")
+        if self.init_from and not Path(self.init_from).exists():
+            raise ConfigError(f"--init-from {self.init_from}: no such checkpoint or run folder")
+
+    def _validate_data(self) -> None:
+        if self.dataset == "synthetic":
+            if self.data_dir is not None:
+                raise ConfigError("--data-dir is for --dataset ucf101 or ucf101-tfds, not synthetic")
+            return
+        if self.dataset == "ucf101":
+            if self.data_dir is None:
+                raise ConfigError("--dataset ucf101 needs --data-dir, the folder holding UCF-101/ and ucfTrainTestlist/")
+            root = Path(self.data_dir)
+            missing = [name for name in ("UCF-101", "ucfTrainTestlist") if not (root / name).is_dir()]
+            if missing:
+                raise ConfigError(f"--data-dir {root}: missing {', '.join(missing)} (the UCF101 folder layout)")
+        if self.dataset == "ucf101-tfds":
+            from delta_keras.train.builders import tfds_ready  # noqa: PLC0415 (tfds is slow to import)
+
+            problem = tfds_ready(self.tfds_config, self.data_dir)
+            if problem:
+                raise ConfigError(f"--dataset ucf101-tfds: {problem}")
+
+    @property
+    def tfds_config(self) -> str:
+        """The tfds builder name of the fold: ``ucf101/ucf101_1`` ... ``ucf101/ucf101_3``."""
+        return f"ucf101/ucf101_{self.fold}"
+
+    def _validate_weights(self) -> None:
+        if self.weights in ("none", "imagenet"):
+            if self.weights == "imagenet" and self.backbone == "tiny":
+                raise ConfigError("--weights imagenet: the tiny backbone has no pretrained weights")
+        elif not Path(self.weights).is_file():
+            raise ConfigError(f"--weights {self.weights}: no such file (expected none, imagenet or a weights file)")
+
+    # ---------------------------------------------------------------- files and command line
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config entries: {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def differences(self, other: "TrainConfig", ignore: tuple[str, ...] = ("resume", "epochs")) -> list[str]:
+        """Flags whose values differ from ``other``'s (``--name: mine != theirs``), except ``ignore``."""
+        return [
+            f"--{_flag(f.name)}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Adds one ``--flag`` per `TrainConfig` field to ``parser``, grouped and with the field's help.
+
+    Args:
+        parser: the parser to extend.
+        exclude: field names not to add.
+    """
+    groups = {}
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in exclude:
+            continue
+        meta = field.metadata
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        kwargs = dict(meta["argparse"])
+        if kwargs.get("action") != "store_true":
+            kwargs["type"] = _field_type(field)
+            if "choices" not in kwargs:
+                kwargs.setdefault("metavar", {int: "N", float: "X"}.get(kwargs["type"], "PATH"))
+        default = f" (default: {field.default})" if field.default not in (None, False) else ""
+        group.add_argument(f"--{_flag(field.name)}", dest=field.name, default=field.default,
+                           help=meta["help"] + default, **kwargs)
+
+
+def _field_type(field: dataclasses.Field):
+    annotation = str(field.type)
+    return int if annotation.startswith("int") else float if annotation.startswith("float") else str
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` of parsed arguments (extra attributes of ``args`` are ignored)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})

@@ -1,0 +1,142 @@
+"""The training package: config checks, run folders and checkpoints, refinement, evaluation."""
+
+import argparse
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from delta_keras import DeltaActivation
+from delta_keras.train import (
+    ConfigError,
+    RunFolder,
+    TrainConfig,
+    add_config_arguments,
+    build_model,
+    check_run,
+    config_from_args,
+    evaluate_clips,
+    init_from_checkpoint,
+    transfer_weights,
+)
+from delta_keras.train.run import atomic_save
+
+TINY = TrainConfig(frames=4, image_size=16, synthetic_videos=8, synthetic_test_videos=4, batch_size=4)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"sparsity_weight": 1e-3}, "only with --sparsity l1 or delta"),
+        ({"sparsity": "l1", "step_init": 0.5}, "only apply to --sparsity delta"),
+        ({"sparsity": "delta", "sparsity_schedule": "warmup"}, "--sparsity-warmup-steps"),
+        ({"frames": 1}, "--frames must be >= 2"),
+        ({"dataset": "ucf101"}, "needs --data-dir"),
+        ({"dataset": "ucf101", "data_dir": "/nonexistent"}, "missing UCF-101"),
+        ({"weights": "imagenet"}, "no pretrained weights"),
+        ({"weights": "/nonexistent.weights.h5"}, "no such file"),
+        ({"init_from": "/nonexistent"}, "no such checkpoint"),
+        ({"strategy": "multiworker"}, "TF_CONFIG"),
+    ],
+)
+def test_validate_rejects_bad_settings(changes, message, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(TINY, **changes).validate()
+
+
+def test_resolved_fills_mode_dependent_defaults():
+    delta = dataclasses.replace(TINY, sparsity="delta").resolved()
+    assert (delta.sparsity_weight, delta.step_init, delta.granularity, delta.step_gradient) == (1e-4, 1.0, "channel", "lsq")
+    assert dataclasses.replace(TINY, sparsity="l1").resolved().step_init is None
+
+
+def test_command_line_round_trips_the_config():
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args(["--sparsity", "delta", "--step-init", "0.5", "--frames", "6", "--mixed-precision"])
+    config = config_from_args(args)
+    assert (config.sparsity, config.step_init, config.frames, config.mixed_precision) == ("delta", 0.5, 6, True)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert dataclasses.replace(config, frames=8).differences(config) == ["--frames: 8 != 6"]
+
+
+def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "results.json"
+    target.write_text("old")
+
+    def crash(temporary):
+        temporary.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(target, crash)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["results.json"]
+
+
+def _tiny_model():
+    clips = keras.Input((4, 3))
+    x = keras.layers.Dense(5, activation="relu", name="hidden")(clips)
+    return keras.Model(clips, keras.layers.Dense(2, name="out")(x))
+
+
+def test_run_folder_keeps_the_newest_complete_checkpoints(tmp_path):
+    run = RunFolder(tmp_path)
+    model = _tiny_model()
+    model.compile("adam", "mse")
+    for epoch in (1, 2, 3):
+        run.save_checkpoint(model, epoch, keep=2)
+    (run.checkpoint_dir / ".tmp-123-abcd-epoch-0004.keras").write_bytes(b"killed while writing")
+    assert [epoch for _, epoch in run.checkpoints()] == [2, 3]
+    assert run.last_checkpoint() == (run.checkpoint_path(3), 3)
+
+
+def test_check_run_refuses_to_overwrite_or_to_resume_nothing(tmp_path):
+    with pytest.raises(ConfigError, match="no checkpoint to resume"):
+        check_run(dataclasses.replace(TINY, logdir=str(tmp_path), resume=True))
+    model = _tiny_model()
+    model.compile("adam", "mse")
+    RunFolder(tmp_path).save_checkpoint(model, 1)
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
+        check_run(dataclasses.replace(TINY, logdir=str(tmp_path)))
+
+
+def test_refinement_loads_the_dense_weights_by_layer_name(tmp_path):
+    dense = build_model(TINY)
+    dense.compile("adam", "mse")
+    RunFolder(tmp_path).save_checkpoint(dense, 1)
+    delta = build_model(dataclasses.replace(TINY, sparsity="delta"))
+    copied = init_from_checkpoint(delta, tmp_path)
+    assert "conv0" in copied and "logits" in copied
+    for name in copied:
+        for mine, theirs in zip(delta.get_layer(name).get_weights(), dense.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    assert any(isinstance(layer, DeltaActivation) for layer in delta.layers)
+
+
+def test_transfer_weights_names_the_layers_it_cannot_match():
+    source = _tiny_model()
+    clips = keras.Input((4, 3))
+    target = keras.Model(clips, keras.layers.Dense(2, name="other")(clips))
+    with pytest.raises(ValueError, match="other"):
+        transfer_weights(source, target)
+
+
+def test_evaluate_clips_averages_softmax_over_the_clips_of_a_video():
+    # The model's logits are the clip's mean pixel per class channel: scores are set by the data.
+    clips = keras.Input((2, 1, 1, 2))
+    model = keras.Model(clips, keras.layers.GlobalAveragePooling3D()(clips))
+    logits = np.array([[4.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 3.0]], "float32")
+    data = tf.data.Dataset.from_tensor_slices((
+        np.broadcast_to(logits[:, None, None, None, :], (4, 2, 1, 1, 2)).copy(),
+        np.array([0, 0, 1, 1], "int32"),  # video 0 (class 0): one clip right, one wrong, right on average
+        np.array([0, 0, 1, 1], "int32"),
+    )).batch(3)
+    result = evaluate_clips(model, data)
+    assert result["clip_accuracy"] == 0.75
+    assert result["video_accuracy"] == 1.0
+    assert (result["clips"], result["videos"], result["layers"], result["density"]) == (4, 2, {}, {})
