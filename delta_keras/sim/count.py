@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import weakref
+from typing import Callable
 
 import keras
 import numpy as np
@@ -208,6 +211,45 @@ def _count_batch(probe: _Probe, values: dict, samples: int, granularity: geometr
     return results
 
 
+@dataclasses.dataclass
+class _Counter:
+    """A model's probe and its traced counting function, prepared (stages, fan-outs) on a first batch."""
+
+    probe: _Probe
+    count: Callable
+    prepared: bool = False
+
+
+# model -> (signature, _Counter) of its last count_macs call. Tracing the counting of a large model costs
+# several forward passes, and fan-out maps one gradient per layer: repeated calls (a benchmark, a
+# callback every epoch) reuse them. Weak keys: the cache dies with the model.
+_COUNTERS = weakref.WeakKeyDictionary()
+
+
+def _kernel_zeros_digest(model) -> str:
+    """A digest of where the model's kernels are zero: all the counts depend on from its weights."""
+    digest = hashlib.blake2b(digest_size=16)
+    for weight in model.weights:
+        if "kernel" in weight.path.rsplit("/", 1)[-1]:
+            digest.update(np.packbits(keras.ops.convert_to_numpy(weight) != 0).tobytes())
+    return digest.hexdigest()
+
+
+def _counter(model, granularity: geometry.Granularity, batch_shape: tuple) -> _Counter:
+    """The cached `_Counter` of ``model`` for this granularity, batch shape and kernel zeros, or a new one."""
+    signature = (str(granularity), batch_shape, _kernel_zeros_digest(model))
+    cached = _COUNTERS.get(model)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    probe = _Probe(model)
+    # The model runs eagerly (tracing a large model costs more than running it); only the counting is traced.
+    counter = _Counter(
+        probe, tf.function(lambda values, n: _count_batch(probe, values, n, granularity), autograph=False)
+    )
+    _COUNTERS[model] = (signature, counter)
+    return counter
+
+
 def check_clips(model, clips) -> np.ndarray:
     """Validates clips against the model's input: ``(N, T, ...)`` or one clip ``(T, ...)``; returns float32 NumPy."""
     clips = np.asarray(clips, "float32")
@@ -271,18 +313,18 @@ def count_macs(
         raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
     clips = check_clips(model, clips)
     granularity = geometry.Granularity.parse(granularity)
-    probe = _Probe(model)
     batch_size = batch_size or len(clips)
-    # The model runs eagerly (tracing a large model costs more than running it); only the counting is traced.
-    count = tf.function(lambda values, n: _count_batch(probe, values, n, granularity), autograph=False)
+    counter = _counter(model, granularity, clips[:batch_size].shape)
+    probe = counter.probe
     totals = None
     bar = keras.utils.Progbar(len(clips), unit_name="clip") if progress else None
     for start in range(0, len(clips), batch_size):
         inputs = clips[start:start + batch_size]
         values = probe(tf.constant(inputs))
-        if start == 0:
+        if not counter.prepared:
             _prepare(probe, values, len(inputs), clips.shape[1])
-        batch = tf.nest.map_structure(lambda t: t.numpy(), count(values, len(inputs)))
+            counter.prepared = True
+        batch = tf.nest.map_structure(lambda t: t.numpy(), counter.count(values, len(inputs)))
         totals = batch if totals is None else tf.nest.map_structure(np.add, totals, batch)
         if bar is not None:
             bar.add(len(clips[start:start + batch_size]))

@@ -6,29 +6,48 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.layers import ActivitySparsity, DeltaActivation
+from delta_keras.layers import (
+    ActivitySparsity,
+    DeltaActivation,
+    FoldTime,
+    FrameDifference,
+    ImagePreprocessing,
+    Quantize,
+    UnfoldTime,
+)
 from delta_keras.sim import geometry
 from delta_keras.sim.count import check_clips, graph_nodes, node_keys
 
 L = keras.layers
-# Affine layers: the engine propagates changes through them (``L(d) - L(0)``: the offset cancels).
-AFFINE_LAYERS = (
+# Frame-wise layers without MACs, re-evaluated on the accumulated state every frame; the change of their
+# output is passed on. Non-linear ones must be. For affine ones (batch normalisation, add, average
+# pooling, padding, reshapes, the input's `ImagePreprocessing`...) it equals propagating the change
+# through them, but exactly in float: a change that cancels (a quantised value moving within an average
+# pool) is an exact zero, as on integer hardware, rather than a rounding residue that would charge the
+# next MAC layer.
+FRAME_WISE_LAYERS = (
     L.BatchNormalization, L.Add, L.Subtract, L.Average, L.Concatenate, L.AveragePooling1D, L.AveragePooling2D,
     L.AveragePooling3D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.ZeroPadding1D, L.ZeroPadding2D,
     L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Reshape, L.Flatten, L.Rescaling, L.Dropout,
     L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.Identity,
-    L.Permute, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
-)
-AFFINE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
-# Non-linear layers: re-evaluated on the accumulated state; their output change is passed on.
-NONLINEAR_LAYERS = (
+    L.Permute, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, ImagePreprocessing,
     L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
-    L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, DeltaActivation, ActivitySparsity,
+    L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, DeltaActivation, Quantize,
 )
+FRAME_WISE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
+# Pass-through layers with side effects when called (`ActivitySparsity` updates its statistics).
+IDENTITY_LAYERS = (ActivitySparsity,)
+# Nodes that only view their input: its value and its change pass through the same view. With one
+# frame per step, folding time into batch is a squeeze of the time axis and unfolding an expand.
+_VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x: x[:, None]}
 
 
 class _Node:
-    """How the engine runs one graph node: ``kind`` is mac, affine, nonlinear, time_mean, fold or unfold."""
+    """How the engine runs one graph node.
+
+    ``kind`` is one of ``mac``, ``evaluate`` (re-evaluated on the accumulated state), ``identity``,
+    ``previous_frame`` (a layer that also reads the previous frame), ``time_mean``, ``fold`` or ``unfold``.
+    """
 
     def __init__(self, node, key: str, time: int | None):
         self.node, self.key, self.op = node, key, node.operation
@@ -49,42 +68,60 @@ class _Node:
                 raise NotImplementedError(f"{self.key}: recurrent layers are not supported by DeltaInference")
             geometry.stages(layer, self.node.input_tensors[0].shape[1:])  # raises UncountableLayer early
             return "mac"
-        shape_in = tuple(self.node.input_tensors[0].shape)
-        shape_out = tuple(self.node.output_tensors[0].shape)
+        if isinstance(layer, FoldTime):
+            return "fold"
+        if isinstance(layer, UnfoldTime):
+            return "unfold"
+        if isinstance(layer, FrameDifference):
+            if self.time_distributed:
+                raise NotImplementedError(f"{self.key}: FrameDifference needs the time axis; it cannot run "
+                                          "inside TimeDistributed")
+            return "previous_frame"
+        if isinstance(layer, DeltaActivation) and layer.output_mode != "quantized":
+            raise NotImplementedError(f"{self.key}: DeltaInference runs DeltaActivation(output='quantized') only "
+                                      f"(got output={layer.output_mode!r}): the engine computes the deltas itself")
         if isinstance(layer, L.GlobalAveragePooling1D) and not self.time_distributed or (
                 name == "Mean" and getattr(layer, "axis", None) in (1, (1,), [1])):
             return "time_mean"  # averaging over the clip's time axis: a running mean when streaming
-        if not isinstance(layer, L.Layer) or isinstance(layer, L.Reshape):
-            # Time folded into batch and back: with one frame per step, a squeeze and an expand.
+        if not isinstance(layer, L.Layer):
+            # `ops.reshape` folding time into batch and back: with one frame per step, a squeeze and an
+            # expand. (A `Reshape` layer keeps the batch axis, so it cannot fold time.)
+            shape_in = tuple(self.node.input_tensors[0].shape)
+            shape_out = tuple(self.node.output_tensors[0].shape)
             if len(shape_out) == len(shape_in) - 1 and shape_out[1:] == shape_in[2:] and shape_in[1] == time:
                 return "fold"
             if len(shape_out) == len(shape_in) + 1 and shape_out[2:] == shape_in[1:] and shape_out[1] == time:
                 return "unfold"
-        if isinstance(layer, AFFINE_LAYERS) or name in AFFINE_OPS:
-            return "affine"
-        if isinstance(layer, NONLINEAR_LAYERS):
-            return "nonlinear"
+        if isinstance(layer, FRAME_WISE_LAYERS) or name in FRAME_WISE_OPS:
+            return "evaluate"
+        if isinstance(layer, IDENTITY_LAYERS):
+            return "identity"
         raise NotImplementedError(f"{self.key}: DeltaInference cannot run {name} (supported: MAC layers, "
-                                  "affine layers, element-wise non-linearities, pooling, time folding)")
+                                  "affine layers, element-wise non-linearities, pooling, time folding, "
+                                  "delta_keras' sparsity, preprocessing and frame-difference layers)")
 
 
 class DeltaInference:
     """Runs a clip model frame by frame as a delta accelerator: linear layers update accumulators with changes.
 
-    Each linear layer (convolution, depthwise, dense; batch normalisation, add, average pooling as
-    affine maps) keeps its accumulated output and updates it with only the change of its input;
-    non-linear layers (ReLU, max pooling, softmax, the `DeltaActivation` quantiser) are re-evaluated on
-    the accumulated state and pass on the change of their output. Every tensor starts from zero, so
-    frame 0 is charged for its nonzero activations. The engine counts the MACs it performs from its
-    own work: per linear stage, the layer's operation on the 0/1 mask of the nonzero changes with an
-    all-ones kernel, summed (NeuroBench's method), independently of `count_macs`.
+    Each MAC layer (convolution, depthwise, dense) keeps its accumulated output and updates it with only
+    the change of its input. The other layers act on one frame each (batch normalisation, add, pooling,
+    ReLU, softmax, the `DeltaActivation` and `Quantize` quantisers, `ImagePreprocessing`...): they are
+    re-evaluated on the accumulated state and pass on the change of their output. For an affine layer
+    that equals propagating the change through it, but exactly in float, so a change that cancels is a
+    zero, as on integer hardware. Every tensor starts from zero, so frame 0 is charged for its nonzero
+    activations. The engine counts the MACs it performs from its own work: per linear stage, the layer's
+    operation on the 0/1 mask of the nonzero changes with an all-ones kernel, summed (NeuroBench's
+    method), independently of `count_macs`.
 
     Supported graphs: flat functional clip models whose image layers run on time folded into batch
-    (``(B*T, ...)``, folded and unfolded by reshapes) or inside `TimeDistributed`, plus `DeltaActivation`
-    layers. A `GlobalAveragePooling1D` over time (or ``ops.mean(x, axis=1)``) becomes a running mean, so
-    after the last frame the output equals the forward pass over the clip; MAC layers after it then run
-    every frame (``count_macs`` charges them once per clip). Recurrent layers and nested models raise
-    `NotImplementedError`.
+    (``(B*T, ...)``, by `FoldTime` / `UnfoldTime` or by reshapes) or inside `TimeDistributed`, with
+    delta_keras' layers: everything `delta_keras.sparsify`, `strip_sparsity` and `video_classifier`
+    build. `FrameDifference` keeps the previous input frame as state. A `GlobalAveragePooling1D` over
+    time (or ``ops.mean(x, axis=1)``) becomes a running mean, so after the last frame the output equals
+    the forward pass over the clip; MAC layers after it then run every frame (``count_macs`` charges
+    them once per clip). Recurrent layers, nested models, `DeltaActivation(output="delta")` and layers
+    of unknown kind raise `NotImplementedError` naming the layer.
 
     Args:
         model: a clip model, input ``(batch, frames, ...)``.
@@ -110,6 +147,7 @@ class DeltaInference:
         self._values = {}  # id(KerasTensor) -> current value
         self._accumulators = {}  # MAC node key -> accumulated linear output (bias excluded)
         self._sums = {}  # time-mean node key -> running sum
+        self._previous = {}  # previous-frame node key -> its input at the previous frame
         self.frames = 0
         self.macs = {node.key: [] for node in self._nodes if node.kind == "mac"}
 
@@ -158,28 +196,27 @@ class DeltaInference:
         inputs = node.node.input_tensors
         if node.kind == "mac":
             self._set(output, self._mac(node, changes[id(inputs[0])]), changes)
-        elif node.kind == "nonlinear":
+        elif node.kind == "evaluate":
             if isinstance(node.layer, DeltaActivation):
                 # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation
                 # wrapper, which rejects a tensor argument.
                 self._set(output, node.layer.quantize_values(self._values[id(inputs[0])]), changes)
             else:
                 self._set(output, self._call(node, self._values), changes)
+        elif node.kind in _VIEWS:
+            view, source = _VIEWS[node.kind], id(inputs[0])
+            self._values[id(output)], changes[id(output)] = view(self._values[source]), view(changes[source])
+        elif node.kind == "previous_frame":
+            # The layer's own op on (previous frame, frame), last frame kept. On frame 0 the previous frame
+            # is the frame itself, as `FrameDifference` pads the clip with its first frame.
+            frame = self._values[id(inputs[0])]
+            window = tf.concat([self._previous.get(node.key, frame), frame], axis=1)
+            self._previous[node.key] = frame
+            self._set(output, self._call(node, {id(inputs[0]): window})[:, 1:], changes)
         elif node.kind == "time_mean":
             total = self._sums.get(node.key, 0.0) + self._values[id(inputs[0])][:, 0]
             self._sums[node.key] = total
             self._set(output, total / (self.frames + 1), changes)
-        elif node.kind in ("fold", "unfold"):
-            shape = (-1, *output.shape[1:]) if node.kind == "fold" else (-1, 1, *output.shape[2:])
-            self._set(output, tf.reshape(self._values[id(inputs[0])], shape), changes)
-            changes[id(output)] = tf.reshape(changes[id(inputs[0])], shape)
-        else:  # affine: L(change) - L(0); on frame 0 (previous state zero) the offset belongs to the output
-            change = self._call(node, changes)
-            if self.frames:
-                change -= self._call(node, {id(t): tf.zeros_like(changes[id(t)]) for t in inputs})
-            value = self._values.get(id(output))
-            self._values[id(output)] = change if value is None else value + change
-            changes[id(output)] = change
 
     def _call(self, node: _Node, values: dict):
         args, kwargs = node.node.arguments.fill_in(values)

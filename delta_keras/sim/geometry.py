@@ -149,11 +149,14 @@ class Stage:
         """
         if skip_zero_weights not in self._fan_out:
             kernel = (self.kernel != 0) if skip_zero_weights else np.ones_like(self.kernel)
-            x = tf.ones((1, *self.frame_shape), "float32")
+            # float64: entries are small integers, exact either way, but float64 keeps TensorFlow off oneDNN,
+            # whose filter gradient (computed by the tape though unused) crashes the process on some 1x1
+            # stride-2 convolutions (TF 2.21, e.g. 16x16x8 -> 8x8x16).
+            x = tf.ones((1, *self.frame_shape), "float64")
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                total = tf.reduce_sum(self.apply(x, tf.constant(kernel, "float32")))
-            # Entries are small integers, exact in float32; int64 keeps the sums over a clip exact.
+                total = tf.reduce_sum(self.apply(x, tf.constant(kernel, "float64")))
+            # int64 keeps the sums over a clip exact.
             self._fan_out[skip_zero_weights] = tf.cast(tf.round(tape.gradient(total, x)[0]), "int64")
         return self._fan_out[skip_zero_weights]
 

@@ -113,6 +113,23 @@ def resnet_like(frames: int, size: int = 16, step: float = 0.05) -> keras.Model:
     return keras.Model(clips, keras.layers.Dense(6)(x), name="resnet_like")
 
 
+def resnet_image_model(size: int = 16, classes: int = 5) -> keras.Model:
+    """A small ResNet-like image model (H, W, 3) for `sparsify`: a stem with a fused ReLU, max pooling,
+    an identity and a strided projection block with residual adds, global pooling and logits."""
+    images = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(images)
+    x = keras.layers.MaxPooling2D(2)(x)
+    for i, (filters, stride) in enumerate(((8, 1), (16, 2))):
+        y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"block{i}_conv1")(x)
+        y = keras.layers.ReLU()(keras.layers.BatchNormalization()(y))
+        y = keras.layers.BatchNormalization()(keras.layers.Conv2D(filters, 3, padding="same", name=f"block{i}_conv2")(y))
+        if stride > 1:
+            x = keras.layers.Conv2D(filters, 1, strides=stride, name=f"block{i}_shortcut")(x)
+        x = keras.layers.ReLU()(keras.layers.Add()([x, y]))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(images, keras.layers.Dense(classes, name="logits")(x), name="resnet_image")
+
+
 def randomize_batch_norm(model: keras.Model, rng) -> None:
     """Gives batch normalisation non-trivial statistics, so it is a real affine map."""
     for weight in model.weights:

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from delta_keras.sim import Granularity, count_macs
+from delta_keras.sim import Granularity, count, count_macs
 from delta_keras.sim.count import POLICIES
 from delta_keras.sim.geometry import is_mac_layer, stages, unwrap
 from tests.sim.helpers import block_mask, random_sparse, reference_conv_macs
@@ -161,3 +161,21 @@ def test_nested_model_counts_like_a_flat_one():
     assert counted.name.endswith("/" + conv.name) and counted.layout == "folded"
     for policy in POLICIES:
         assert counted.macs(policy).tolist() == expected.macs(policy).tolist()
+
+
+def test_strided_pointwise_conv():
+    # Regression: the fan-out gradient of this convolution crashed TensorFlow's oneDNN filter gradient.
+    model = _clip_model(keras.layers.Conv2D(16, 1, strides=2), (16, 16, 8), 2)
+    (counted,) = count_macs(model, np.ones((1, 2, 16, 16, 8), "float32")).layers
+    assert counted.macs("zero_activation").tolist() == [8 * 8 * 8 * 16] * 2
+
+
+def test_repeated_calls_reuse_the_counter_until_kernel_zeros_change():
+    layer = keras.layers.Conv2D(2, 3)
+    model = _clip_model(layer, (6, 6, 1), 2)
+    clips = np.ones((1, 2, 6, 6, 1), "float32")
+    first = count_macs(model, clips).total("both")
+    counter = count._COUNTERS[model][1]
+    assert count_macs(model, clips).total("both") == first and count._COUNTERS[model][1] is counter
+    layer.kernel.assign(np.where(np.arange(2) == 0, 0.0, layer.kernel.numpy()))  # prune one filter
+    assert count_macs(model, clips).total("both") == first / 2

@@ -1,19 +1,18 @@
 """DeltaInference: same outputs as the forward pass, and exactly the MACs count_macs reports for zero_delta."""
 
-import os
-
-import cv2
 import keras
 import numpy as np
 import pytest
 
-from delta_keras import DeltaActivation
+from delta_keras import DeltaActivation, sparsify, strip_sparsity
+from delta_keras.models import video_classifier
 from delta_keras.sim import count_macs
+from delta_keras.sim.__main__ import load_clip
 from delta_keras.sim.engine import DeltaInference
-from tests.sim.helpers import mobilenet_like, randomize_batch_norm, resnet_like, smooth_clips
+from tests.conftest import REAL_CLIPS
+from tests.sim.helpers import mobilenet_like, randomize_batch_norm, resnet_image_model, resnet_like, smooth_clips
 
-REAL_CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "real_clips",
-                         "v_ApplyEyeMakeup_g01_c01.avi")
+REAL_CLIP = str(REAL_CLIPS / "v_ApplyEyeMakeup_g01_c01.avi")
 
 
 def _check_engine(model, clips):
@@ -42,22 +41,57 @@ def test_resnet_like_with_residual_adds():
     _check_engine(model, smooth_clips(2, 4, 16, rng))
 
 
-def _real_clip(frames, size):
-    capture = cv2.VideoCapture(REAL_CLIP)
-    clip = []
-    while len(clip) < frames:
-        ok, frame = capture.read()
-        assert ok, REAL_CLIP
-        clip.append(cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA))
-    return np.asarray(clip, "float32")[None]
-
-
 def test_real_clip():
     model = resnet_like(frames=6, size=32)
     randomize_batch_norm(model, np.random.default_rng(2))
-    engine = _check_engine(model, _real_clip(6, 32))
+    engine = _check_engine(model, load_clip(REAL_CLIP, 6, (32, 32))[None])
     first, later = engine.macs["conv2d"][0], engine.macs["conv2d"][1:]
     assert max(later) < first  # real video changes little between frames
+
+
+# Models built by the package: FoldTime / UnfoldTime, ImagePreprocessing, FrameDifference, split activations,
+# and Quantize after strip_sparsity.
+
+
+@pytest.mark.parametrize("stripped", [False, True])
+def test_video_classifier_tiny(stripped):
+    rng = np.random.default_rng(4)
+    model = video_classifier("tiny", 5, frames=4, image_size=32, sparsity="delta", step_init=0.05)
+    randomize_batch_norm(model, rng)
+    _check_engine(strip_sparsity(model) if stripped else model, smooth_clips(2, 4, 32, rng))
+
+
+def test_video_classifier_tiny_on_a_real_clip():
+    model = video_classifier("tiny", 5, frames=6, image_size=32, sparsity="delta", step_init=0.05)
+    randomize_batch_norm(model, np.random.default_rng(5))
+    engine = _check_engine(model, load_clip(REAL_CLIP, 6, (32, 32))[None])
+    # conv0 sees unquantised pixels (and zero frame differences on frame 0); behind the first delta
+    # layer, real video changes little between frames.
+    first, later = engine.macs["conv1"][0], engine.macs["conv1"][1:]
+    assert max(later) < first
+
+
+def test_video_classifier_without_quantisers_matches_forward():
+    # Float inputs to MAC layers: outputs agree up to rounding (MAC counts may differ where rounding of the
+    # accumulated state decides whether a value changed).
+    rng = np.random.default_rng(6)
+    model = video_classifier("tiny", 5, frames=3, image_size=32, sparsity="l1")
+    randomize_batch_norm(model, rng)
+    clips = smooth_clips(2, 3, 32, rng)
+    np.testing.assert_allclose(DeltaInference(model).run(clips), np.asarray(model(clips)), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stripped", [False, True])
+@pytest.mark.parametrize("image_model", [
+    lambda: keras.applications.MobileNet(alpha=0.25, input_shape=(32, 32, 3), weights=None, classes=5),
+    lambda: resnet_image_model(size=32),
+], ids=["mobilenet", "resnet_image"])
+def test_sparsified_image_models(image_model, stripped):
+    rng = np.random.default_rng(7)
+    model = sparsify(image_model(), frames=3, step_init=0.05)
+    randomize_batch_norm(model, rng)
+    # The image models take inputs scaled to [-1, 1].
+    _check_engine(strip_sparsity(model) if stripped else model, smooth_clips(1, 3, 32, rng) / 127.5 - 1)
 
 
 def test_streaming_state_and_reset():
@@ -79,6 +113,8 @@ def test_unsupported_layers_raise_clear_errors():
         DeltaInference(keras.Model(clips, keras.layers.GRU(2)(clips)))
     with pytest.raises(NotImplementedError, match="LayerNormalization"):
         DeltaInference(keras.Model(clips, keras.layers.LayerNormalization()(clips)))
+    with pytest.raises(NotImplementedError, match="output='quantized'"):
+        DeltaInference(keras.Model(clips, DeltaActivation(output="delta")(clips)))
     engine = DeltaInference(keras.Model(clips, DeltaActivation()(clips)))
     with pytest.raises(ValueError, match="frame"):
         engine.step(np.zeros((2, 5)))
