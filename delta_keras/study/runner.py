@@ -1,0 +1,198 @@
+"""`run_study`: every method of the study on the same backbone, data and budget, then summary and plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from delta_keras.study import methods
+from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
+from delta_keras.train import TrainConfig, evaluate_model, train
+from delta_keras.train import builders
+
+ALL_METHODS = ("dense", "posthoc", "dense_refine", "l1", "delta_refine", "delta_scratch")
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    """What a study runs.
+
+    ``base`` fixes the data, backbone and budget shared by every run (its ``sparsity`` and ``logdir`` are
+    ignored). The dense baseline and ``delta_scratch`` train ``dense_epochs`` epochs; the refinements (``l1``,
+    ``delta_refine``) start from the baseline and train ``refine_epochs`` more.
+    """
+
+    base: TrainConfig
+    out: str = "results/study"
+    methods: tuple = ALL_METHODS
+    dense_epochs: int = 12
+    refine_epochs: int = 6
+    refine_learning_rate: float = 1e-3
+    posthoc_steps: tuple = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    l1_weights: tuple = (1e-4, 1e-3)
+    delta_weights: tuple = (1e-3, 3e-3, 1e-2)
+    step_gradients: tuple = ("lsq", "paper")
+    scratch_step_gradients: tuple = ("lsq",)
+    step_init: float = 0.5
+    tolerance: float = 0.01
+    real_clip: str | None = None
+    real_clip_frames: int = 32
+
+    def runs(self) -> list[tuple[str, str, dict, TrainConfig | None]]:
+        """``(name, method, params, config)`` of every run in order (``config`` None for post-hoc points)."""
+        out = Path(self.out)
+        base = dataclasses.replace(self.base, sparsity="none", sparsity_weight=None, step_init=None, granularity=None,
+                                   step_gradient=None, init_from=None, resume=False)
+        dense = dataclasses.replace(base, epochs=self.dense_epochs, logdir=str(out / "dense"))
+        runs = [("dense", "dense", {}, dense)]
+        if "posthoc" in self.methods:
+            runs += [(f"posthoc-q{q:g}", "posthoc", {"step": q}, None) for q in self.posthoc_steps]
+        refine = dict(epochs=self.refine_epochs, learning_rate=self.refine_learning_rate, init_from=dense.logdir)
+        if "dense_refine" in self.methods:
+            runs.append(("dense-refine", "dense_refine", {},
+                         dataclasses.replace(base, logdir=str(out / "dense-refine"), **refine)))
+        if "l1" in self.methods:
+            for w in self.l1_weights:
+                runs.append((f"l1-w{w:g}", "l1", {"sparsity_weight": w},
+                             dataclasses.replace(base, sparsity="l1", sparsity_weight=w, logdir=str(out / f"l1-w{w:g}"),
+                                                 **refine)))
+        for method, gradients, extra in (("delta_refine", self.step_gradients, refine),
+                                         ("delta_scratch", self.scratch_step_gradients, {"epochs": self.dense_epochs})):
+            if method not in self.methods:
+                continue
+            for gradient in gradients:
+                for w in self.delta_weights:
+                    name = f"{method.replace('_', '-')}-{gradient}-w{w:g}"
+                    config = dataclasses.replace(base, sparsity="delta", sparsity_weight=w, step_init=self.step_init,
+                                                 step_gradient=gradient, logdir=str(out / name), **extra)
+                    runs.append((name, method, {"sparsity_weight": w, "step_gradient": gradient}, config))
+        return runs
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["base"] = self.base.to_dict()
+        return values
+
+
+def _cached(config: TrainConfig) -> dict | None:
+    """The results of a run already completed in its folder (a study can be rerun after an interruption)."""
+    path = Path(config.logdir) / "results.json"
+    if not path.is_file():
+        return None
+    results = json.loads(path.read_text())
+    return results if results.get("config") == config.to_dict() else None
+
+
+def _selection_config(config: TrainConfig) -> TrainConfig:
+    """Where post-hoc steps are chosen: synthetic test videos of another seed (unseen, and not the test set),
+    or for UCF101 the training videos' centre clips (no third split exists)."""
+    if config.dataset == "synthetic":
+        return dataclasses.replace(config, seed=config.seed + 1000)
+    return config
+
+
+def _selection_accuracy(model: keras.Model, config: TrainConfig) -> float:
+    from delta_keras.train import evaluate_clips  # noqa: PLC0415
+
+    selection = _selection_config(config)
+    split = "test" if config.dataset == "synthetic" else "train"
+    dataset = builders.clip_source(selection, split, training=False, clips_per_video=1, with_video_id=True)
+    limit = config.synthetic_test_videos if config.dataset == "synthetic" else 512
+    return evaluate_clips(model, dataset.take(limit).batch(config.batch_size))["video_accuracy"]
+
+
+def real_clip_density(model: keras.Model, config: TrainConfig, clip: np.ndarray, **changes) -> dict:
+    """Density over the frames of one real clip: MAC-weighted (zero_delta / dense MACs per frame) and
+    neuron-weighted (nonzero input changes / inputs of the MAC layers per frame; frame 0: nonzero activations)."""
+    from delta_keras import sim  # noqa: PLC0415
+
+    longer = methods.model_with_frames(model, config, clip.shape[1], **changes)
+    report = sim.count_macs(longer, clip, policies=("dense", "zero_activation", "zero_delta"))
+    layers = report.layers
+    dense = sum(layer.macs("dense") for layer in layers).astype(float)
+    delta = sum(layer.macs("zero_delta") for layer in layers).astype(float)
+    active = sum(layer.macs("zero_activation") for layer in layers).astype(float)
+    changed = sum(layer.stages[0].input_changed for layer in layers).astype(float)
+    size = float(sum(layer.stages[0].input_size * layer.samples for layer in layers))
+    return {"mac_weighted": (delta / dense).tolist(), "spatial_mac_weighted": (active / dense).tolist(),
+            "neuron_weighted": (changed / size).tolist()}
+
+
+def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
+    """Runs every method of ``study`` (completed runs in ``study.out`` are reused), writes
+    ``<out>/summary.json`` and the plots, and returns the summary.
+
+    The summary holds ``study`` (the settings), ``runs`` (one record per run, see
+    `delta_keras.study.summary.COLUMNS`), ``best`` (per method), ``targets``, ``real_clip`` densities and
+    ``figures`` (file names in ``out``).
+    """
+    from delta_keras.study import plots  # noqa: PLC0415
+
+    started = time.time()
+    out = Path(study.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records, models_for_clip = [], {}
+    dense_model = dense_config = None
+    clip = None
+    if study.real_clip:
+        clip = methods.load_real_clip(study.real_clip, study.real_clip_frames, study.base.image_size)
+
+    for name, method, params, config in study.runs():
+        log(f"=== {name}")
+        if method == "posthoc":
+            if dense_model is None:
+                dense_model = keras.models.load_model(builders.checkpoint_path(dense_config.logdir), compile=False)
+                dense_selection = _selection_accuracy(dense_model, dense_config)
+            t = time.time()
+            model = methods.posthoc_delta_model(dense_model, dense_config, params["step"])
+            results = evaluate_model(model, dense_config)
+            params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
+                      "dense_selection_accuracy": dense_selection}
+            record = run_record(name, method, params, results, time.time() - t)
+            changes = dict(sparsity="delta", sparsity_weight=0.0, step_init=params["step"], granularity="layer",
+                           step_gradient="lsq")
+            models_for_clip[name] = (model, dense_config, changes)
+        else:
+            results = _cached(config)
+            if results is None:
+                results = train(config, command_line=["delta_keras.study", name], verbose=verbose)
+            record = run_record(name, method, params, results, results["wall_time_s"], config.logdir)
+            if method == "dense":
+                dense_config = config
+            models_for_clip[name] = (None, config, {})
+        log(f"    video accuracy {record['video_accuracy']:.3f}, zero_delta reduction "
+            f"{record['reduction_zero_delta']:.2f}x")
+        records.append(record)
+
+    # Post-hoc delta inference as a deployed engine would choose it: the largest step whose accuracy on the
+    # selection set stays within the tolerance of the baseline's.
+    posthoc = [r for r in records if r["method"] == "posthoc"]
+    chosen = [r for r in posthoc if r["selection_accuracy"] >= r["dense_selection_accuracy"] - study.tolerance - 1e-9]
+    for r in posthoc:
+        r["chosen_on_selection_set"] = bool(chosen) and r["name"] == max(chosen, key=lambda c: c["step"])["name"]
+
+    best = best_points(records, study.tolerance)
+    real = {}
+    if clip is not None:
+        for method, point in best.items():
+            model, config, changes = models_for_clip[point["name"]]
+            if model is None:
+                model = keras.models.load_model(builders.checkpoint_path(config.logdir), compile=False)
+            real[method] = {"name": point["name"], **real_clip_density(model, config, clip, **changes)}
+    summary = {
+        "schema": SCHEMA,
+        "study": study.to_dict(),
+        "runs": records,
+        "best": best,
+        "targets": targets(records, study.tolerance),
+        "real_clip": {"path": study.real_clip, "frames": study.real_clip_frames, "densities": real} if real else None,
+        "wall_time_s": time.time() - started,
+    }
+    summary["figures"] = plots.plot_all(summary, out)
+    write_summary(out / "summary.json", summary)
+    return summary

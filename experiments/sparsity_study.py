@@ -1,0 +1,97 @@
+"""The sparsity study: accuracy against effective-MAC reduction for every method, one command.
+
+Runs, with the same backbone, data and budget: the dense baseline; post-hoc delta inference (the trained
+baseline with fixed-step quantisers, several steps, no training); the spatial L1 baseline (refinement,
+several weights); DeltaActivation refined from the baseline (several weights, both step gradients) and
+from scratch. Writes <out>/summary.json, the figures, and with --report a Markdown report generated from
+the summaries.
+
+    python experiments/sparsity_study.py --out results/tiny --report docs/RESULTS.md
+    python experiments/sparsity_study.py --dataset ucf101 --data-dir /data/ucf101 --backbone mobilenet \
+        --image-size 112 --frames 16 --out results/ucf101-mobilenet
+
+Completed runs in --out are reused, so an interrupted study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from delta_keras.study import ALL_METHODS, StudyConfig, run_study, write_report
+from delta_keras.train import ConfigError, add_config_arguments, config_from_args
+
+REAL_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_clips" / "v_ApplyEyeMakeup_g01_c01.avi"
+DEFAULTS = StudyConfig(base=None)
+
+
+def floats(text: str) -> tuple:
+    return tuple(float(v) for v in text.split(",") if v)
+
+
+def words(text: str) -> tuple:
+    return tuple(v for v in text.split(",") if v)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = p.add_argument_group("study")
+    s.add_argument("--out", default="results/study", help="Study folder: run folders, summary.json, figures.")
+    s.add_argument("--methods", type=words, default=ALL_METHODS, help=f"Comma-separated, of {','.join(ALL_METHODS)}.")
+    s.add_argument("--dense-epochs", type=int, default=DEFAULTS.dense_epochs,
+                   help="Epochs of the baseline and of DeltaActivation from scratch.")
+    s.add_argument("--refine-epochs", type=int, default=DEFAULTS.refine_epochs, help="Epochs of the refinements.")
+    s.add_argument("--refine-learning-rate", type=float, default=DEFAULTS.refine_learning_rate)
+    s.add_argument("--posthoc-steps", type=floats, default=DEFAULTS.posthoc_steps, help="Comma-separated steps.")
+    s.add_argument("--l1-weights", type=floats, default=DEFAULTS.l1_weights)
+    s.add_argument("--delta-weights", type=floats, default=DEFAULTS.delta_weights)
+    s.add_argument("--step-gradients", type=words, default=DEFAULTS.step_gradients,
+                   help="Step gradients of the refined DeltaActivation runs (lsq,paper).")
+    s.add_argument("--scratch-step-gradients", type=words, default=DEFAULTS.scratch_step_gradients)
+    s.add_argument("--delta-step-init", type=float, default=DEFAULTS.step_init)
+    s.add_argument("--tolerance", type=float, default=DEFAULTS.tolerance, help="Accuracy loss allowed (0.01 = 1 point).")
+    s.add_argument("--real-clip", default=str(REAL_CLIP) if REAL_CLIP.is_file() else None,
+                   help="Video for the density-over-frames figure ('' for none).")
+    s.add_argument("--real-clip-frames", type=int, default=DEFAULTS.real_clip_frames)
+    s.add_argument("--report", help="Also write this Markdown report (e.g. docs/RESULTS.md), figures copied "
+                                    "under <report folder>/results/<study>/.")
+    s.add_argument("--report-also", action="append", default=[], help="Other study folders to include in the report.")
+    s.add_argument("--report-only", action="store_true", help="Only (re)write the report from existing summaries.")
+    add_config_arguments(p, exclude=("sparsity", "sparsity_weight", "sparsity_schedule", "sparsity_start_step",
+                                     "sparsity_warmup_steps", "step_init", "granularity", "step_gradient",
+                                     "init_from", "epochs", "logdir", "resume"))
+    p.set_defaults(steps_per_epoch=100, synthetic_videos=4800, synthetic_test_videos=240, validation_steps=8)
+    return p
+
+
+def study_from_args(args: argparse.Namespace) -> StudyConfig:
+    return StudyConfig(
+        base=config_from_args(args), out=args.out, methods=args.methods, dense_epochs=args.dense_epochs,
+        refine_epochs=args.refine_epochs, refine_learning_rate=args.refine_learning_rate,
+        posthoc_steps=args.posthoc_steps, l1_weights=args.l1_weights, delta_weights=args.delta_weights,
+        step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
+        step_init=args.delta_step_init, tolerance=args.tolerance, real_clip=args.real_clip or None,
+        real_clip_frames=args.real_clip_frames)
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parser().parse_args(argv)
+    study = study_from_args(args)
+    summary = None
+    if not args.report_only:
+        try:
+            dataclasses.replace(study.base, epochs=study.dense_epochs).validate()
+        except ConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        summary = run_study(study)
+    if args.report:
+        write_report([args.out, *args.report_also], args.report)
+        print(f"report: {args.report}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The sparsity study end to end on a tiny budget, and the pieces it is made of."""
+
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from delta_keras.study import posthoc_delta_model, summary as summary_lib
+from delta_keras.study.report import TABLE, cell, row_cells
+from delta_keras.train import TrainConfig, build_model
+
+from conftest import REPO, TINY_FLAGS
+
+REAL_CLIP = REPO.parent / "shared" / "data" / "real_clips" / "v_ApplyEyeMakeup_g01_c01.avi"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A fast study: dense baseline, one post-hoc step, DeltaActivation refined at one weight; report written."""
+    import sparsity_study  # experiments/, on sys.path via conftest
+
+    root = tmp_path_factory.mktemp("study")
+    out, report = root / "results" / "fast", root / "docs" / "RESULTS.md"
+    flags = [*TINY_FLAGS, "--validation-steps", "1", "--out", str(out), "--methods", "dense,posthoc,delta_refine",
+             "--dense-epochs", "1", "--refine-epochs", "1", "--posthoc-steps", "0.5", "--delta-weights", "1e-3",
+             "--step-gradients", "lsq", "--real-clip", str(REAL_CLIP) if REAL_CLIP.is_file() else "",
+             "--real-clip-frames", "4", "--report", str(report)]
+    sparsity_study.main(flags)
+    return out, report, json.loads((out / "summary.json").read_text())
+
+
+def test_summary_holds_every_run_with_consistent_figures(study):
+    _, _, summary = study
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert list(runs) == ["dense", "posthoc-q0.5", "delta-refine-lsq-w0.001"]
+    for run in runs.values():
+        assert 0 <= run["video_accuracy"] <= 1 and 0 <= run["clip_accuracy"] <= 1
+        assert run["reduction_zero_delta"] == pytest.approx(run["dense_macs"] / run["macs_zero_delta"])
+        assert run["temporal_density_mac_first"] == pytest.approx(1 / run["reduction_zero_delta"])
+        assert run["spatial_density_mac"] == pytest.approx(1 / run["reduction_zero_activation"])
+        assert sum(layer["dense_share"] for layer in run["layers"]) == pytest.approx(1)
+        for key in ("temporal_density_neuron", "temporal_density_neuron_first", "temporal_density_mac",
+                    "spatial_density_neuron"):
+            assert 0 <= run[key] <= 1
+    # Same backbone and data for every method: the same dense MAC count.
+    assert len({r["dense_macs"] for r in runs.values()}) == 1
+    assert runs["dense"]["sparsity_layer_density"] is None
+    assert runs["delta-refine-lsq-w0.001"]["sparsity_layer_density"]["delta_density"] >= 0
+    assert set(summary["best"]) == {"dense", "posthoc", "delta_refine"}
+    assert summary["targets"]["best_delta"] == "delta-refine-lsq-w0.001"
+    assert summary["targets"]["reduction_vs_dense_macs"] == runs["delta-refine-lsq-w0.001"]["reduction_zero_delta"]
+
+
+def test_plots_are_written(study):
+    out, report, summary = study
+    expected = {"pareto", "layers"} | ({"real_clip"} if REAL_CLIP.is_file() else set())
+    assert set(summary["figures"]) == expected
+    for name in summary["figures"].values():
+        for folder in (out, report.parent / "results" / out.name):
+            assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if REAL_CLIP.is_file():
+        densities = summary["real_clip"]["densities"]["delta_refine"]
+        assert len(densities["mac_weighted"]) == 4 and all(0 <= d <= 1 for d in densities["mac_weighted"])
+
+
+def test_report_numbers_are_the_summarys(study):
+    _, report, summary = study
+    text = report.read_text()
+    table = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+             for line in text.splitlines() if line.startswith("| ") and not line.startswith("| run")}
+    assert set(table) == {r["name"] for r in summary["runs"]}
+    for run in summary["runs"]:
+        assert table[run["name"]] == row_cells(run)
+        assert len(table[run["name"]]) == len(TABLE)
+    # A reported accuracy parses back to the summary's value at the printed precision.
+    dense = summary["runs"][0]
+    assert float(table["dense"][2]) == pytest.approx(100 * dense["video_accuracy"], abs=0.05)
+    # Every figure the report shows exists next to it.
+    for target in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (report.parent / target).is_file()
+    for field, _ in TABLE[1:]:
+        assert f"`{field}`" in text  # each column's definition is stated
+
+
+def test_cell_formats():
+    assert cell("video_accuracy", 0.8125) == "81.2"
+    assert cell("reduction_zero_delta", 12.345) == "12.35x"
+    assert cell("macs_zero_delta", 1_404_000) == "1.404M"
+    assert cell("temporal_density_mac", None) == "–"
+
+
+def test_posthoc_model_is_the_dense_model_quantised():
+    config = TrainConfig(frames=4, image_size=16)
+    dense = build_model(config)
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 16, 16, 3)).astype("float32")
+    fine = posthoc_delta_model(dense, config, step=1e-3)
+    coarse = posthoc_delta_model(dense, config, step=0.5)
+    steps = [layer for layer in fine.layers if type(layer).__name__ == "DeltaActivation"]
+    assert len(steps) == 4 and not any(layer.trainable for layer in steps)
+    assert all(float(keras.ops.max(layer.step)) == pytest.approx(1e-3) for layer in steps)
+    assert not fine.losses or all(float(loss) == 0 for loss in fine.losses)
+    reference = keras.ops.convert_to_numpy(dense(clips))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fine(clips)), reference, atol=2e-2)
+    assert not np.allclose(keras.ops.convert_to_numpy(coarse(clips)), reference, atol=2e-2)
+
+
+def test_pareto_front_and_best_points():
+    assert summary_lib.pareto_front([(1, 0.9), (2, 0.8), (1.5, 0.7), (3, 0.85)]) == [0, 3]
+    runs = [{"name": "d", "method": "dense", "video_accuracy": 0.9, "reduction_zero_delta": 2},
+            {"name": "a", "method": "delta_refine", "video_accuracy": 0.895, "reduction_zero_delta": 8},
+            {"name": "b", "method": "delta_refine", "video_accuracy": 0.7, "reduction_zero_delta": 30},
+            {"name": "c", "method": "l1", "video_accuracy": 0.5, "reduction_zero_delta": 3}]
+    best = summary_lib.best_points(runs, tolerance=0.01)
+    assert best["delta_refine"] == {"name": "a", "within_tolerance": True}
+    assert best["l1"] == {"name": "c", "within_tolerance": False}
+
+
+def test_report_command_reruns_the_same_study(study):
+    import shlex
+
+    import sparsity_study
+    from delta_keras.study.report import study_command
+
+    _, _, summary = study
+    command = study_command(summary["study"])
+    args = sparsity_study.parser().parse_args(shlex.split(command)[2:] + ["--real-clip", summary["study"]["real_clip"] or ""])
+    rebuilt = sparsity_study.study_from_args(args).to_dict()
+    assert json.loads(json.dumps(rebuilt)) == summary["study"]
