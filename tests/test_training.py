@@ -40,6 +40,8 @@ TINY = TrainConfig(frames=4, image_size=16, synthetic_videos=8, synthetic_test_v
         ({"weights": "/nonexistent.weights.h5"}, "no such file"),
         ({"init_from": "/nonexistent"}, "no such checkpoint"),
         ({"strategy": "multiworker"}, "TF_CONFIG"),
+        ({"sparsity": "delta", "input_step_init": 16.0}, "needs --sparsity delta and --include-input"),
+        ({"sparsity": "delta", "include_input": True, "input_step_init": -1.0}, "--input-step-init must be > 0"),
     ],
 )
 def test_validate_rejects_bad_settings(changes, message, monkeypatch):

@@ -60,7 +60,7 @@ def apply_per_frame(
     model: keras.Model,
     clips,
     method: str | None = "delta",
-    include_input: bool = False,
+    include_input: bool | dict = False,
     where: Callable[[keras.layers.Layer], bool] | None = None,
     **layer_kwargs,
 ):
@@ -90,11 +90,12 @@ def apply_per_frame(
     # The input is no activation: a boundary only when asked for.
     fan_outs = graph_fan_outs(graph, stop_at=points | ({input_layer.name} if include_input else set()))
 
-    def sparsity(x, layer_name):
+    def sparsity(x, layer_name, overrides=None):
         # Sparsity layers need the time axis: unfold, penalise, fold back. A reshape costs no copy.
         # A boundary that reaches no MAC layer (a model output) is weighed per neuron: fan_out 1.
         x = UnfoldTime(name=f"{layer_name}_unfold")([x, clips])
-        x = METHODS[method](fan_out=fan_outs[layer_name] or 1.0, name=f"{layer_name}_{method}", **layer_kwargs)(x)
+        kwargs = {**layer_kwargs, **(overrides or {})}
+        x = METHODS[method](fan_out=fan_outs[layer_name] or 1.0, name=f"{layer_name}_{method}", **kwargs)(x)
         return FoldTime(name=f"{layer_name}_fold")(x)
 
     def visit(layer, *args, **kwargs):
@@ -110,7 +111,7 @@ def apply_per_frame(
 
     frames = FoldTime(name="fold_time")(clips)
     if include_input and method is not None:
-        frames = sparsity(frames, input_layer.name)
+        frames = sparsity(frames, input_layer.name, include_input if isinstance(include_input, dict) else None)
     outputs = graph_lib.run_graph(graph, frames, visit)
     return keras.tree.map_structure(
         lambda x: UnfoldTime(name=f"{x._keras_history.operation.name}_frames")([x, clips]), outputs
@@ -121,7 +122,7 @@ def sparsify(
     model: keras.Model,
     method: str = "delta",
     frames: int | None = None,
-    include_input: bool = False,
+    include_input: bool | dict = False,
     where: Callable[[keras.layers.Layer], bool] | None = None,
     **layer_kwargs,
 ) -> keras.Model:
@@ -148,6 +149,8 @@ def sparsify(
             ``"l1"`` (`ActivitySparsity`: the spatial L1 baseline).
         frames: clip length, or None for clips of any length.
         include_input: also put a sparsity layer on the model's input (the paper does for ResNet50).
+            A dict also does, with arguments of its own for that layer over ``layer_kwargs``: inputs are
+            pixels, on another scale than activations (e.g. ``{"step_init": 16.0}``).
         where: ``layer -> bool`` called with each candidate layer of ``model`` (an activation layer or a
             layer with its own activation); only those for which it is True get a sparsity layer.
         **layer_kwargs: passed to every sparsity layer (``step_init``, ``sparsity_weight``,

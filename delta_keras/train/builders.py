@@ -125,7 +125,8 @@ def build_model(config: TrainConfig) -> keras.Model:
     config = config.resolved()
     layer_kwargs = {}
     if config.sparsity != "none":
-        layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=config.include_input)
+        include_input = {"step_init": config.input_step_init} if config.input_step_init else config.include_input
+        layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=include_input)
     if config.sparsity == "delta":
         layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,
                             step_gradient=config.step_gradient)

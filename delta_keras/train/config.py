@@ -90,6 +90,8 @@ class TrainConfig:
     include_input: bool = _field(False, "Also put a sparsity layer on the frames entering the backbone "
                                  "(the paper does for ResNet50): the first convolution then sees sparse changes too.",
                                  "sparsity", action="store_true")
+    input_step_init: float | None = _field(None, "Initial step of the input's DeltaActivation, in the units of the "
+                                           "input (raw pixels, 0-255); default: --step-init.", "sparsity")
     init_from: str | None = _field(None, "Refinement: start from the weights of this trained checkpoint "
                                    "(a .keras file or a run folder), matched by layer name.", "sparsity",
                                    metavar="CHECKPOINT")
@@ -166,6 +168,10 @@ class TrainConfig:
             raise ConfigError(f"--sparsity-weight must be >= 0, got {self.sparsity_weight}")
         if self.step_init is not None and self.step_init <= 0:
             raise ConfigError(f"--step-init must be > 0, got {self.step_init}")
+        if self.input_step_init is not None and (self.sparsity != "delta" or not self.include_input):
+            raise ConfigError("--input-step-init needs --sparsity delta and --include-input")
+        if self.input_step_init is not None and self.input_step_init <= 0:
+            raise ConfigError(f"--input-step-init must be > 0, got {self.input_step_init}")
         if self.sparsity_schedule == "warmup" and self.sparsity_warmup_steps < 1:
             raise ConfigError("--sparsity-schedule warmup needs --sparsity-warmup-steps >= 1")
         if self.sparsity_schedule == "step" and self.sparsity_start_step < 1:

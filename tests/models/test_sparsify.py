@@ -76,6 +76,13 @@ def test_any_number_of_frames_and_include_input(branchy, random_clips):
         np.testing.assert_allclose(clip_model.predict(clips, verbose=0).reshape(-1, 3), expected, atol=1e-5)
 
 
+def test_include_input_with_arguments_of_its_own(branchy):
+    clip_model = sparsify(branchy, include_input={"step_init": 16.0}, step_init=0.5)
+    steps = {layer.name: float(np.max(layer.step)) for layer in sparsity_layers(clip_model)}
+    assert steps.pop("image_delta") == 16.0
+    assert set(steps.values()) == {0.5}
+
+
 def test_trains_with_dynamic_frames(branchy, random_clips):
     clip_model = sparsify(branchy, step_init=0.1, sparsity_weight=1e-2)
     outputs = keras.layers.GlobalAveragePooling1D()(clip_model.output)
