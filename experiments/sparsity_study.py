@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
                    help="Step gradients of the refined DeltaActivation runs (lsq,paper).")
     s.add_argument("--scratch-step-gradients", type=words, default=DEFAULTS.scratch_step_gradients)
     s.add_argument("--delta-step-init", type=float, default=DEFAULTS.step_init)
+    s.add_argument("--delta-input-step", type=float, default=DEFAULTS.input_step_init,
+                   help="Also quantise the input frames of the delta and post-hoc runs, with this initial step "
+                        "(pixel units, 0-255).")
     s.add_argument("--tolerance", type=float, default=DEFAULTS.tolerance, help="Accuracy loss allowed (0.01 = 1 point).")
     s.add_argument("--real-clip", default=str(REAL_CLIP) if REAL_CLIP.is_file() else None,
                    help="Video for the density-over-frames figure ('' for none).")
@@ -61,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--report-only", action="store_true", help="Only (re)write the report from existing summaries.")
     add_config_arguments(p, exclude=("sparsity", "sparsity_weight", "sparsity_schedule", "sparsity_start_step",
                                      "sparsity_warmup_steps", "step_init", "granularity", "step_gradient",
+                                     "include_input", "input_step_init",
                                      "init_from", "epochs", "logdir", "resume"))
     p.set_defaults(steps_per_epoch=100, synthetic_videos=4800, synthetic_test_videos=240, validation_steps=8)
     return p
@@ -72,7 +76,7 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         refine_epochs=args.refine_epochs, refine_learning_rate=args.refine_learning_rate,
         posthoc_steps=args.posthoc_steps, l1_weights=args.l1_weights, delta_weights=args.delta_weights,
         step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
-        step_init=args.delta_step_init, tolerance=args.tolerance, real_clip=args.real_clip or None,
+        step_init=args.delta_step_init, input_step_init=args.delta_input_step, tolerance=args.tolerance, real_clip=args.real_clip or None,
         real_clip_frames=args.real_clip_frames)
 
 

@@ -33,8 +33,14 @@ def delta_layers(model: keras.Model) -> list[DeltaActivation]:
     return [layer for layer in model.layers if isinstance(layer, DeltaActivation)]
 
 
+def input_quantiser(input_step: float | None) -> dict:
+    """The `TrainConfig` fields that put a DeltaActivation of initial step ``input_step`` on the input frames
+    (none when ``input_step`` is None)."""
+    return {"include_input": input_step is not None, "input_step_init": input_step}
+
+
 def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: float,
-                        include_input: bool = False) -> keras.Model:
+                        input_step: float | None = None) -> keras.Model:
     """The trained dense model with a fixed-step quantiser after each activation (post-hoc delta inference).
 
     Builds the config's architecture with a `DeltaActivation` after every activation (one step per layer,
@@ -47,13 +53,13 @@ def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: flo
         dense_model: the trained baseline, built from ``config`` with ``sparsity="none"``.
         config: the baseline's config (data, backbone, sizes).
         step: the quantisation step, in the activations' units (after BN + ReLU: about unit scale).
-        include_input: also quantise the frames entering the backbone (with the same step).
+        input_step: also quantise the frames entering the backbone, with this step (in pixel units).
 
     Returns:
         A new, uncompiled model; ``dense_model`` is untouched.
     """
     delta_config = dataclasses.replace(config, sparsity="delta", sparsity_weight=0.0, step_init=float(step),
-                                       granularity="layer", step_gradient="lsq", include_input=include_input,
+                                       granularity="layer", step_gradient="lsq", **input_quantiser(input_step),
                                        init_from=None, sparsity_schedule="constant", sparsity_start_step=0,
                                        sparsity_warmup_steps=0)
     model = build_model(delta_config)

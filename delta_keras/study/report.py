@@ -94,12 +94,21 @@ def _setting(study: dict) -> str:
             f"and DeltaActivation from scratch: {study['dense_epochs']} epochs at {base['learning_rate']:g}; "
             f"refinements (L1, DeltaActivation refined): {study['refine_epochs']} more epochs from the baseline at "
             f"{study['refine_learning_rate']:g}. DeltaActivation step init {study['step_init']:g}, one step per "
-            f"channel. Evaluation: {base['eval_clips']} clips per test video; MACs counted on one batch of "
+            f"channel{_input_quantiser(study)}. Evaluation: {base['eval_clips']} clips per test video; MACs counted on one batch of "
             f"{base['batch_size']} test clips (centre clips).")
 
 
+def _input_quantiser(study: dict) -> str:
+    step = study.get("input_step_init")
+    return "" if step is None else (f"; the input frames of the delta and post-hoc runs quantised too, initial step "
+                                    f"{step:g} (pixel units)")
+
+
 STUDY_FLAGS = ("methods", "dense_epochs", "refine_epochs", "refine_learning_rate", "posthoc_steps", "l1_weights",
-               "delta_weights", "step_gradients", "scratch_step_gradients", "step_init", "tolerance", "real_clip_frames")
+               "delta_weights", "step_gradients", "scratch_step_gradients", "step_init", "input_step_init", "tolerance",
+               "real_clip_frames")
+# Study settings whose flag is not their name.
+FLAG_NAMES = {"step_init": "delta-step-init", "input_step_init": "delta-input-step"}
 
 
 def study_command(study: dict) -> str:
@@ -110,10 +119,12 @@ def study_command(study: dict) -> str:
     defaults = TrainConfig().to_dict()
     flags = [f"--out {study['out']}"]
     for name in STUDY_FLAGS:
-        value = study[name]
+        value = study.get(name)
+        if value is None:  # an unset option (or a summary written before the option existed)
+            continue
         value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, (list, tuple)) \
             else f"{value:g}" if isinstance(value, float) else value
-        flags.append(f"--{'delta-step-init' if name == 'step_init' else name.replace('_', '-')} {value}")
+        flags.append(f"--{FLAG_NAMES.get(name, name.replace('_', '-'))} {value}")
     for name, value in study["base"].items():
         shown = name in ("dataset", "backbone", "frames", "image_size") or value != defaults.get(name)
         if shown and name not in ("logdir", "sparsity", "epochs"):

@@ -39,6 +39,7 @@ class StudyConfig:
     step_gradients: tuple = ("lsq", "paper")
     scratch_step_gradients: tuple = ("lsq",)
     step_init: float = 0.5
+    input_step_init: float | None = None
     tolerance: float = 0.01
     real_clip: str | None = None
     real_clip_frames: int = 32
@@ -69,7 +70,8 @@ class StudyConfig:
                 for w in self.delta_weights:
                     name = f"{method.replace('_', '-')}-{gradient}-w{w:g}"
                     config = dataclasses.replace(base, sparsity="delta", sparsity_weight=w, step_init=self.step_init,
-                                                 step_gradient=gradient, logdir=str(out / name), **extra)
+                                                 step_gradient=gradient, logdir=str(out / name),
+                                                 **methods.input_quantiser(self.input_step_init), **extra)
                     runs.append((name, method, {"sparsity_weight": w, "step_gradient": gradient}, config))
         return runs
 
@@ -149,13 +151,13 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
                 dense_model = keras.models.load_model(builders.checkpoint_path(dense_config.logdir), compile=False)
                 dense_selection = _selection_accuracy(dense_model, dense_config)
             t = time.time()
-            model = methods.posthoc_delta_model(dense_model, dense_config, params["step"])
+            model = methods.posthoc_delta_model(dense_model, dense_config, params["step"], study.input_step_init)
             results = evaluate_model(model, dense_config)
             params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
                       "dense_selection_accuracy": dense_selection}
             record = run_record(name, method, params, results, time.time() - t)
             changes = dict(sparsity="delta", sparsity_weight=0.0, step_init=params["step"], granularity="layer",
-                           step_gradient="lsq")
+                           step_gradient="lsq", **methods.input_quantiser(study.input_step_init))
             models_for_clip[name] = (model, dense_config, changes)
         else:
             results = _cached(config)

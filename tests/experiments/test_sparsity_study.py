@@ -25,7 +25,8 @@ def study(tmp_path_factory):
     out, report = root / "results" / "fast", root / "docs" / "RESULTS.md"
     flags = [*TINY_FLAGS, "--validation-steps", "1", "--out", str(out), "--methods", "dense,posthoc,delta_refine",
              "--dense-epochs", "1", "--refine-epochs", "1", "--posthoc-steps", "0.5", "--delta-weights", "1e-3",
-             "--step-gradients", "lsq", "--real-clip", str(REAL_CLIP) if REAL_CLIP.is_file() else "",
+             "--step-gradients", "lsq", "--delta-input-step", "32", "--real-clip",
+             str(REAL_CLIP) if REAL_CLIP.is_file() else "",
              "--real-clip-frames", "4", "--report", str(report)]
     sparsity_study.main(flags)
     return out, report, json.loads((out / "summary.json").read_text())
