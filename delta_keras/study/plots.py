@@ -58,10 +58,7 @@ def plot_pareto(summary: dict, path: str | os.PathLike, metric: str = "video_acc
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(f"{metric.replace('_', ' ')} (%)")
     axes[1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_layers(summary: dict, path: str | os.PathLike) -> Path:
@@ -83,12 +80,9 @@ def plot_layers(summary: dict, path: str | os.PathLike) -> Path:
     ax.set_yscale("log")
     ax.set_ylabel("input temporal density\n(nonzero changes / elements, t >= 1)")
     ax.set_ylim(bottom=1e-4)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _legend_outside(ax)
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_real_clip(summary: dict, path: str | os.PathLike) -> Path:
@@ -103,8 +97,16 @@ def plot_real_clip(summary: dict, path: str | os.PathLike) -> Path:
     ax.set_xlabel("frame")
     ax.set_ylabel("zero_delta MACs / dense MACs")
     ax.set_title(f"{Path(real['path']).name}: density over frames (frame 0 charged in full)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _legend_outside(ax)
     ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def _legend_outside(ax) -> None:
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
