@@ -166,3 +166,25 @@ def test_time_folding_is_row_major(random_clips):
     folded = FoldTime()(clips)
     np.testing.assert_array_equal(folded, clips.reshape(6, 4, 4, 1))
     np.testing.assert_array_equal(UnfoldTime()([folded, clips]), clips)
+
+
+def test_frozen_layers_stay_frozen():
+    """Keras 3 freezes a nested model with ``trainable = False`` (an explicit ``training=False`` on its call
+    is overridden by the outer training flag, in Keras as here); sparsify keeps the flag on every copy."""
+    base = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c"), keras.layers.BatchNormalization(name="bn"),
+         keras.layers.ReLU(name="r")],
+        name="base",
+    )
+    base.trainable = False
+    images = keras.Input((8, 8, 3))
+    logits = keras.layers.Dense(2, name="d")(keras.layers.Flatten()(base(images)))
+    clip_model = sparsify(keras.Model(images, logits), frames=2, step_init=0.1)
+    assert not clip_model.get_layer("c").trainable and not clip_model.get_layer("bn").trainable
+    frozen = [w.numpy().copy() for w in clip_model.get_layer("bn").weights + clip_model.get_layer("c").weights]
+    clip_model.compile("sgd", "mse")
+    clips = np.random.default_rng(0).uniform(size=(4, 2, 8, 8, 3)).astype("float32")
+    clip_model.fit(clips, np.ones((4, 2, 2), "float32"), epochs=1, verbose=0)
+    after = [w.numpy() for w in clip_model.get_layer("bn").weights + clip_model.get_layer("c").weights]
+    for before, now in zip(frozen, after):
+        np.testing.assert_array_equal(before, now)  # no update, and BN's moving statistics untouched
