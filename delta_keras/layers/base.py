@@ -74,12 +74,11 @@ class SparsityLayer(keras.layers.Layer):
             shape=(), initializer="zeros", dtype="int64", trainable=False, name="training_step",
             aggregation="only_first_replica",
         )
-        self._counters = {
-            name: self.add_weight(
-                shape=(), initializer="zeros", dtype="float32", trainable=False, name=name, aggregation="sum"
-            )
-            for name in _COUNTERS
-        }
+        # One vector for all counters: one update op per call instead of one per counter.
+        self.counters = self.add_weight(
+            shape=(len(_COUNTERS),), initializer="zeros", dtype="float32", trainable=False, name="counters",
+            aggregation="sum",
+        )
 
     # Whether the penalty applies to the temporal deltas of the measured tensor or to the tensor itself.
     penalises_deltas: bool
@@ -115,8 +114,7 @@ class SparsityLayer(keras.layers.Layer):
             loss_sum=ops.cast(loss, "float32"),
             batches=ops.cast(1.0, "float32"),
         )
-        for name, value in counts.items():
-            self._counters[name].assign_add(value)
+        self.counters.assign_add(ops.stack([ops.cast(counts[name], "float32") for name in _COUNTERS]))
 
     @property
     def sparsity_weight(self) -> float:
@@ -132,7 +130,7 @@ class SparsityLayer(keras.layers.Layer):
             ``activation_density`` (nonzero activations / activations), ``neurons_per_frame``,
             ``sparsity_loss`` (mean over the batches seen) and ``batches``.
         """
-        counts = {name: float(ops.convert_to_numpy(v)) for name, v in self._counters.items()}
+        counts = dict(zip(_COUNTERS, ops.convert_to_numpy(self.counters).tolist()))
         stats = density.densities(counts)
         samples, batches = counts["samples"], counts["batches"]
         stats["neurons_per_frame"] = round(counts["first_frame"] / samples) if samples else 0
@@ -142,8 +140,7 @@ class SparsityLayer(keras.layers.Layer):
 
     def reset_statistics(self) -> None:
         """Zeroes the running statistics (e.g. at the start of an epoch)."""
-        for variable in self._counters.values():
-            variable.assign(ops.zeros_like(variable))
+        self.counters.assign(ops.zeros_like(self.counters))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -242,7 +242,7 @@ def test_keras_layer_test_harness():
                 input_shape=(2, 3, 4, 4, 2),
                 expected_output_shape=(2, 3, 4, 4, 2),
                 expected_num_trainable_weights=1,
-                expected_num_non_trainable_weights=10,
+                expected_num_non_trainable_weights=2,  # training_step and the counters vector
                 expected_num_losses=1,
                 supports_masking=True,
             )
