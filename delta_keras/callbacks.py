@@ -17,18 +17,21 @@ from delta_keras.layers import DeltaActivation, SparsityLayer
 MAC_POLICIES = ("zero_activation", "zero_delta")
 
 
+def child_layers(layer: keras.layers.Layer) -> list:
+    """The layers directly inside ``layer``: a model's layers, a wrapper's (e.g. TimeDistributed) layer."""
+    return getattr(layer, "layers", None) or ([layer.layer] if hasattr(layer, "layer") else [])
+
+
+def all_layers(layer: keras.layers.Layer):
+    """Yields ``layer`` and, depth first in graph order, every layer inside it (nested models, wrappers)."""
+    yield layer
+    for child in child_layers(layer):
+        yield from all_layers(child)
+
+
 def sparsity_layers(model: keras.Model) -> list[SparsityLayer]:
     """The `SparsityLayer`s of ``model`` in graph order, nested models and wrappers included."""
-    found = []
-
-    def walk(layer):
-        if isinstance(layer, SparsityLayer):
-            found.append(layer)
-        for child in getattr(layer, "layers", None) or ([layer.layer] if hasattr(layer, "layer") else []):
-            walk(child)
-
-    walk(model)
-    return found
+    return [layer for layer in all_layers(model) if isinstance(layer, SparsityLayer)]
 
 
 def read_statistics(model: keras.Model, reset: bool = False) -> dict[str, dict]:

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from delta_keras import data, models, regularizers
+from delta_keras.callbacks import all_layers, child_layers
 from delta_keras.layers import SparsityLayer
 from delta_keras.train.config import TrainConfig
 
@@ -181,18 +182,11 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 def weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """The innermost layers holding weights, by name (wrappers and nested models are opened)."""
-    found = {}
-
-    def walk(layer):
-        children = getattr(layer, "layers", None) or ([layer.layer] if hasattr(layer, "layer") else [])
-        if children:
-            for child in children:
-                walk(child)
-        elif layer.weights:
-            found[layer.name] = layer
-
-    walk(model)
-    return found
+    return {
+        layer.name: layer
+        for layer in all_layers(model)
+        if layer.weights and not child_layers(layer)
+    }
 
 
 def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
