@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 from pathlib import Path
 
+from delta_keras.files import fresh_folder
 from delta_keras.train import TrainConfig, train
 
 WEIGHTS = {"lsq": [1e-4, 1e-3, 3e-3, 1e-2], "paper": [1e-3, 1e-2, 3e-2, 1e-1]}
@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("--refine-epochs", type=int, default=3)
     parser.add_argument("--max-drop", type=float, default=0.01, help="accuracy loss allowed (fraction)")
     args = parser.parse_args()
-    root = Path(args.logdir)
-    shutil.rmtree(root, ignore_errors=True)
+    names = ["dense", *(f"{mode}_{weight:g}" for mode, weights in WEIGHTS.items() for weight in weights)]
+    root = fresh_folder(args.logdir, ".delta_keras_step_gradient", names)  # refuses a folder it did not make
     base = TrainConfig(**DATA)
     dense = train(dataclasses.replace(base, sparsity="none", epochs=args.dense_epochs, learning_rate=3e-3,
                                       logdir=str(root / "dense")), verbose=0)

@@ -3,17 +3,22 @@
 Trains the tiny backbone densely, then loads those weights into the same network with a DeltaActivation
 after every ReLU and on the input frames, and fine-tunes it with the sparsity loss (the paper's refinement
 phase). Prints accuracy, temporal density and MAC reductions side by side, and the TensorBoard command.
-About 2-3 minutes on 2 CPU cores; everything it writes goes to --logdir (cleared first).
+About 2-3 minutes on 2 CPU cores. Everything it writes goes to --logdir/dense and --logdir/delta; a rerun replaces
+those two, and only in a folder an earlier demo made (marked by a .delta_keras_demo file): any other non-empty
+folder is refused, never cleared.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
+import sys
 from pathlib import Path
 
-from delta_keras.train import TrainConfig, summary_table, train
+from delta_keras.cli import quiet_tensorflow
+
+MARKER = ".delta_keras_demo"
+RUNS = ("dense", "delta")
 
 # Settings measured to train the tiny model well above chance (1/12) on 2 CPU cores within the budget.
 DATA = dict(dataset="synthetic", frames=8, image_size=32, synthetic_videos=4800, synthetic_test_videos=240,
@@ -25,13 +30,20 @@ DELTA = dict(sparsity="delta", epochs=6, learning_rate=1e-3, sparsity_weight=3e-
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--logdir", default="runs/demo", help="Folder of the two runs (default: runs/demo).")
+    parser.add_argument("--logdir", default="runs/demo", help="Folder of the two runs (default: runs/demo): new, empty, "
+                        "or made by an earlier demo.")
     parser.add_argument("--dense-epochs", type=int, default=DENSE["epochs"])
     parser.add_argument("--delta-epochs", type=int, default=DELTA["epochs"])
     parser.add_argument("--steps-per-epoch", type=int, default=DATA["steps_per_epoch"])
     args = parser.parse_args(argv)
-    root = Path(args.logdir)
-    shutil.rmtree(root, ignore_errors=True)
+    quiet_tensorflow()
+    from delta_keras.files import UnsafeWriteError, fresh_folder  # noqa: PLC0415
+    from delta_keras.train import TrainConfig, summary_table, train  # noqa: PLC0415
+
+    try:
+        root = fresh_folder(args.logdir, MARKER, RUNS)
+    except UnsafeWriteError as error:
+        parser.error(str(error))
     base = TrainConfig(**{**DATA, "steps_per_epoch": args.steps_per_epoch})
     dense_config = dataclasses.replace(base, **{**DENSE, "epochs": args.dense_epochs}, logdir=str(root / "dense"))
     delta_config = dataclasses.replace(base, **{**DELTA, "epochs": args.delta_epochs}, logdir=str(root / "delta"),
@@ -39,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for name, config in (("dense", dense_config), ("delta", delta_config)):
         print(f"\n=== {name}: {config.sparsity} sparsity, {config.epochs} epochs -> {config.logdir}")
-        results[name] = train(config, command_line=["experiments/demo.py", *(argv or [])], verbose=2)
+        results[name] = train(config, command_line=["experiments/demo.py", *(sys.argv[1:] if argv is None else argv)], verbose=2)
         print(summary_table(results[name]))
     print("\n" + comparison(results))
     print(f"\nView both runs: tensorboard --logdir {root}")

@@ -19,3 +19,12 @@ def _reset_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
     keras.backend.clear_session()
+
+
+@pytest.fixture
+def real_clip() -> str:
+    """The real UCF101 clip of ../shared/data/real_clips; the test is skipped where the clips are absent."""
+    path = REAL_CLIPS / "v_ApplyEyeMakeup_g01_c01.avi"
+    if not path.is_file():
+        pytest.skip(f"real test clips not found in {REAL_CLIPS} (see shared/data/real_clips/README.md)")
+    return str(path)

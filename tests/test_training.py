@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-import os
 
 import keras
 import numpy as np
@@ -22,7 +21,7 @@ from delta_keras.train import (
     init_from_checkpoint,
     transfer_weights,
 )
-from delta_keras.train.run import atomic_save
+from delta_keras.train.run import CorruptCheckpointError
 
 TINY = TrainConfig(frames=4, image_size=16, synthetic_videos=8, synthetic_test_videos=4, batch_size=4)
 
@@ -66,20 +65,6 @@ def test_command_line_round_trips_the_config():
     assert dataclasses.replace(config, frames=8).differences(config) == ["--frames: 8 != 6"]
 
 
-def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
-    target = tmp_path / "results.json"
-    target.write_text("old")
-
-    def crash(temporary):
-        temporary.write_text("half")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_save(target, crash)
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["results.json"]
-
-
 def _tiny_model():
     clips = keras.Input((4, 3))
     x = keras.layers.Dense(5, activation="relu", name="hidden")(clips)
@@ -93,8 +78,43 @@ def test_run_folder_keeps_the_newest_complete_checkpoints(tmp_path):
     for epoch in (1, 2, 3):
         run.save_checkpoint(model, epoch, keep=2)
     (run.checkpoint_dir / ".tmp-123-abcd-epoch-0004.keras").write_bytes(b"killed while writing")
-    assert [epoch for _, epoch in run.checkpoints()] == [2, 3]
-    assert run.last_checkpoint() == (run.checkpoint_path(3), 3)
+    assert [c.epoch for c in run.checkpoints()] == [2, 3]
+    assert run.last_checkpoint().path == run.checkpoint_path(3)
+    run.save_checkpoint(model, 3, keep=2, step=5)  # mid-epoch: after 3 epochs and 5 steps
+    assert [(c.epoch, c.step) for c in run.checkpoints()] == [(3, 0), (3, 5)]
+    assert run.last_checkpoint().path.name == "epoch-0003-step-000005.keras"
+
+
+def test_load_newest_skips_a_corrupt_checkpoint_and_names_it(tmp_path):
+    run = RunFolder(tmp_path)
+    model = _tiny_model()
+    model.compile("adam", "mse")
+    for epoch in (1, 2):
+        run.save_checkpoint(model, epoch)
+    run.checkpoint_path(2).write_bytes(run.checkpoint_path(2).read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match="epoch-0002.keras: corrupt checkpoint"):
+        checkpoint, loaded = run.load_newest(lambda p: keras.models.load_model(p))
+    assert checkpoint.epoch == 1 and isinstance(loaded, keras.Model)
+    run.checkpoint_path(1).write_bytes(b"")
+    with pytest.warns(UserWarning), pytest.raises(CorruptCheckpointError, match="no checkpoint loads"):
+        run.load_newest(lambda p: keras.models.load_model(p))
+
+
+@pytest.mark.parametrize("flag", ["learning_rate", "step_init", "sparsity_weight", "alpha", "input_step_init"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_validate_rejects_non_finite_numbers(flag, value):
+    config = dataclasses.replace(TINY, sparsity="delta", include_input=True, **{flag: value})
+    with pytest.raises(ConfigError, match=f"--{flag.replace('_', '-')} must be a finite number"):
+        config.validate()
+
+
+def test_differences_compare_resolved_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    saved = dataclasses.replace(TINY, logdir="runs/a", cache_dir="data")
+    same = dataclasses.replace(TINY, logdir=str(tmp_path / "elsewhere") + "/", cache_dir=str(tmp_path / "data") + "/")
+    assert same.differences(saved) == []
+    assert dataclasses.replace(same, cache_dir="other").differences(saved) == [f"--cache-dir: 'other' != 'data'"]
 
 
 def test_check_run_refuses_to_overwrite_or_to_resume_nothing(tmp_path):

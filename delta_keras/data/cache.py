@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from delta_keras.files import atomic_save
 
 # Bump when the cached content changes meaning, so old caches are not reused.
 _FORMAT_VERSION = 1
@@ -17,26 +18,6 @@ _FORMAT_VERSION = 1
 
 def _digest(value: object) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Writes a file crash-safely: to a temporary name first, then `os.replace`.
-
-    A reader sees either the old file, the complete new one, or none; a crash
-    leaves at most a stray temporary file, which no reader ever opens.
-
-    Args:
-        path: final file name.
-        write: called with the open binary file object.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 class FrameCache:
@@ -64,7 +45,7 @@ class FrameCache:
         settings_file = self.directory / "settings.json"
         if not settings_file.exists():
             # Only for people browsing the cache; never read back.
-            atomic_write(settings_file, lambda f: f.write(json.dumps(settings, indent=1).encode()))
+            atomic_save(settings_file, lambda temporary: temporary.write_text(json.dumps(settings, indent=1)))
 
     def path_for(self, video: str | os.PathLike) -> Path:
         """Returns the cache file that holds the frames of `video`."""
@@ -89,5 +70,5 @@ class FrameCache:
         except (OSError, ValueError, EOFError):
             pass  # missing, or damaged by something other than our writes: rebuild
         frames = decode()
-        atomic_write(path, lambda f: np.save(f, frames))
+        atomic_save(path, lambda temporary: np.save(temporary, frames))
         return frames

@@ -25,6 +25,10 @@ LAYOUT = """\
 <root>/ucfTrainTestlist/trainlist0N.txt           ("Class/v_Class_g08_c01.avi 1" a line)
 <root>/ucfTrainTestlist/testlist0N.txt            ("Class/v_Class_g01_c01.avi" a line)"""
 
+class DataLayoutError(ValueError):
+    """A dataset folder or list file that is not laid out as expected; the message names the file (and line)."""
+
+
 _FILE_NAME = re.compile(r"v_(?P<cls>.+)_g\d+_c\d+$")
 
 
@@ -74,7 +78,7 @@ class VideoEntry:
 
 def _require(path: Path, what: str) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{what} not found: {path}\nExpected the UCF101 layout:\n{LAYOUT}")
+        raise FileNotFoundError(f"{what} not found: {path} (expected the UCF101 layout, see docs/data.md)\n{LAYOUT}")
     return path
 
 
@@ -86,9 +90,9 @@ def _read_classes(class_file: Path) -> list[str]:
                 index, name = line.split()
                 numbered[int(index)] = name
             except ValueError:
-                raise ValueError(f"{class_file}:{line_number}: expected '<index> <Class>', got {line!r}") from None
+                raise DataLayoutError(f"{class_file}:{line_number}: expected '<index> <Class>', got {line!r}") from None
     if sorted(numbered) != list(range(1, len(numbered) + 1)):
-        raise ValueError(f"{class_file}: class indices must be 1..{len(numbered)}, got {sorted(numbered)}")
+        raise DataLayoutError(f"{class_file}: class indices must be 1..{len(numbered)}, got {sorted(numbered)}")
     return [numbered[i] for i in range(1, len(numbered) + 1)]
 
 
@@ -191,14 +195,14 @@ class VideoFolder:
             class_name, _, file_name = relative.replace("\\", "/").rpartition("/")
             label = labels.get(class_name.lower())
             if label is None:
-                raise ValueError(f"{where}: class {class_name!r} is not in {class_file}")
+                raise DataLayoutError(f"{where}: class {class_name!r} is not in {class_file}")
             if given and given[0] != str(label + 1):
-                raise ValueError(
+                raise DataLayoutError(
                     f"{where}: label {given[0]} contradicts {class_file}, where {class_name} is {label + 1}"
                 )
             named = _FILE_NAME.match(Path(file_name).stem)
             if named and named["cls"].lower() != class_name.lower():
-                raise ValueError(f"{where}: file {file_name!r} is named for another class than {class_name!r}")
+                raise DataLayoutError(f"{where}: file {file_name!r} is named for another class than {class_name!r}")
             entries.append((class_name, file_name, label))
         return entries
 
@@ -262,7 +266,7 @@ class VideoFolder:
             Batch and prefetch it yourself.
         """
         if not self.videos:
-            raise ValueError(f"no readable videos in {self.root} ({self.split}):\n{self.report.summary()}")
+            raise DataLayoutError(f"no readable videos in {self.root} ({self.split}):\n{self.report.summary()}")
         sampling = ClipSampling.for_split(
             self.split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,
             short_side=short_side, clips_per_video=clips_per_video, seed=seed,

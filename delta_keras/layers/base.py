@@ -22,6 +22,7 @@ _COUNTERS = (
     "deltas",
     "nonzero_first_frame",
     "first_frame",
+    "non_finite",
     "samples",
     "loss_sum",
     "batches",
@@ -128,7 +129,8 @@ class SparsityLayer(keras.layers.Layer):
             ``delta_density`` (nonzero temporal deltas / deltas, frames t >= 1),
             ``delta_density_first_charged`` (frame 0 charged for its nonzero activations),
             ``activation_density`` (nonzero activations / activations), ``neurons_per_frame``,
-            ``sparsity_loss`` (mean over the batches seen) and ``batches``.
+            ``sparsity_loss`` (mean over the batches seen), ``batches`` and ``non_finite`` (NaN or infinite
+            values seen, counted as nonzero).
         """
         counts = dict(zip(_COUNTERS, ops.convert_to_numpy(self.counters).tolist()))
         stats = density.densities(counts)
@@ -136,6 +138,7 @@ class SparsityLayer(keras.layers.Layer):
         stats["neurons_per_frame"] = round(counts["first_frame"] / samples) if samples else 0
         stats["sparsity_loss"] = counts["loss_sum"] / batches if batches else 0.0
         stats["batches"] = int(batches)
+        stats["non_finite"] = int(counts["non_finite"])
         return stats
 
     def reset_statistics(self) -> None:

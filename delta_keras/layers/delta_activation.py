@@ -13,18 +13,29 @@ GRANULARITIES = ("layer", "channel", "neuron")
 OUTPUTS = ("quantized", "delta")
 
 
-@keras.saving.register_keras_serializable(package="delta_keras")
-class MinValue(keras.constraints.Constraint):
-    """Clips a weight to ``>= min_value`` after every optimiser update."""
+# A finite ceiling on the step: x / q then stays finite and 0 * q is 0 (with q = inf it would be NaN).
+MAX_STEP = 1e30
 
-    def __init__(self, min_value: float):
+
+def valid_step(step, min_step: float, nan_value: float):
+    """``step`` clipped to ``[min_step, MAX_STEP]``, with NaN replaced by ``nan_value``: the floor holds for
+    any value an optimiser (or a NaN that reached the layer) can leave in the variable."""
+    return ops.where(ops.isnan(step), ops.cast(nan_value, step.dtype), ops.clip(step, min_step, MAX_STEP))
+
+
+@keras.saving.register_keras_serializable(package="delta_keras")
+class StepRange(keras.constraints.Constraint):
+    """Keeps a step in ``[min_value, MAX_STEP]`` after every optimiser update; NaN becomes ``nan_value``."""
+
+    def __init__(self, min_value: float, nan_value: float | None = None):
         self.min_value = float(min_value)
+        self.nan_value = float(min_value if nan_value is None else nan_value)
 
     def __call__(self, w):
-        return ops.maximum(w, self.min_value)
+        return valid_step(w, self.min_value, self.nan_value)
 
     def get_config(self) -> dict:
-        return {"min_value": self.min_value}
+        return {"min_value": self.min_value, "nan_value": self.nan_value}
 
 
 @keras.saving.register_keras_serializable(package="delta_keras")
@@ -50,8 +61,9 @@ class DeltaActivation(SparsityLayer):
         output: ``"quantized"`` (default) returns ``x_q``; ``"delta"`` returns ``x_q[t] - x_q[t-1]``
             with the first frame passed whole.
         step_gradient: ``"lsq"`` (default) or ``"paper"``; see `delta_keras.layers.quantizer.quantize`.
-        min_step: floor of the step. The step variable is clipped to it after every update and again
-            when used, so no optimiser can make it zero, negative or NaN-producing.
+        min_step: floor of the step. The step variable is clipped to ``[min_step, MAX_STEP]`` after every
+            update and again when used, and a NaN in it is replaced by ``step_init``, so no optimiser (and
+            no NaN reaching the layer) can make it zero, negative, infinite or NaN.
         **kwargs: `SparsityLayer` arguments (``sparsity_weight``, ``fan_out``, ``penalty``,
             ``normalization``) and base layer arguments.
 
@@ -110,7 +122,7 @@ class DeltaActivation(SparsityLayer):
         self.step_variable = self.add_weight(
             shape=shape,
             initializer=keras.initializers.Constant(self.step_init),
-            constraint=MinValue(self.min_step),
+            constraint=StepRange(self.min_step, nan_value=self.step_init),
             dtype="float32",
             autocast=False,  # the step stays float32 under mixed precision
             name="step",
@@ -119,7 +131,7 @@ class DeltaActivation(SparsityLayer):
     @property
     def step(self):
         """The positive float32 quantisation step (broadcasts against a frame)."""
-        return ops.maximum(self.step_variable, self.min_step)
+        return valid_step(self.step_variable, self.min_step, self.step_init)
 
     def quantize_values(self, x):
         """Returns ``x_q`` for float ``x`` of any shape whose trailing axes match the step (no loss, no statistics).

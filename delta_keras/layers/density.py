@@ -41,8 +41,9 @@ def nonzero_counts(x, deltas=None) -> dict:
     Returns:
         A dict of float32 scalars: ``nonzero_activations``, ``activations`` (elements over all frames),
         ``nonzero_deltas`` and ``deltas`` (frames t >= 1), ``nonzero_first_frame`` and ``first_frame``
-        (the elements of frame 0). Densities are ratios of these sums, so they add up correctly
-        over batches.
+        (the elements of frame 0), and ``non_finite`` (NaN or infinite elements of ``x``, which count as
+        nonzero: a broken value is never reported as a skipped one). Densities are ratios of these sums,
+        so they add up correctly over batches.
     """
     size = ops.cast(ops.size(x), "float32")
     frames = ops.cast(ops.shape(x)[1], "float32")
@@ -54,6 +55,7 @@ def nonzero_counts(x, deltas=None) -> dict:
         "deltas": size - first_frame,
         "nonzero_first_frame": _count(x[:, :1]),
         "first_frame": first_frame,
+        "non_finite": size - _count(ops.isfinite(x)),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -41,7 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", help="write the table as CSV")
     parser.add_argument("--plot", help="write the figure (PNG, PDF, ...)")
     parser.add_argument("--tensorboard", help="write TensorBoard scalars to this log directory")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing --csv/--plot files (a --json file is replaced only if this tool wrote it)")
     args = parser.parse_args(argv)
+    for flag in (args.model, *args.videos):
+        if not Path(flag).is_file():
+            parser.error(f"{flag}: no such file")
+    if not args.overwrite:
+        for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
+            if path and Path(path).exists():
+                parser.error(f"{flag} {path}: exists; pass --overwrite to replace it")
 
     model = keras.models.load_model(args.model, compile=False)
     height, width = model.inputs[0].shape[2:4]
@@ -59,4 +69,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from delta_keras.cli import sim_main  # noqa: PLC0415 (filters TensorFlow's start-up noise first)
+
+    sys.exit(sim_main(sys.argv[1:]))

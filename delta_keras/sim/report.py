@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -166,8 +165,10 @@ class MacReport:
         }
 
     def to_json(self, path: str | os.PathLike) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        """Writes `to_dict` as strict JSON (`delta_keras.files.write_json`: never over a file it did not write)."""
+        from delta_keras.files import write_json  # noqa: PLC0415
+
+        write_json(path, self.to_dict())
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """The table's rows (MACs per sample) as CSV."""

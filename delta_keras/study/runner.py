@@ -14,6 +14,7 @@ from delta_keras.study import methods
 from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
 from delta_keras.train import TrainConfig, evaluate_model, train
 from delta_keras.train import builders
+from delta_keras.train.run import RunFolder, load_model_from
 
 ALL_METHODS = ("dense", "posthoc", "dense_refine", "l1", "delta_refine", "delta_scratch")
 
@@ -87,7 +88,8 @@ def _cached(config: TrainConfig) -> dict | None:
     if not path.is_file():
         return None
     results = json.loads(path.read_text())
-    return results if results.get("config") == config.to_dict() else None
+    saved = {**results.get("config", {}), "resume": config.resume}
+    return results if saved == config.to_dict() else None
 
 
 def _selection_config(config: TrainConfig) -> TrainConfig:
@@ -148,7 +150,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
         log(f"=== {name}")
         if method == "posthoc":
             if dense_model is None:
-                dense_model = keras.models.load_model(builders.checkpoint_path(dense_config.logdir), compile=False)
+                dense_model = load_model_from(dense_config.logdir)[1]
                 dense_selection = _selection_accuracy(dense_model, dense_config)
             t = time.time()
             model = methods.posthoc_delta_model(dense_model, dense_config, params["step"], study.input_step_init)
@@ -162,7 +164,10 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
         else:
             results = _cached(config)
             if results is None:
-                results = train(config, command_line=["delta_keras.study", name], verbose=verbose)
+                # A run killed mid-study continues from its newest checkpoint.
+                resume = RunFolder(config.logdir).last_checkpoint() is not None
+                results = train(dataclasses.replace(config, resume=resume), command_line=["delta_keras.study", name],
+                                verbose=verbose)
             record = run_record(name, method, params, results, results["wall_time_s"], config.logdir)
             if method == "dense":
                 dense_config = config
@@ -184,7 +189,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
         for method, point in best.items():
             model, config, changes = models_for_clip[point["name"]]
             if model is None:
-                model = keras.models.load_model(builders.checkpoint_path(config.logdir), compile=False)
+                model = load_model_from(config.logdir)[1]
             real[method] = {"name": point["name"], **real_clip_density(model, config, clip, **changes)}
     summary = {
         "schema": SCHEMA,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from delta_keras.files import write_json
+
 SCHEMA = 1
 
 # field -> what it counts (the report prints these definitions under its table)
@@ -201,11 +203,9 @@ def targets(runs: list[dict], tolerance: float = 0.01, metric: str = "video_accu
 
 
 def write_summary(path: str | os.PathLike, summary: dict) -> Path:
-    """Writes the summary as indented JSON (the report and plots read it back)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    return path
+    """Writes the summary as strict JSON, atomically and never over a file the package did not write
+    (`delta_keras.files.write_json`); the report and plots read it back."""
+    return write_json(path, summary)
 
 
 def read_summary(path: str | os.PathLike) -> dict:

@@ -14,13 +14,61 @@ from delta_keras.callbacks import all_layers, child_layers
 from delta_keras.layers import SparsityLayer
 from delta_keras.train.config import TrainConfig
 
-UCF101_CLASSES = 101
+# Opened UCF101 splits, so that a process checks each split's videos once (see `video_folder`).
+_FOLDERS: dict[tuple, data.VideoFolder] = {}
 
 
 # ---------------------------------------------------------------------------- data
+def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
+    """The opened (listed, checked and probed) UCF101 split of the config, opened once per process.
+
+    The key includes the list files' modification times, so an edited list is read again.
+    """
+    root = Path(config.data_dir).resolve()
+    lists = root / "ucfTrainTestlist"
+    stamps = tuple(f.stat().st_mtime_ns if f.exists() else None
+                   for f in (lists / "classInd.txt", lists / f"{split}list0{config.fold}.txt"))
+    key = (root, split, config.fold, stamps)
+    if key not in _FOLDERS:
+        _FOLDERS[key] = data.VideoFolder(root, split, fold=config.fold)
+    return _FOLDERS[key]
+
+
 def num_classes(config: TrainConfig) -> int:
-    """Classes of the config's dataset."""
-    return len(data.SYNTHETIC_CLASSES) if config.dataset == "synthetic" else UCF101_CLASSES
+    """Classes of the config's dataset, as its source says (``classInd.txt``, tfds' label feature)."""
+    if config.dataset == "synthetic":
+        return len(data.SYNTHETIC_CLASSES)
+    if config.dataset == "ucf101":
+        return len(video_folder(config, "train").classes)
+    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
+
+    return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.features["label"].num_classes
+
+
+def data_summary(config: TrainConfig) -> dict:
+    """What a run's results say about its data: the source, class count, usable videos and skipped files."""
+    summary = {"dataset": config.dataset, "num_classes": num_classes(config),
+               "num_classes_from": {"synthetic": "the embedded synthetic actions",
+                                    "ucf101": "classInd.txt", "ucf101-tfds": "tfds' label feature"}[config.dataset]}
+    skipped = {}
+    if config.dataset == "ucf101":
+        for split in ("train", "test"):
+            folder = video_folder(config, split)
+            summary[f"{split}_videos"] = len(folder.videos)
+            skipped.update(folder.report.skipped)
+    summary["skipped_videos"] = len(skipped)
+    summary["skipped"] = skipped
+    return summary
+
+
+def check_training_videos(config: TrainConfig) -> None:
+    """Raises `ConfigError` when fewer usable training videos than a batch exist (nothing would train)."""
+    from delta_keras.train.config import ConfigError  # noqa: PLC0415
+
+    usable = len(video_folder(config, "train").videos) if config.dataset == "ucf101" else videos_in_split(config, "train")
+    if usable < config.batch_size:
+        raise ConfigError(f"{usable} usable training video(s) but --batch-size {config.batch_size}: every batch "
+                          "drops its remainder, so nothing would train; lower --batch-size or add videos")
 
 
 def tfds_ready(config_name: str, data_dir: str | None) -> str | None:
@@ -55,7 +103,7 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
         return data.synthetic_actions(split, num_videos=videos_in_split(config, split), video_frames=video_frames,
                                       **common)
     if config.dataset == "ucf101":
-        return data.ucf101(config.data_dir, split, fold=config.fold, cache_dir=config.cache_dir, **common)
+        return video_folder(config, split).dataset(cache_dir=config.cache_dir, **common)
     return data.ucf101_tfds(config.tfds_config.split("/")[1], split, data_dir=config.data_dir, download=False,
                             **common)
 
@@ -167,19 +215,6 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> 
 
 
 # ---------------------------------------------------------------------------- weights
-def checkpoint_path(path: str | os.PathLike) -> Path:
-    """A ``.keras`` file itself, or the last checkpoint of a run folder."""
-    from delta_keras.train.run import RunFolder  # noqa: PLC0415 (run imports this module)
-
-    path = Path(path)
-    if path.is_dir():
-        last = RunFolder(path).last_checkpoint()
-        if last is None:
-            raise FileNotFoundError(f"{path}: no checkpoint in this run folder")
-        return last[0]
-    return path
-
-
 def weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """The innermost layers holding weights, by name (wrappers and nested models are opened)."""
     return {
@@ -222,6 +257,7 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
 def init_from_checkpoint(model: keras.Model, checkpoint: str | os.PathLike) -> list[str]:
     """Loads a trained model's checkpoint (``.keras`` or run folder) into ``model`` by layer name."""
-    source = keras.models.load_model(checkpoint_path(checkpoint), compile=False)
-    return transfer_weights(source, model)
+    from delta_keras.train.run import load_model_from  # noqa: PLC0415 (run imports this module's callers)
+
+    return transfer_weights(load_model_from(checkpoint)[1], model)
 

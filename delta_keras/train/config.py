@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
@@ -114,8 +115,10 @@ class TrainConfig:
     # output
     logdir: str = _field("runs/latest", "Run folder: TensorBoard events, checkpoints, config.json, results.json.",
                          "output")
-    resume: bool = _field(False, "Continue the run in --logdir from its last completed epoch.", "output",
-                          action="store_true")
+    resume: bool = _field(False, "Continue the run in --logdir from its newest checkpoint that loads (a finished "
+                          "run is left as it is, or extended when --epochs is larger).", "output", action="store_true")
+    checkpoint_every_steps: int | None = _field(None, "Also save a checkpoint every N training steps (default: at "
+                                                "epoch ends only), so a killed run loses at most N steps.", "output")
 
     # ---------------------------------------------------------------- derived values
     def resolved(self) -> "TrainConfig":
@@ -134,12 +137,16 @@ class TrainConfig:
         Raises:
             ConfigError: with a message naming the flags involved.
         """
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"--{_flag(field.name)} must be a finite number, got {value}")
         positive = ("frames", "frame_stride", "image_size", "synthetic_videos", "synthetic_test_videos", "eval_clips",
                     "epochs", "batch_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps_per_epoch", "validation_steps", "synthetic_video_frames"):
+        for name in ("steps_per_epoch", "validation_steps", "synthetic_video_frames", "checkpoint_every_steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
         if self.frames < 2:
@@ -228,13 +235,27 @@ class TrainConfig:
     def load(cls, path: str | os.PathLike) -> "TrainConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    def differences(self, other: "TrainConfig", ignore: tuple[str, ...] = ("resume", "epochs")) -> list[str]:
-        """Flags whose values differ from ``other``'s (``--name: mine != theirs``), except ``ignore``."""
+    def differences(self, other: "TrainConfig",
+                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps")) -> list[str]:
+        """Flags whose values differ from ``other``'s (``--name: mine != theirs``), except ``ignore``.
+
+        Paths are compared resolved (``runs/a``, ``./runs/a/`` and its absolute form are the same); the run
+        folder itself is ignored by default, since a run may be resumed from wherever it was moved.
+        """
         return [
             f"--{_flag(f.name)}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
             for f in dataclasses.fields(self)
-            if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)
+            if f.name not in ignore and _comparable(f.name, getattr(self, f.name)) != _comparable(f.name, getattr(other, f.name))
         ]
+
+
+PATH_FIELDS = ("data_dir", "cache_dir", "init_from", "weights", "logdir")
+
+
+def _comparable(name: str, value):
+    if name in PATH_FIELDS and isinstance(value, str) and value not in ("none", "imagenet"):
+        return os.path.realpath(os.path.expanduser(value))
+    return value
 
 
 def _flag(name: str) -> str:
@@ -259,7 +280,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ..
             kwargs["type"] = _field_type(field)
             if "choices" not in kwargs:
                 kwargs.setdefault("metavar", {int: "N", float: "X"}.get(kwargs["type"], "PATH"))
-        default = f" (default: {field.default})" if field.default not in (None, False) else ""
+        default = "" if field.default is None or field.default is False else f" (default: {field.default})"
         group.add_argument(f"--{_flag(field.name)}", dest=field.name, default=field.default,
                            help=meta["help"] + default, **kwargs)
 

@@ -18,7 +18,7 @@ from delta_keras.callbacks import SparsityTensorBoard
 from delta_keras.train import builders, distribute
 from delta_keras.train.config import ConfigError, TrainConfig
 from delta_keras.train.evaluation import evaluate_clips, mac_report
-from delta_keras.train.run import EpochCheckpoint, RunFolder, write_json
+from delta_keras.train.run import Checkpoint, EpochCheckpoint, RunFolder, StopOnNonFiniteLoss, load_model_from, write_json
 
 
 def check_run(config: TrainConfig) -> None:
@@ -59,23 +59,35 @@ def _set_precision(config: TrainConfig) -> None:
         keras.config.set_dtype_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
 
 
-def _load_model(config: TrainConfig, checkpoint: Path | None = None) -> keras.Model:
-    """The config's model, compiled, with the weights and optimiser state of ``checkpoint`` if given."""
+def _compiled_model(config: TrainConfig) -> keras.Model:
     model = builders.build_model(config)
     builders.compile_model(model, builders.build_optimizer(config))
-    if checkpoint is not None:
-        model.optimizer.build(model.trainable_variables)  # so the checkpoint's optimiser state has a home
-        model.load_weights(checkpoint)
     return model
+
+
+def _resumed_model(config: TrainConfig, run: RunFolder) -> tuple[Checkpoint, keras.Model]:
+    """The config's model with the weights and optimiser state of the newest checkpoint that loads."""
+
+    def load(path: Path) -> keras.Model:
+        model = _compiled_model(config)
+        model.optimizer.build(model.trainable_variables)  # so the checkpoint's optimiser state has a home
+        model.load_weights(path)
+        return model
+
+    return run.load_newest(load)
 
 
 def train(config: TrainConfig, command_line: list[str] | None = None, verbose: str | int = "auto") -> dict:
     """Trains (or resumes) the run a config describes, evaluates it and writes ``results.json``.
 
-    The run folder (``config.logdir``) receives ``config.json``, a checkpoint after every epoch,
-    TensorBoard events (Keras' own and `SparsityTensorBoard`'s) and ``results.json``. Under
-    ``strategy="multiworker"`` the chief (worker 0) writes there; worker ``i`` keeps its checkpoints in
-    ``<logdir>/workers/<i>``.
+    The run folder (``config.logdir``) receives ``config.json``, a checkpoint after every epoch (and every
+    ``checkpoint_every_steps`` steps), TensorBoard events (Keras' own and `SparsityTensorBoard`'s) and
+    ``results.json``. Under ``strategy="multiworker"`` the chief (worker 0) writes there; worker ``i``
+    keeps its checkpoints in ``<logdir>/workers/<i>``.
+
+    Resuming (``config.resume``) continues from the newest checkpoint that loads, mid-epoch too; a run
+    whose checkpoints already cover ``config.epochs`` is not trained again: its ``results.json`` is
+    returned untouched (or written, if the run was killed before writing it).
 
     Args:
         config: the settings; checked with `check_run` first.
@@ -84,6 +96,10 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
 
     Returns:
         The results (as written to ``results.json``).
+
+    Raises:
+        ConfigError: bad settings, or fewer usable training videos than a batch.
+        NonFiniteLossError: the training loss became NaN or infinite (the last good checkpoint stays).
     """
     started = time.time()
     check_run(config)
@@ -93,38 +109,51 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
     index = distribute.worker_index()
     chief = index == 0
     run = RunFolder(config.logdir if chief else Path(config.logdir) / "workers" / str(index))
-    last = RunFolder(config.logdir).last_checkpoint() if config.resume else None
-    initial_epoch = last[1] if last else 0
+    run.remove_stale_temporaries()
+    steps_per_epoch = builders.epoch_steps(config)
 
-    train_data = builders.train_dataset(config)
-    validation_data = builders.validation_dataset(config)
     with strategy.scope():
-        model = _load_model(config, last[0] if last else None)
-        if config.init_from:
-            builders.init_from_checkpoint(model, config.init_from)
-    if distribute.is_multiworker(strategy):
-        distribute.prepare_for_multiworker(model, strategy, next(iter(train_data)))
+        if config.resume:
+            last, model = _resumed_model(config, RunFolder(config.logdir))
+        else:
+            last, model = None, _compiled_model(config)
+            if config.init_from:
+                builders.init_from_checkpoint(model, config.init_from)
+    initial_epoch, initial_step = (last.epoch, last.step) if last else (0, 0)
+    finished = initial_epoch >= config.epochs
+    if finished and chief and run.results_path.is_file():
+        print(f"{run.path}: already trained for {initial_epoch} epoch(s) (--epochs {config.epochs}); nothing to do, "
+              f"{run.results_path} left as it is")
+        return json.loads(run.results_path.read_text())
+    builders.check_training_videos(config)
     if chief and not config.resume:
         write_json(run.config_path, {"config": config.to_dict(), "command_line": command_line or sys.argv})
 
     mac_clips = builders.mac_clips(config)
-    callbacks = [EpochCheckpoint(run)]
-    if chief:
-        # MAC curves call the model outside the strategy: not under multiworker, where every call is collective.
-        clips = None if distribute.is_multiworker(strategy) else mac_clips
-        callbacks += [keras.callbacks.TensorBoard(os.fspath(run.path), write_graph=False),
-                      SparsityTensorBoard(run.path, validation_clips=clips)]
-    history = model.fit(
-        train_data,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=builders.epoch_steps(config),
-        validation_data=validation_data,
-        validation_steps=builders.validation_steps(config),
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the data sources shuffle; Keras cannot shuffle a tf.data.Dataset anyway
-    )
+    history = {}
+    if not finished:
+        train_data = builders.train_dataset(config)
+        if distribute.is_multiworker(strategy):
+            distribute.prepare_for_multiworker(model, strategy, next(iter(train_data)))
+        callbacks = [StopOnNonFiniteLoss(),  # first: nothing after it sees a diverged step
+                     EpochCheckpoint(run, every_steps=config.checkpoint_every_steps, steps_per_epoch=steps_per_epoch)]
+        if chief:
+            # MAC curves call the model outside the strategy: not under multiworker, where every call is collective.
+            clips = None if distribute.is_multiworker(strategy) else mac_clips
+            callbacks += [keras.callbacks.TensorBoard(os.fspath(run.path), write_graph=False),
+                          SparsityTensorBoard(run.path, validation_clips=clips)]
+        fit = dict(x=train_data, validation_data=builders.validation_dataset(config),
+                   validation_steps=builders.validation_steps(config), callbacks=callbacks, verbose=verbose,
+                   shuffle=False)  # the data sources shuffle; Keras cannot shuffle a tf.data.Dataset anyway
+        if initial_step:
+            # Killed mid-epoch: finish that epoch's remaining steps first (the schedules follow the
+            # optimiser's step count, so they continue where they stopped).
+            history.update(model.fit(epochs=initial_epoch + 1, initial_epoch=initial_epoch,
+                                     steps_per_epoch=steps_per_epoch - initial_step, **fit).history)
+            initial_epoch += 1
+        if initial_epoch < config.epochs:
+            history.update(model.fit(epochs=config.epochs, initial_epoch=initial_epoch,
+                                     steps_per_epoch=steps_per_epoch, **fit).history)
     if not chief:
         return {}
     if config.strategy != "default":
@@ -137,11 +166,12 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
         "command_line": command_line or sys.argv,
         "config": config.to_dict(),
         "versions": versions(),
-        "epochs_completed": config.epochs,
-        "resumed_from_epoch": initial_epoch if config.resume else None,
+        "epochs_completed": max(config.epochs, last.epoch if last else 0),
+        "resumed_from": {"epoch": last.epoch, "step": last.step, "checkpoint": os.fspath(last.path)} if last else None,
         "optimizer_iterations": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
-        "final_logs": {k: float(v[-1]) for k, v in history.history.items()} if history.history else {},
+        "final_logs": {k: float(v[-1]) for k, v in history.items()},
         **evaluate_model(evaluated, config, mac_clips),
+        "data": builders.data_summary(config),
         "wall_time_s": time.time() - started,
     }
     write_json(run.results_path, results)
@@ -161,7 +191,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, **overrides) -> dict:
     """Evaluates a checkpoint as `train` evaluates a finished run.
 
     Args:
-        checkpoint: a run folder (its last checkpoint) or a ``.keras`` checkpoint inside one; the
+        checkpoint: a run folder (its newest checkpoint that loads) or a ``.keras`` checkpoint inside one; the
             run's ``config.json`` says how to build the data.
         **overrides: `TrainConfig` fields to change, e.g. ``eval_clips=10`` or ``data_dir=...``.
 
@@ -169,16 +199,20 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, **overrides) -> dict:
         ``checkpoint``, ``config``, ``versions``, ``evaluation``, ``macs``, ``wall_time_s``.
     """
     started = time.time()
-    path = builders.checkpoint_path(checkpoint)
+    path, model = load_model_from(checkpoint)
     run = RunFolder(path.parent.parent)
     if not run.config_path.is_file():
         raise ConfigError(f"{path}: not inside a run folder (no {run.config_path})")
     config = TrainConfig.from_dict({**_saved_config(run), **overrides, "resume": False, "init_from": None,
                                    "weights": "none"})  # the checkpoint holds the weights
     config.validate()
-    model = keras.models.load_model(path, compile=False)
     return {"checkpoint": os.fspath(path), "config": config.to_dict(), "versions": versions(),
-            **evaluate_model(model, config), "wall_time_s": time.time() - started}
+            **evaluate_model(model, config), "data": builders.data_summary(config), "wall_time_s": time.time() - started}
+
+
+def _skipped(results: dict) -> str:
+    skipped = results.get("data", {}).get("skipped", {})
+    return f"{len(skipped)}" + "".join(f"\n    {path}: {reason}" for path, reason in skipped.items())
 
 
 def summary_table(results: dict) -> str:
@@ -193,6 +227,7 @@ def summary_table(results: dict) -> str:
         ("temporal density, MAC-layer inputs", f"{macs['input_delta_density']:.3f}"),
         ("MAC reduction, zero_activation", f"{macs['zero_activation_reduction']:.2f}x"),
         ("MAC reduction, zero_delta", f"{macs['zero_delta_reduction']:.2f}x"),
+        ("skipped videos", _skipped(results)),
         ("wall time", f"{results['wall_time_s']:.0f} s"),
     ]
     width = max(len(name) for name, _ in rows)

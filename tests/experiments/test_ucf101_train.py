@@ -17,6 +17,10 @@ from delta_keras import DeltaActivation
 from delta_keras.callbacks import read_scalars
 
 
+def _reject_constant(name):
+    raise ValueError(f"results.json holds {name}, which strict JSON parsers reject")
+
+
 def _train(logdir, *flags):
     return ucf101_train.main([*TINY_FLAGS, "--logdir", str(logdir), *flags])
 
@@ -41,7 +45,7 @@ def test_each_sparsity_mode_writes_curves_checkpoints_and_results(sparsity, tmp_
             assert all(math.isfinite(value) for _, value in points), tag
     assert [step for step, _ in curves["train"]["loss/total"]] == [0, 1]
 
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "results.json").read_text(), parse_constant=_reject_constant)  # strict JSON
     assert saved["config"]["sparsity"] == sparsity and saved["versions"]["keras"] == keras.__version__
     assert 0 <= saved["evaluation"]["video_accuracy"] <= 1 and saved["evaluation"]["videos"] == 4
     assert saved["macs"]["summary"]["zero_delta_reduction"] > 0 and saved["wall_time_s"] > 0
@@ -97,7 +101,7 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, script
     # Same command (--epochs may grow), plus --resume.
     results = ucf101_train.main([*flags, "--epochs", str(killed_at + 1), "--resume"])
 
-    assert results["resumed_from_epoch"] == killed_at
+    assert results["resumed_from"]["epoch"] == killed_at
     steps = (killed_at + 1) * 2
     assert results["optimizer_iterations"] == steps
     model = keras.models.load_model(logdir / "checkpoints" / f"epoch-{killed_at + 1:04d}.keras")
@@ -118,3 +122,146 @@ def test_refinement_then_evaluation_of_the_checkpoint(tmp_path, capsys):
     assert evaluated["evaluation"]["clips"] == 12 and evaluated["config"]["eval_clips"] == 3
     assert json.loads((tmp_path / "delta" / "eval_results.json").read_text())["checkpoint"].endswith("epoch-0001.keras")
     assert "clip accuracy" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- bad input, divergence, resume
+
+
+@pytest.mark.parametrize("flag", ["--learning-rate", "--step-init", "--sparsity-weight"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_numbers_are_refused(flag, value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tmp_path / "run", "--sparsity", "delta", flag, value)
+    assert exit_info.value.code == 2
+    assert f"{flag} must be a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_loss_stops_the_run_with_exit_3_and_saves_nothing_broken(tmp_path, capsys, monkeypatch):
+    from delta_keras.train import builders
+
+    real = builders.train_dataset
+    monkeypatch.setattr(builders, "train_dataset", lambda config: real(config).map(lambda x, y: (x * float("nan"), y)))
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tmp_path, "--epochs", "2")
+    assert exit_info.value.code == 3
+    err = capsys.readouterr().err
+    assert "loss became nan at epoch 1, step 1" in err
+    assert not list(tmp_path.glob("checkpoints/*.keras")) and not (tmp_path / "results.json").exists()
+
+
+def test_fewer_training_videos_than_a_batch_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tmp_path, "--synthetic-videos", "3")  # TINY_FLAGS: batch size 4
+    assert exit_info.value.code == 2
+    assert "3 usable training video(s) but --batch-size 4" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_of_zero(capsys):
+    with pytest.raises(SystemExit):
+        ucf101_train.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0)" in out  # --seed, --sparsity-start-step
+
+
+def test_resume_accepts_the_same_folder_written_differently_and_a_moved_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _train("run", "--epochs", "1")
+    results = _train(str(tmp_path / "run") + "/", "--epochs", "2", "--resume")
+    assert results["resumed_from"]["epoch"] == 1 and results["epochs_completed"] == 2
+    (tmp_path / "run").rename(tmp_path / "moved")
+    results = _train(tmp_path / "moved", "--epochs", "3", "--resume")
+    assert results["resumed_from"]["epoch"] == 2 and results["optimizer_iterations"] == 6
+
+
+def test_resume_of_a_finished_run_leaves_its_results_intact(tmp_path, capsys):
+    _train(tmp_path, "--epochs", "1")
+    before = (tmp_path / "results.json").read_bytes()
+    results = _train(tmp_path, "--epochs", "1", "--resume")
+    assert (tmp_path / "results.json").read_bytes() == before
+    assert "nothing to do" in capsys.readouterr().out
+    assert results["epochs_completed"] == 1 and results["final_logs"]
+
+
+def test_resume_falls_back_past_a_corrupt_checkpoint_and_removes_stale_temporaries(tmp_path):
+    _train(tmp_path, "--epochs", "2")
+    newest = tmp_path / "checkpoints" / "epoch-0002.keras"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated by a crash of the disk
+    stale = tmp_path / "checkpoints" / ".tmp-999999999-0123abcd-epoch-0003.keras"
+    stale.write_bytes(b"killed mid-write")
+    with pytest.warns(UserWarning, match="epoch-0002.keras: corrupt checkpoint"):
+        results = _train(tmp_path, "--epochs", "3", "--resume")
+    assert results["resumed_from"]["epoch"] == 1 and results["optimizer_iterations"] == 6
+    assert not stale.exists()
+
+
+def test_evaluating_a_corrupt_checkpoint_names_it_as_corrupt(tmp_path, capsys):
+    _train(tmp_path, "--epochs", "1")
+    checkpoint = tmp_path / "checkpoints" / "epoch-0001.keras"
+    checkpoint.write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        ucf101_eval.main([str(checkpoint)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "epoch-0001.keras: corrupt checkpoint (0 bytes" in err and "not found" not in err.lower()
+
+
+def test_checkpoints_every_n_steps_and_resume_mid_epoch(tmp_path):
+    _train(tmp_path, "--epochs", "1", "--steps-per-epoch", "3", "--checkpoint-every-steps", "1")
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch-0000-step-000002.keras", "epoch-0001.keras"]
+    # A kill after step 2 of epoch 1: only the mid-epoch checkpoint remains.
+    (tmp_path / "checkpoints" / "epoch-0001.keras").unlink()
+    (tmp_path / "results.json").unlink()
+    results = _train(tmp_path, "--epochs", "2", "--steps-per-epoch", "3", "--resume")
+    assert (results["resumed_from"]["epoch"], results["resumed_from"]["step"]) == (0, 2)
+    assert results["optimizer_iterations"] == 6  # 1 step to finish epoch 1, then 3
+
+
+def test_a_ucf101_folder_sets_the_class_count_and_reports_skipped_videos(tmp_path, capsys):
+    from delta_keras.data import write_ucf101_folder
+
+    root = write_ucf101_folder(tmp_path / "ucf", num_videos_per_class=4, frames=8, image_size=16)
+    lists = root / "ucfTrainTestlist"
+    kept = lists.joinpath("classInd.txt").read_text().splitlines()[:3]
+    names = [line.split()[1] for line in kept]
+    lists.joinpath("classInd.txt").write_text("\n".join(kept) + "\n")
+    for name in ("trainlist01.txt", "testlist01.txt"):
+        lines = [l for l in lists.joinpath(name).read_text().splitlines() if l.split("/")[0] in names]
+        lists.joinpath(name).write_text("\n".join(lines) + "\n")
+    broken = root / "UCF-101" / lines[0].split()[0]
+    broken.write_bytes(b"not a video")  # one test video corrupt
+    flags = ["--dataset", "ucf101", "--data-dir", str(root), "--frames", "4", "--image-size", "16",
+             "--batch-size", "2", "--steps-per-epoch", "1", "--eval-clips", "1", "--epochs", "1"]
+    with pytest.warns(UserWarning, match="skipping video"):
+        results = ucf101_train.main([*flags, "--logdir", str(tmp_path / "run")])
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["data"]["num_classes"] == 3 and saved["data"]["num_classes_from"] == "classInd.txt"
+    assert list(saved["data"]["skipped"]) == [str(broken)] and saved["data"]["skipped_videos"] == 1
+    assert "skipped videos" in capsys.readouterr().out
+    model = keras.models.load_model(tmp_path / "run" / "checkpoints" / "epoch-0001.keras", compile=False)
+    assert model.output.shape[-1] == 3 == results["data"]["num_classes"]
+
+
+def test_a_layout_error_is_one_line_naming_file_and_line(tmp_path, capsys):
+    from delta_keras.data import write_ucf101_folder
+
+    root = write_ucf101_folder(tmp_path / "ucf", num_videos_per_class=1, frames=4, image_size=16)
+    listing = root / "ucfTrainTestlist" / "trainlist01.txt"
+    listing.write_text(listing.read_text() + "NoSuchClass/v_NoSuchClass_g01_c01.avi 99\n")
+    with pytest.raises(SystemExit) as exit_info:
+        ucf101_train.main(["--dataset", "ucf101", "--data-dir", str(root), "--logdir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{listing}:" in err[0] and "'NoSuchClass' is not in" in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_scripts_print_no_tensorflow_start_up_noise(tmp_path, script_env):
+    env = {k: v for k, v in script_env.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, str(REPO / "experiments" / "ucf101_train.py"), *TINY_FLAGS, "--epochs", "1",
+               "--logdir", str(tmp_path / "run")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for noise in ("cuInit", "I0000", "cudart_stub", "oneDNN"):
+        assert noise not in done.stderr, done.stderr[-2000:]

@@ -124,6 +124,36 @@ def test_step_never_reaches_zero_under_a_hostile_optimizer():
     assert np.isfinite(keras.ops.convert_to_numpy(model(x))).all()
 
 
+def test_the_step_floor_holds_for_nan_and_infinity():
+    clips = keras.Input((4, 6))
+    layer = DeltaActivation(step_init=0.5, min_step=1e-2, sparsity_weight=1e-3)
+    model = keras.Model(clips, layer(clips))
+    model.compile(keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    x = np.abs(random_clip((4, 4, 6))) + 0.26
+    x[0, 1, 2] = np.nan  # a NaN reaching the layer makes the step's gradient NaN
+    model.fit(x, np.zeros_like(x), epochs=1, batch_size=4, verbose=0)
+    step = keras.ops.convert_to_numpy(layer.step_variable)
+    assert np.isfinite(step).all() and np.all(step >= 1e-2)
+    # A step of +inf (assigned, or overflowed) is used as a finite ceiling: outputs 0, never NaN.
+    layer.step_variable.assign(np.full(layer.step_variable.shape, np.inf, "float32"))
+    clean = np.abs(random_clip((2, 4, 6))) + 0.26
+    assert np.isfinite(keras.ops.convert_to_numpy(layer.step)).all()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(clean)), 0.0)
+    layer.step_variable.assign(np.full(layer.step_variable.shape, np.nan, "float32"))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.step), np.float32(0.5))  # NaN -> step_init
+
+
+def test_statistics_count_non_finite_values_as_nonzero():
+    layer = DeltaActivation(step_init=0.5)
+    x = np.zeros((1, 3, 4), "float32")
+    x[0, :, 0] = [np.nan, np.nan, np.inf]
+    layer(x)
+    stats = layer.statistics()
+    assert stats["non_finite"] == 3
+    assert stats["activation_density"] == pytest.approx(3 / 12)
+    assert stats["delta_density"] == pytest.approx(2 / 8)  # NaN - NaN and inf - NaN are not "no change"
+
+
 def test_statistics_match_numpy_and_reset():
     x = random_clip((3, 5, 4, 4, 2)) * 0.3
     layer = DeltaActivation(step_init=0.25)

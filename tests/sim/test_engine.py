@@ -9,10 +9,7 @@ from delta_keras.models import video_classifier
 from delta_keras.sim import count_macs
 from delta_keras.sim.__main__ import load_clip
 from delta_keras.sim.engine import DeltaInference
-from tests.conftest import REAL_CLIPS
 from tests.sim.helpers import mobilenet_like, randomize_batch_norm, resnet_image_model, resnet_like, smooth_clips
-
-REAL_CLIP = str(REAL_CLIPS / "v_ApplyEyeMakeup_g01_c01.avi")
 
 
 def _check_engine(model, clips):
@@ -41,10 +38,10 @@ def test_resnet_like_with_residual_adds():
     _check_engine(model, smooth_clips(2, 4, 16, rng))
 
 
-def test_real_clip():
+def test_real_clip(real_clip):
     model = resnet_like(frames=6, size=32)
     randomize_batch_norm(model, np.random.default_rng(2))
-    engine = _check_engine(model, load_clip(REAL_CLIP, 6, (32, 32))[None])
+    engine = _check_engine(model, load_clip(real_clip, 6, (32, 32))[None])
     first, later = engine.macs["conv2d"][0], engine.macs["conv2d"][1:]
     assert max(later) < first  # real video changes little between frames
 
@@ -61,10 +58,10 @@ def test_video_classifier_tiny(stripped):
     _check_engine(strip_sparsity(model) if stripped else model, smooth_clips(2, 4, 32, rng))
 
 
-def test_video_classifier_tiny_on_a_real_clip():
+def test_video_classifier_tiny_on_a_real_clip(real_clip):
     model = video_classifier("tiny", 5, frames=6, image_size=32, sparsity="delta", step_init=0.05)
     randomize_batch_norm(model, np.random.default_rng(5))
-    engine = _check_engine(model, load_clip(REAL_CLIP, 6, (32, 32))[None])
+    engine = _check_engine(model, load_clip(real_clip, 6, (32, 32))[None])
     # conv0 sees unquantised pixels (and zero frame differences on frame 0); behind the first delta
     # layer, real video changes little between frames.
     first, later = engine.macs["conv1"][0], engine.macs["conv1"][1:]

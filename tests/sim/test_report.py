@@ -12,7 +12,6 @@ import tensorflow as tf
 from delta_keras.sim import EnergyModel, count_macs
 from delta_keras.sim.__main__ import main
 from tests.sim.helpers import mobilenet_like, smooth_clips
-from tests.sim.test_engine import REAL_CLIP
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +67,19 @@ def test_bad_input():
         count_macs(model, np.zeros((3, 16, 16, 3)), granularity="block:2")
 
 
-def test_cli(tmp_path, capsys):
+def test_cli(tmp_path, capsys, real_clip):
     path = str(tmp_path / "model.keras")
     mobilenet_like(frames=3).save(path)
-    assert main([path, REAL_CLIP, REAL_CLIP, "--json", str(tmp_path / "out.json")]) == 0
+    assert main([path, real_clip, real_clip, "--json", str(tmp_path / "out.json")]) == 0
     printed = capsys.readouterr().out
     assert "total" in printed and "NeuroBench Effective_MACs" in printed
     assert json.loads((tmp_path / "out.json").read_text())["samples"] == 2
+    # Its own JSON is replaced on a rerun; a file it did not write is not, nor an existing --csv without --overwrite.
+    assert main([path, real_clip, "--json", str(tmp_path / "out.json")]) == 0
+    (tmp_path / "mine.csv").write_text("the user's")
+    with pytest.raises(SystemExit) as exit_info:
+        main([path, real_clip, "--csv", str(tmp_path / "mine.csv")])
+    assert exit_info.value.code == 2 and (tmp_path / "mine.csv").read_text() == "the user's"
+    with pytest.raises(SystemExit):
+        main([path, str(tmp_path / "missing.avi")])
     assert os.path.getsize(tmp_path / "out.json") > 0

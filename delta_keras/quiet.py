@@ -1,0 +1,58 @@
+"""Filters TensorFlow's start-up noise out of stderr (standard library only).
+
+On a machine without a GPU, TensorFlow's C++ runtime prints informational lines, and a cuInit "error"
+that only means "no GPU", before its logging is set up, so no environment variable hides them. This
+module captures file descriptor 2 around the code that prints them and replays every other line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from typing import Iterator
+
+NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|port\.cc:\d+\] oneDNN|cudart_stub\.cc|cpu_feature_guard\.cc|"
+    r"^To enable the following instructions|cuda_platform\.cc:\d+\] failed call to cuInit|"
+    r"cuda_executor\.cc:\d+\] could not find cuda drivers|Unable to register cu(DNN|FFT|BLAS) factory|"
+    r"computation placer already registered|TF-TRT Warning"
+)
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Inside the block, stderr (the file descriptor, so C++ output too) is captured; afterwards every
+    line that is not known TensorFlow start-up noise is written to stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 (an embedded interpreter): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not NOISE.search(line):
+                    print(line, file=sys.stderr)
+
+
+def start_tensorflow() -> None:
+    """Imports TensorFlow and starts its devices (where the cuInit line comes from) with the noise filtered.
+
+    For command-line tools, before any work: a library must leave device start-up to its user.
+    """
+    with filtered_stderr():
+        import tensorflow as tf  # noqa: PLC0415
+
+        tf.config.list_physical_devices()
