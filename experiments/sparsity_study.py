@@ -1,9 +1,10 @@
 """The sparsity study: accuracy against effective-MAC reduction for every method, one command.
 
 Runs, with the same backbone, data and budget: the dense baseline; post-hoc delta inference (the trained
-baseline with fixed-step quantisers, several steps, no training); the spatial L1 baseline (refinement,
-several weights); DeltaActivation refined from the baseline (several weights, both step gradients) and
-from scratch. Writes <out>/summary.json, the figures, and with --report a Markdown report generated from
+baseline with fixed-step quantisers, several steps, no training) and post-hoc deltas with memory
+(Event Neural Networks' rule, per-layer thresholds calibrated on held-out videos, no training); the
+spatial L1 baseline (refinement, several weights); DeltaActivation refined from the baseline (several
+weights, both step gradients; and with memory) and from scratch. Writes <out>/summary.json, the figures, and with --report a Markdown report generated from
 the summaries.
 
     python experiments/sparsity_study.py --out results/tiny --report docs/RESULTS.md
@@ -45,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--refine-epochs", type=int, default=DEFAULTS.refine_epochs, help="Epochs of the refinements.")
     s.add_argument("--refine-learning-rate", type=float, default=DEFAULTS.refine_learning_rate)
     s.add_argument("--posthoc-steps", type=floats, default=DEFAULTS.posthoc_steps, help="Comma-separated steps.")
+    s.add_argument("--posthoc-agreements", type=floats, default=DEFAULTS.posthoc_agreements,
+                   help="Post-hoc memory: agreement targets with the baseline's predictions on held-out videos, "
+                        "one point each.")
+    s.add_argument("--posthoc-thresholds", type=floats, default=DEFAULTS.posthoc_thresholds,
+                   help="Post-hoc memory: the thresholds each layer's calibration tries.")
     s.add_argument("--l1-weights", type=floats, default=DEFAULTS.l1_weights)
     s.add_argument("--delta-weights", type=floats, default=DEFAULTS.delta_weights)
     s.add_argument("--step-gradients", type=words, default=DEFAULTS.step_gradients,
@@ -64,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--report-only", action="store_true", help="Only (re)write the report from existing summaries.")
     add_config_arguments(p, exclude=("sparsity", "sparsity_weight", "sparsity_schedule", "sparsity_start_step",
                                      "sparsity_warmup_steps", "step_init", "granularity", "step_gradient",
-                                     "include_input", "input_step_init",
+                                     "include_input", "input_step_init", "memory", "checkpoint_every_steps",
                                      "init_from", "epochs", "logdir", "resume"))
     p.set_defaults(steps_per_epoch=100, synthetic_videos=4800, synthetic_test_videos=240, validation_steps=8)
     return p
@@ -74,7 +80,8 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
     return StudyConfig(
         base=config_from_args(args), out=args.out, methods=args.methods, dense_epochs=args.dense_epochs,
         refine_epochs=args.refine_epochs, refine_learning_rate=args.refine_learning_rate,
-        posthoc_steps=args.posthoc_steps, l1_weights=args.l1_weights, delta_weights=args.delta_weights,
+        posthoc_steps=args.posthoc_steps, posthoc_agreements=args.posthoc_agreements,
+        posthoc_thresholds=args.posthoc_thresholds, l1_weights=args.l1_weights, delta_weights=args.delta_weights,
         step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
         step_init=args.delta_step_init, input_step_init=args.delta_input_step, tolerance=args.tolerance, real_clip=args.real_clip or None,
         real_clip_frames=args.real_clip_frames)

@@ -13,6 +13,8 @@ GRANULARITIES = ("layer", "channel", "neuron")
 OUTPUTS = ("quantized", "delta")
 
 
+# Width of the sigmoid whose slope stands in for the threshold gate's gradient, as a fraction of the threshold.
+SURROGATE_WIDTH = 0.25
 # A finite ceiling on the step: x / q then stays finite and 0 * q is 0 (with q = inf it would be NaN).
 MAX_STEP = 1e30
 
@@ -54,13 +56,27 @@ class DeltaActivation(SparsityLayer):
     of nonzero deltas from above; with ``step_gradient="paper"`` they are measured in activation units
     (``x_q[t] - x_q[t-1]``), as in Yousefzadeh & Sifalakis (2021).
 
+    **Memory mode** (``memory=True``, deltas with memory as in Event Neural Networks, Dutson et al. 2022):
+    each neuron keeps ``sent``, the value downstream holds (0 at the start of every clip, so frame 0 is
+    charged for its nonzero values). At frame ``t`` it sends its exact new value, and ``sent`` becomes
+    ``x[t]``, only where ``|x[t] - sent| > threshold``; elsewhere nothing is sent. The step is the
+    threshold. There is no flicker (noise smaller than the threshold sends nothing) and no drift
+    (``|sent - x| <= threshold`` at every frame). The layer outputs ``sent`` (what a delta engine
+    reconstructs); the penalty and statistics measure ``sent`` in units of the threshold, so a transmitted
+    change costs at least 1. Training runs the recurrence over time (`keras.ops.scan`): gradients pass
+    straight through where the output is exact (to ``x[t]`` where sent, to the previous ``sent``
+    elsewhere), and the gate's gradient, for the threshold and the inputs, is that of a sigmoid of width
+    ``SURROGATE_WIDTH * threshold`` (a surrogate gradient, as trained-threshold work does).
+
     Args:
-        step_init: initial quantisation step (e.g. about 1/8 of the activation's typical range).
+        step_init: initial quantisation step (e.g. about 1/8 of the activation's typical range); in
+            memory mode, the initial threshold.
         granularity: ``"layer"`` (one step), ``"channel"`` (one per last-axis channel, default) or
             ``"neuron"`` (one per element of a frame).
         output: ``"quantized"`` (default) returns ``x_q``; ``"delta"`` returns ``x_q[t] - x_q[t-1]``
             with the first frame passed whole.
         step_gradient: ``"lsq"`` (default) or ``"paper"``; see `delta_keras.layers.quantizer.quantize`.
+        memory: deltas with memory and a threshold (see above) instead of per-frame quantisation.
         min_step: floor of the step. The step variable is clipped to ``[min_step, MAX_STEP]`` after every
             update and again when used, and a NaN in it is replaced by ``step_init``, so no optimiser (and
             no NaN reaching the layer) can make it zero, negative, infinite or NaN.
@@ -93,6 +109,7 @@ class DeltaActivation(SparsityLayer):
         output: str = "quantized",
         step_gradient: str = "lsq",
         min_step: float = 1e-3,
+        memory: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -110,6 +127,7 @@ class DeltaActivation(SparsityLayer):
         self.output_mode = output
         self.step_gradient = step_gradient
         self.min_step = float(min_step)
+        self.memory = bool(memory)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -140,15 +158,41 @@ class DeltaActivation(SparsityLayer):
         """
         return quantize(ops.cast(x, "float32"), self.step, self.step_gradient)[1]
 
+    def memory_step(self, sent, x):
+        """One frame of memory mode, without loss or statistics: the new ``sent`` for frame ``x``."""
+        x = ops.cast(x, "float32")
+        return ops.where(ops.abs(x - sent) > self.step, x, sent)
+
+    def _transmit(self, x):
+        """``sent`` over a clip ``(B, T, ...)``: the memory recurrence, with its surrogate gradients."""
+        threshold = self.step
+        width = ops.stop_gradient(threshold) * SURROGATE_WIDTH
+
+        def advance(sent, frame):
+            change = frame - sent
+            soft = ops.sigmoid((ops.abs(change) - threshold) / width)
+            # Value: exactly x where sent, the old value elsewhere; gradient: that of where() plus the
+            # sigmoid's for the gate (soft - stop_gradient(soft) is 0 with the sigmoid's gradient).
+            new = ops.where(ops.abs(change) > threshold, frame, sent) + (soft - ops.stop_gradient(soft)) * change
+            return new, new
+
+        frames = ops.moveaxis(x, 1, 0)
+        _, sent = ops.scan(advance, ops.zeros_like(frames[0]), frames)
+        return ops.moveaxis(sent, 0, 1)
+
     penalises_deltas = True
 
     def _transform(self, x):
-        levels, x_q = quantize(x, self.step, self.step_gradient)
-        output = x_q
+        if self.memory:
+            values = self._transmit(x)
+            measured = values / self.step  # in thresholds: every transmitted change costs at least 1
+        else:
+            levels, values = quantize(x, self.step, self.step_gradient)
+            measured = levels  # levels and x_q have the same zeros; they differ in the unit the penalty measures
+        output = values
         if self.output_mode == "delta":
-            output = ops.concatenate([x_q[:, :1], density.temporal_deltas(x_q)], axis=1)
-        # levels and x_q have the same zeros; they differ in the unit the penalty measures.
-        return output, levels if self.step_gradient == "lsq" else x_q
+            output = ops.concatenate([values[:, :1], density.temporal_deltas(values)], axis=1)
+        return output, measured if self.step_gradient == "lsq" or self.memory else values
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -158,5 +202,6 @@ class DeltaActivation(SparsityLayer):
             output=self.output_mode,
             step_gradient=self.step_gradient,
             min_step=self.min_step,
+            memory=self.memory,
         )
         return config

@@ -189,7 +189,8 @@ def strip_sparsity(model: keras.Model) -> keras.Model:
 
     - `DeltaActivation` becomes a `delta_keras.layers.Quantize` with the same name and step: the
       trained network depends on its quantisation, which is kept bit for bit, but the sparsity loss
-      and the statistics go;
+      and the statistics go; a memory-mode `DeltaActivation` (state across frames) stays, with its
+      threshold and without its loss;
     - `ActivitySparsity` (a pass-through) is removed.
 
     The other layers are copies with the same weights; the outputs are unchanged and the model has no
@@ -225,6 +226,13 @@ def strip_sparsity(model: keras.Model) -> keras.Model:
                     f"strip_sparsity: {layer.name!r} outputs temporal changes (output={layer.output_mode!r}); "
                     "only DeltaActivation(output='quantized') can be replaced by a quantiser."
                 )
+            if layer.memory:
+                # Memory mode keeps state across frames: no per-frame quantiser can stand in for it, so the
+                # layer stays, with its threshold and without its loss.
+                stripped = DeltaActivation.from_config({**layer.get_config(), "sparsity_weight": 0.0})
+                output = stripped(*args)
+                stripped.set_weights(layer.get_weights())
+                return output
             return Quantize.from_delta_activation(layer)(*args)
         if isinstance(layer, SparsityLayer):
             raise TypeError(f"strip_sparsity: unknown sparsity layer {layer.name!r} ({type(layer).__name__})")

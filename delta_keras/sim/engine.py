@@ -148,7 +148,9 @@ class DeltaInference:
         self._accumulators = {}  # MAC node key -> accumulated linear output (bias excluded)
         self._sums = {}  # time-mean node key -> running sum
         self._previous = {}  # previous-frame node key -> its input at the previous frame
+        self._sent = {}  # memory-mode DeltaActivation node key -> what it last sent, per neuron
         self.frames = 0
+        self.accumulator_error = {node.key: 0.0 for node in self._nodes if node.kind == "mac"}
         self.macs = {node.key: [] for node in self._nodes if node.kind == "mac"}
 
     def step(self, frame):
@@ -197,7 +199,12 @@ class DeltaInference:
         if node.kind == "mac":
             self._set(output, self._mac(node, changes[id(inputs[0])]), changes)
         elif node.kind == "evaluate":
-            if isinstance(node.layer, DeltaActivation):
+            if isinstance(node.layer, DeltaActivation) and node.layer.memory:
+                value = self._values[id(inputs[0])]
+                sent = node.layer.memory_step(self._sent.get(node.key, tf.zeros_like(value)), value)
+                self._sent[node.key] = sent
+                self._set(output, sent, changes)
+            elif isinstance(node.layer, DeltaActivation):
                 # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation
                 # wrapper, which rejects a tensor argument.
                 self._set(output, node.layer.quantize_values(self._values[id(inputs[0])]), changes)
@@ -225,20 +232,34 @@ class DeltaInference:
         return node.op(*args, **kwargs)
 
     def _mac(self, node: _Node, change):
-        """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output."""
+        """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output.
+
+        The MACs performed are counted from the nonzero changes. The output is the layer's own call on
+        its reconstructed input, the value an accumulator with exact (integer) arithmetic holds: a float
+        accumulator would drift from it by rounding, and a quantiser downstream near a rounding tie would
+        then differ from the forward pass. The float64 delta accumulator is kept alongside, and its largest
+        distance to the output is reported in ``accumulator_error``.
+        """
         layer, shape = node.layer, change.shape
         if node.time_distributed:
             change = tf.reshape(change, (-1, *shape[2:]))
+        change = tf.cast(change, "float64")
         macs = 0.0
         for stage in node.stages:
             # The MACs performed: the layer's own op on the mask of nonzero changes, all-ones kernel, summed.
             touched = stage.apply(tf.cast(tf.not_equal(change, 0), "float32"), tf.ones(stage.kernel.shape))
             macs += float(tf.reduce_sum(tf.cast(touched, "float64")))
-            change = stage.apply(change, stage.kernel)
+            change = stage.apply(change, tf.constant(stage.kernel, "float64"))
         self.macs[node.key].append(int(macs))
         accumulated = self._accumulators.get(node.key, 0.0) + change
         self._accumulators[node.key] = accumulated
-        output = accumulated + layer.bias if getattr(layer, "use_bias", False) else accumulated
+        output = self._call(node, self._values)
+        linear = tf.cast(accumulated, "float32")
+        if getattr(layer, "use_bias", False):
+            linear = linear + layer.bias
         if getattr(layer, "activation", None) is not None:
-            output = layer.activation(output)
-        return tf.reshape(output, (shape[0], shape[1], *output.shape[1:])) if node.time_distributed else output
+            linear = layer.activation(linear)
+        linear = tf.reshape(linear, output.shape)
+        error = float(tf.reduce_max(tf.abs(linear - tf.cast(output, "float32")))) if linear.shape.num_elements() else 0.0
+        self.accumulator_error[node.key] = max(self.accumulator_error[node.key], error)
+        return output

@@ -20,11 +20,16 @@ METHODS = {
     "dense": "dense baseline (no sparsity layer)",
     "posthoc": "post-hoc delta inference: the trained baseline, activations quantised with one fixed step, "
                "no training",
+    "posthoc_memory": "post-hoc deltas with memory (Event Neural Networks' rule, no training): the trained "
+                      "baseline, each activation sent only when it moved more than its layer's threshold from "
+                      "what it last sent; one threshold per layer, calibrated greedily on held-out videos (never "
+                      "the test set) to keep a target agreement with the baseline's predictions",
     "dense_refine": "the dense baseline trained as long again as the refinements, without sparsity: what "
                     "the refinements' extra epochs alone give",
     "l1": "spatial L1 activity penalty (ActivitySparsity), refinement of the baseline",
     "delta_refine": "DeltaActivation, refinement of the baseline",
     "delta_scratch": "DeltaActivation, trained from scratch",
+    "delta_memory_refine": "DeltaActivation with memory (learned thresholds), refinement of the baseline",
 }
 
 
@@ -40,7 +45,7 @@ def input_quantiser(input_step: float | None) -> dict:
 
 
 def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: float,
-                        input_step: float | None = None) -> keras.Model:
+                        input_step: float | None = None, memory: bool = False) -> keras.Model:
     """The trained dense model with a fixed-step quantiser after each activation (post-hoc delta inference).
 
     Builds the config's architecture with a `DeltaActivation` after every activation (one step per layer,
@@ -54,6 +59,7 @@ def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: flo
         config: the baseline's config (data, backbone, sizes).
         step: the quantisation step, in the activations' units (after BN + ReLU: about unit scale).
         input_step: also quantise the frames entering the backbone, with this step (in pixel units).
+        memory: deltas with memory instead (``step`` is then every layer's threshold).
 
     Returns:
         A new, uncompiled model; ``dense_model`` is untouched.
@@ -61,12 +67,54 @@ def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: flo
     delta_config = dataclasses.replace(config, sparsity="delta", sparsity_weight=0.0, step_init=float(step),
                                        granularity="layer", step_gradient="lsq", **input_quantiser(input_step),
                                        init_from=None, sparsity_schedule="constant", sparsity_start_step=0,
-                                       sparsity_warmup_steps=0)
+                                       sparsity_warmup_steps=0, memory=memory)
     model = build_model(delta_config)
     transfer_weights(dense_model, model)
     for layer in delta_layers(model):
         layer.trainable = False
     return model
+
+
+def calibrate_thresholds(model: keras.Model, clips: np.ndarray, reference: np.ndarray, agreement: float,
+                         grid: tuple, fixed: tuple[str, ...] = (), batch_size: int = 32) -> dict[str, float]:
+    """Per-layer thresholds of a post-hoc memory model, calibrated greedily on held-out clips.
+
+    Layers are visited by the dense MACs their outputs trigger (``fan_out`` x neurons per frame), largest
+    first. Each layer's threshold is raised through ``grid`` for as long as the model's predicted classes
+    agree with ``reference`` (the dense model's) on at least a fraction ``agreement`` of ``clips``. Layers
+    named in ``fixed`` (the input's, in pixel units) keep their threshold.
+
+    Args:
+        model: a `posthoc_delta_model(..., memory=True)`; its thresholds are set in place.
+        clips: held-out clips, never the test set.
+        reference: the dense model's predicted class per clip.
+        agreement: the fraction of clips whose prediction must not change.
+        grid: candidate thresholds, in the activations' units.
+        fixed: names of layers left as they are.
+
+    Returns:
+        ``{layer name: threshold}`` as set.
+    """
+
+    def agrees() -> float:
+        return float(np.mean(model.predict(clips, batch_size=batch_size, verbose=0).argmax(-1) == reference))
+
+    layers = [layer for layer in delta_layers(model) if layer.name not in fixed]
+    grid = sorted(grid)
+    for layer in layers:
+        layer.step_variable.assign(grid[0])
+    cost = {layer.name: layer.fan_out * float(np.prod(layer.output.shape[2:])) for layer in layers}
+    thresholds = {layer.name: grid[0] for layer in layers}
+    for layer in sorted(layers, key=lambda l: -cost[l.name]):
+        chosen = grid[0]
+        for value in grid[1:]:
+            layer.step_variable.assign(value)
+            if agrees() < agreement:
+                break
+            chosen = value
+        layer.step_variable.assign(chosen)
+        thresholds[layer.name] = float(chosen)
+    return thresholds
 
 
 def model_with_frames(model: keras.Model, config: TrainConfig, frames: int, **changes) -> keras.Model:

@@ -16,12 +16,15 @@ from delta_keras.study.summary import pareto_front  # noqa: E402
 LABELS = {
     "dense": "dense baseline",
     "posthoc": "post-hoc delta (fixed step)",
+    "posthoc_memory": "post-hoc delta with memory (calibrated thresholds)",
+    "delta_memory_refine": "DeltaActivation with memory, refined",
     "dense_refine": "dense, trained as long as refinements",
     "l1": "L1 activity (spatial)",
     "delta_refine": "DeltaActivation, refined",
     "delta_scratch": "DeltaActivation, from scratch",
 }
-MARKERS = {"dense": "*", "dense_refine": "P", "posthoc": "s", "l1": "^", "delta_refine": "o", "delta_scratch": "D"}
+MARKERS = {"dense": "*", "dense_refine": "P", "posthoc": "s", "posthoc_memory": "X", "l1": "^", "delta_refine": "o",
+           "delta_memory_refine": "v", "delta_scratch": "D"}
 FIGURES = {"pareto": "pareto.png", "layers": "layer_density.png", "real_clip": "real_clip_density.png"}
 
 

@@ -107,7 +107,8 @@ def _input_quantiser(study: dict) -> str:
                                     f"{step:g} (pixel units)")
 
 
-STUDY_FLAGS = ("methods", "dense_epochs", "refine_epochs", "refine_learning_rate", "posthoc_steps", "l1_weights",
+STUDY_FLAGS = ("methods", "dense_epochs", "refine_epochs", "refine_learning_rate", "posthoc_steps",
+               "posthoc_agreements", "posthoc_thresholds", "l1_weights",
                "delta_weights", "step_gradients", "scratch_step_gradients", "step_init", "input_step_init", "tolerance",
                "real_clip_frames")
 # Study settings whose flag is not their name.
@@ -166,6 +167,10 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
                      f"within {100 * targets['tolerance']:g} point is `{targets['best_delta_vs_dense_refine']}`: "
                      f"{cell('reduction_zero_delta', targets['reduction_vs_dense_macs_vs_dense_refine'])} fewer "
                      "effective MACs than dense."] if "best_delta_vs_dense_refine" in targets else []),
+                  *([f"- ≥ 10x fewer effective MACs than dense within {100 * targets['tolerance']:g} point of the dense "
+                     f"model trained as long as the refinements (the strict reading): "
+                     f"{ok(targets['target_10x_met_vs_dense_refine'])}."]
+                    if "target_10x_met_vs_dense_refine" in targets else []),
                   f"- ≥ 10x fewer effective MACs than the dense baseline's dense count: "
                   f"{cell('reduction_zero_delta', targets['reduction_vs_dense_macs'])} — "
                   f"{ok(targets['target_10x_met'])}.",
@@ -174,7 +179,8 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
                   f"{ok(targets['target_10x_met_vs_baseline_effective'])}."]
         if "reduction_vs_posthoc" in targets:
             lines.append(
-                f"- ≥ 3x fewer than post-hoc delta inference at the same accuracy (`{targets['posthoc_reference']}`"
+                f"- ≥ 3x fewer than the best post-hoc method (fixed step or memory) at the same accuracy "
+                f"(`{targets['posthoc_reference']}`"
                 + ("" if targets["same_accuracy"] else ", the most accurate post-hoc point, less accurate than the "
                    "delta point") + f"): {cell('reduction_zero_delta', targets['reduction_vs_posthoc'])} — "
                 f"{ok(targets['target_3x_posthoc_met'])}.")

@@ -16,7 +16,8 @@ from delta_keras.train import TrainConfig, evaluate_model, train
 from delta_keras.train import builders
 from delta_keras.train.run import RunFolder, load_model_from
 
-ALL_METHODS = ("dense", "posthoc", "dense_refine", "l1", "delta_refine", "delta_scratch")
+ALL_METHODS = ("dense", "posthoc", "posthoc_memory", "dense_refine", "l1", "delta_refine", "delta_memory_refine",
+               "delta_scratch")
 
 
 @dataclasses.dataclass
@@ -35,6 +36,8 @@ class StudyConfig:
     refine_epochs: int = 6
     refine_learning_rate: float = 1e-3
     posthoc_steps: tuple = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    posthoc_agreements: tuple = (0.99, 0.97, 0.95)
+    posthoc_thresholds: tuple = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
     l1_weights: tuple = (1e-4, 1e-3)
     delta_weights: tuple = (1e-3, 3e-3, 1e-2)
     step_gradients: tuple = ("lsq", "paper")
@@ -54,6 +57,8 @@ class StudyConfig:
         runs = [("dense", "dense", {}, dense)]
         if "posthoc" in self.methods:
             runs += [(f"posthoc-q{q:g}", "posthoc", {"step": q}, None) for q in self.posthoc_steps]
+        if "posthoc_memory" in self.methods:
+            runs += [(f"posthoc-memory-a{a:g}", "posthoc_memory", {"agreement": a}, None) for a in self.posthoc_agreements]
         refine = dict(epochs=self.refine_epochs, learning_rate=self.refine_learning_rate, init_from=dense.logdir)
         if "dense_refine" in self.methods:
             runs.append(("dense-refine", "dense_refine", {},
@@ -64,6 +69,7 @@ class StudyConfig:
                              dataclasses.replace(base, sparsity="l1", sparsity_weight=w, logdir=str(out / f"l1-w{w:g}"),
                                                  **refine)))
         for method, gradients, extra in (("delta_refine", self.step_gradients, refine),
+                                         ("delta_memory_refine", ("lsq",), {**refine, "memory": True}),
                                          ("delta_scratch", self.scratch_step_gradients, {"epochs": self.dense_epochs})):
             if method not in self.methods:
                 continue
@@ -98,6 +104,15 @@ def _selection_config(config: TrainConfig) -> TrainConfig:
     if config.dataset == "synthetic":
         return dataclasses.replace(config, seed=config.seed + 1000)
     return config
+
+
+def _selection_clips(config: TrainConfig) -> np.ndarray:
+    """The centre clips of the selection videos (see `_selection_config`), as one array."""
+    selection = _selection_config(config)
+    split = "test" if config.dataset == "synthetic" else "train"
+    limit = config.synthetic_test_videos if config.dataset == "synthetic" else 512
+    dataset = builders.clip_source(selection, split, training=False).take(limit).batch(64)
+    return np.concatenate([np.asarray(clips) for clips, _ in dataset])
 
 
 def _selection_accuracy(model: keras.Model, config: TrainConfig) -> float:
@@ -141,25 +156,35 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
     records, models_for_clip = [], {}
-    dense_model = dense_config = None
+    dense_model = dense_config = selection = None
     clip = None
     if study.real_clip:
         clip = methods.load_real_clip(study.real_clip, study.real_clip_frames, study.base.image_size)
 
     for name, method, params, config in study.runs():
         log(f"=== {name}")
-        if method == "posthoc":
+        if method in ("posthoc", "posthoc_memory"):
             if dense_model is None:
                 dense_model = load_model_from(dense_config.logdir)[1]
                 dense_selection = _selection_accuracy(dense_model, dense_config)
             t = time.time()
-            model = methods.posthoc_delta_model(dense_model, dense_config, params["step"], study.input_step_init)
+            memory = method == "posthoc_memory"
+            step = params.get("step", min(study.posthoc_thresholds))
+            model = methods.posthoc_delta_model(dense_model, dense_config, step, study.input_step_init, memory=memory)
+            if memory:
+                if selection is None:
+                    selection = _selection_clips(dense_config)
+                    reference = dense_model.predict(selection, batch_size=32, verbose=0).argmax(-1)
+                fixed = (methods.delta_layers(model)[0].name,) if study.input_step_init else ()
+                thresholds = methods.calibrate_thresholds(model, selection, reference, params["agreement"],
+                                                          study.posthoc_thresholds, fixed)
+                params = {**params, "thresholds": thresholds}
             results = evaluate_model(model, dense_config)
             params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
                       "dense_selection_accuracy": dense_selection}
             record = run_record(name, method, params, results, time.time() - t)
-            changes = dict(sparsity="delta", sparsity_weight=0.0, step_init=params["step"], granularity="layer",
-                           step_gradient="lsq", **methods.input_quantiser(study.input_step_init))
+            changes = dict(sparsity="delta", sparsity_weight=0.0, step_init=step, granularity="layer",
+                           step_gradient="lsq", memory=memory, **methods.input_quantiser(study.input_step_init))
             models_for_clip[name] = (model, dense_config, changes)
         else:
             results = _cached(config)

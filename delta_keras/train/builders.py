@@ -178,7 +178,7 @@ def build_model(config: TrainConfig) -> keras.Model:
         layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=include_input)
     if config.sparsity == "delta":
         layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,
-                            step_gradient=config.step_gradient)
+                            step_gradient=config.step_gradient, memory=config.memory)
     return models.video_classifier(
         config.backbone,
         num_classes(config),

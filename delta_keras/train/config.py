@@ -88,6 +88,9 @@ class TrainConfig:
                                      choices=("layer", "channel", "neuron"))
     step_gradient: str | None = _field(None, "Step-size gradient: lsq (default) or paper.", "sparsity",
                                        choices=("lsq", "paper"))
+    memory: bool = _field(False, "DeltaActivation with memory: each neuron sends its new value only when it has moved "
+                          "more than a learnable threshold (the step) from what it last sent (no flicker, no drift).",
+                          "sparsity", action="store_true")
     include_input: bool = _field(False, "Also put a sparsity layer on the frames entering the backbone "
                                  "(the paper does for ResNet50): the first convolution then sees sparse changes too.",
                                  "sparsity", action="store_true")
@@ -165,10 +168,12 @@ class TrainConfig:
         if self.sparsity == "none":
             given = [f"--{_flag(n)}" for n in ("sparsity_weight", *DELTA_ONLY) if getattr(self, n) is not None]
             given += ["--include-input"] if self.include_input else []
+            given += ["--memory"] if self.memory else []
             if given or self.sparsity_schedule != "constant":
                 raise ConfigError(f"{' '.join(given) or '--sparsity-schedule'}: only with --sparsity l1 or delta")
         elif self.sparsity == "l1":
             given = [f"--{_flag(n)}" for n in DELTA_ONLY if getattr(self, n) is not None]
+            given += ["--memory"] if self.memory else []
             if given:
                 raise ConfigError(f"{' '.join(given)} only apply to --sparsity delta")
         if self.sparsity_weight is not None and self.sparsity_weight < 0:

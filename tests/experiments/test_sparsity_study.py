@@ -23,8 +23,10 @@ def study(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("study")
     out, report = root / "results" / "fast", root / "docs" / "RESULTS.md"
-    flags = [*TINY_FLAGS, "--validation-steps", "1", "--out", str(out), "--methods", "dense,posthoc,delta_refine",
-             "--dense-epochs", "1", "--refine-epochs", "1", "--posthoc-steps", "0.5", "--delta-weights", "1e-3",
+    flags = [*TINY_FLAGS, "--validation-steps", "1", "--out", str(out), "--methods",
+             "dense,posthoc,posthoc_memory,delta_refine,delta_memory_refine", "--dense-epochs", "1", "--refine-epochs", "1",
+             "--posthoc-steps", "0.5", "--posthoc-agreements", "0.9", "--posthoc-thresholds", "0.1,0.5,2",
+             "--delta-weights", "1e-3",
              "--step-gradients", "lsq", "--delta-input-step", "32", "--real-clip",
              str(REAL_CLIP) if REAL_CLIP.is_file() else "",
              "--real-clip-frames", "4", "--report", str(report)]
@@ -35,7 +37,11 @@ def study(tmp_path_factory):
 def test_summary_holds_every_run_with_consistent_figures(study):
     _, _, summary = study
     runs = {r["name"]: r for r in summary["runs"]}
-    assert list(runs) == ["dense", "posthoc-q0.5", "delta-refine-lsq-w0.001"]
+    assert list(runs) == ["dense", "posthoc-q0.5", "posthoc-memory-a0.9", "delta-refine-lsq-w0.001",
+                          "delta-memory-refine-lsq-w0.001"]
+    thresholds = runs["posthoc-memory-a0.9"]["thresholds"]
+    assert thresholds and set(thresholds.values()) <= {0.1, 0.5, 2.0}
+    assert runs["posthoc-memory-a0.9"]["selection_accuracy"] >= 0
     for run in runs.values():
         assert 0 <= run["video_accuracy"] <= 1 and 0 <= run["clip_accuracy"] <= 1
         assert run["reduction_zero_delta"] == pytest.approx(run["dense_macs"] / run["macs_zero_delta"])
@@ -49,9 +55,11 @@ def test_summary_holds_every_run_with_consistent_figures(study):
     assert len({r["dense_macs"] for r in runs.values()}) == 1
     assert runs["dense"]["sparsity_layer_density"] is None
     assert runs["delta-refine-lsq-w0.001"]["sparsity_layer_density"]["delta_density"] >= 0
-    assert set(summary["best"]) == {"dense", "posthoc", "delta_refine"}
-    assert summary["targets"]["best_delta"] == "delta-refine-lsq-w0.001"
-    assert summary["targets"]["reduction_vs_dense_macs"] == runs["delta-refine-lsq-w0.001"]["reduction_zero_delta"]
+    assert set(summary["best"]) == {"dense", "posthoc", "posthoc_memory", "delta_refine", "delta_memory_refine"}
+    best = summary["targets"]["best_delta"]
+    assert best in ("delta-refine-lsq-w0.001", "delta-memory-refine-lsq-w0.001")
+    assert summary["targets"]["reduction_vs_dense_macs"] == runs[best]["reduction_zero_delta"]
+    assert summary["targets"]["posthoc_reference"] in ("posthoc-q0.5", "posthoc-memory-a0.9")
 
 
 def test_plots_are_written(study):

@@ -30,7 +30,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_mirrored_strategy_on_two_cpu_devices():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
+import pytest
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_mirrored_strategy_on_two_cpu_devices(memory):
+    script = SCRIPT.replace("DeltaActivation(step_init=0.1,", f"DeltaActivation(step_init=0.1, memory={memory},")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK" in result.stdout

@@ -115,3 +115,47 @@ def test_unsupported_layers_raise_clear_errors():
     engine = DeltaInference(keras.Model(clips, DeltaActivation()(clips)))
     with pytest.raises(ValueError, match="frame"):
         engine.step(np.zeros((2, 5)))
+
+
+def vgg_like(frames: int, size: int, memory: bool, step: float) -> keras.Model:
+    """A plain 13-conv VGG16-shaped network (narrow), He-initialised so activations keep their scale
+    through depth, sparsified with a fixed step (or threshold) after every ReLU."""
+    image = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 64.0)(image)
+    for block, (convs, width) in enumerate(((2, 8), (2, 16), (3, 16), (3, 24), (3, 24))):
+        for i in range(convs):
+            x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", kernel_initializer="he_normal",
+                                    bias_initializer=keras.initializers.RandomNormal(0, 0.05, seed=block * 10 + i),
+                                    name=f"block{block + 1}_conv{i + 1}")(x)
+        if block < 4:
+            x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(1, 1, activation="sigmoid", name="side")(x)
+    return sparsify(keras.Model(image, x), frames=frames, step_init=step, memory=memory)
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_deep_plain_net_on_a_long_real_clip_is_exact(memory, real_clip):
+    # 13 convolutions and 64 real frames: the engine must not drift from the forward pass.
+    model = vgg_like(frames=64, size=32, memory=memory, step=0.05)
+    clips = load_clip(real_clip, 64, (32, 32))[None]
+    engine = DeltaInference(model)
+    outputs = engine.run(clips)
+    # The unquantised output layer may differ by a float32 ulp (a convolution's rounding depends on the
+    # batch shape: B frames here, B*T in the forward pass); every quantised value upstream is identical,
+    # which the exact MAC equality below shows.
+    np.testing.assert_allclose(outputs, np.asarray(model(clips)), rtol=1e-6, atol=1e-7)
+    report = count_macs(model, clips, policies=("dense", "zero_delta"))
+    assert {layer.name: layer.macs("zero_delta").tolist() for layer in report.layers} == engine.macs
+    assert 1.5 < report.total("dense") / report.total("zero_delta")
+    # A pure float accumulator would be close, but not exact: that is what the engine avoids.
+    assert max(engine.accumulator_error.values()) < 1e-3
+
+
+def test_memory_mode_engine_equals_forward_and_count():
+    rng = np.random.default_rng(3)
+    image = resnet_image_model(16)
+    model = sparsify(image, frames=5, step_init=0.1, memory=True)
+    randomize_batch_norm(model, rng)
+    assert all(layer.memory for layer in model.layers if isinstance(layer, DeltaActivation))
+    _check_engine(model, smooth_clips(2, 5, 16, rng))
+    _check_engine(strip_sparsity(model), smooth_clips(2, 5, 16, rng))
