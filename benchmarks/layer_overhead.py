@@ -1,9 +1,11 @@
 """Training-step time of a MobileNet-style clip model with and without DeltaActivation layers.
 
 The model: MobileNet v1's stem and 13 depthwise-separable blocks at alpha 0.25, built from
-TimeDistributed layers, on 8-frame 112x112 clips, batch 8; the sparse variant has a DeltaActivation
-after each of its 27 ReLU6 activations. Both models are timed side by side in one run, interleaved
-round by round, and the ratio of median step times is printed (target: at most 1.15x).
+TimeDistributed layers, on 8-frame 112x112 clips, batch 8; the sparse variants have a DeltaActivation
+after each of its 27 ReLU6 activations, per-frame quantisation (``delta``) or deltas with memory
+(``memory``, a recurrence over the frames). The three models are timed side by side in one run,
+interleaved round by round, and the ratios of median step times to dense are printed (target: at most
+1.15x).
 
     python benchmarks/layer_overhead.py [--rounds 5] [--steps 10]
 """
@@ -23,8 +25,9 @@ from delta_keras import DeltaActivation
 BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
 
 
-def mobilenet_clip_model(frames: int, size: int, alpha: float, delta: bool, classes: int = 10) -> keras.Model:
-    """MobileNet v1 on every frame (TimeDistributed), with a DeltaActivation after each ReLU6 if ``delta``."""
+def mobilenet_clip_model(frames: int, size: int, alpha: float, delta: str | None, classes: int = 10) -> keras.Model:
+    """MobileNet v1 on every frame (TimeDistributed), with a DeltaActivation after each ReLU6 if ``delta``
+    (``"delta"``: per-frame quantisation, ``"memory"``: deltas with memory)."""
 
     def frame_layer(layer, x):
         return keras.layers.TimeDistributed(layer)(x)
@@ -32,7 +35,7 @@ def mobilenet_clip_model(frames: int, size: int, alpha: float, delta: bool, clas
     def activation(x):
         x = frame_layer(keras.layers.BatchNormalization(), x)
         x = frame_layer(keras.layers.ReLU(6.0), x)
-        return DeltaActivation(step_init=0.25, sparsity_weight=1e-4)(x) if delta else x
+        return DeltaActivation(step_init=0.25, sparsity_weight=1e-4, memory=delta == "memory")(x) if delta else x
 
     clips = keras.Input((frames, size, size, 3))
     x = activation(frame_layer(keras.layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False), clips))
@@ -65,7 +68,7 @@ def main() -> None:
     x = rng.uniform(0, 1, size=(args.batch, args.frames, args.size, args.size, 3)).astype("float32")
     y = rng.integers(0, 10, size=args.batch)
     models = {}
-    for name, delta in (("dense", False), ("delta", True)):
+    for name, delta in (("dense", None), ("delta", "delta"), ("memory", "memory")):
         keras.utils.set_random_seed(0)
         model = mobilenet_clip_model(args.frames, args.size, args.alpha, delta)
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -75,12 +78,14 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, model in models.items():
             times[name].append(time_steps(model, x, y, args.steps))
-    dense, delta = (statistics.median(times[name]) for name in ("dense", "delta"))
+    median = {name: statistics.median(values) for name, values in times.items()}
     layers = sum(isinstance(layer, DeltaActivation) for layer in models["delta"].layers)
     print(f"MobileNet v1 alpha={args.alpha}, {args.frames}x{args.size}x{args.size} clips, batch {args.batch}, "
-          f"{layers} DeltaActivation layers")
-    print(f"median training step: dense {dense * 1e3:.1f} ms, with DeltaActivation {delta * 1e3:.1f} ms")
-    print(f"overhead ratio: {delta / dense:.3f}x (target <= 1.15x)")
+          f"{layers} DeltaActivation layers, backend {keras.backend.backend()}")
+    print("median training step: " + ", ".join(f"{name} {value * 1e3:.1f} ms" for name, value in median.items()))
+    for name in ("delta", "memory"):
+        print(f"overhead ratio, {name}: {median[name] / median['dense']:.3f}x (target <= 1.15x)")
+    print(f"memory mode against per-frame quantisation: {median['memory'] / median['delta']:.3f}x")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 The forward pass and both gradients are written as one `keras.ops.custom_gradient` function rather than
 composed straight-through tricks: on CPU that is about 5x faster, because the backward pass is two
-fused element-wise expressions instead of a chain of `stop_gradient` arithmetic.
+fused element-wise expressions instead of a chain of `stop_gradient` arithmetic. The function has one
+output, levels and values stacked on a new leading axis, because the backends' wrappers differ for
+several outputs (PyTorch's takes one upstream gradient only) and in how they pass the upstream
+gradient (TensorFlow and JAX positionally, PyTorch as ``upstream=`` after the inputs).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def quantize(x, step, step_gradient: str = "lsq"):
         levels = ops.round(scaled)
 
         def grad(*args, upstream=None):
-            up_levels, up_values = args if upstream is None else upstream
+            up_levels, up_values = ops.unstack(args[0] if upstream is None else upstream, 2, axis=0)
             grad_x = up_values + up_levels / step
             value_term = ops.sum(up_values * levels, axis=broadcast_axes)
             if step_gradient == "paper":
@@ -55,6 +58,7 @@ def quantize(x, step, step_gradient: str = "lsq"):
             grad_step = value_term - ops.sum(grad_x * scaled, axis=broadcast_axes)
             return grad_x, grad_step * ops.rsqrt(per_step)
 
-        return (levels, levels * step), grad
+        return ops.stack([levels, levels * step]), grad
 
-    return _quantize(x, step)
+    levels, values = ops.unstack(_quantize(x, step), 2, axis=0)
+    return levels, values

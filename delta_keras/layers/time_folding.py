@@ -30,6 +30,12 @@ class FoldTime(keras.layers.Layer):
     def call(self, inputs):
         return ops.reshape(inputs, (-1, *ops.shape(inputs)[2:]))
 
+    def compute_output_shape(self, input_shape):
+        # Explicit: backends that infer shapes by running the op on placeholder sizes (PyTorch) get the
+        # folded batch wrong when batch and time are both unknown.
+        batch, time, *rest = input_shape
+        return (None if batch is None or time is None else batch * time, *rest)
+
 
 @keras.saving.register_keras_serializable(package="delta_keras")
 class UnfoldTime(keras.layers.Layer):
@@ -54,3 +60,7 @@ class UnfoldTime(keras.layers.Layer):
         folded, reference = inputs
         batch_and_time = ops.shape(reference)[:2]
         return ops.reshape(folded, (*batch_and_time, *ops.shape(folded)[1:]))
+
+    def compute_output_shape(self, input_shape):
+        folded, reference = input_shape
+        return (*reference[:2], *folded[1:])

@@ -38,9 +38,16 @@ def delta_layers(model: keras.Model) -> list[DeltaActivation]:
     return [layer for layer in model.layers if isinstance(layer, DeltaActivation)]
 
 
-def input_quantiser(input_step: float | None) -> dict:
+# A rounding quantiser of step q is off by at most q / 2; deltas with memory and threshold t by at most t.
+# Memory runs therefore start from t = q / 2 (the same worst-case error as the step they are compared with).
+MEMORY_THRESHOLD_PER_STEP = 0.5
+
+
+def input_quantiser(input_step: float | None, memory: bool = False) -> dict:
     """The `TrainConfig` fields that put a DeltaActivation of initial step ``input_step`` on the input frames
-    (none when ``input_step`` is None)."""
+    (none when ``input_step`` is None); with ``memory``, a threshold of the same worst-case error."""
+    if input_step is not None and memory:
+        input_step = input_step * MEMORY_THRESHOLD_PER_STEP
     return {"include_input": input_step is not None, "input_step_init": input_step}
 
 
@@ -76,13 +83,13 @@ def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: flo
 
 
 def calibrate_thresholds(model: keras.Model, clips: np.ndarray, reference: np.ndarray, agreement: float,
-                         grid: tuple, fixed: tuple[str, ...] = (), batch_size: int = 32) -> dict[str, float]:
+                         grid: tuple, grids: dict[str, tuple] | None = None, batch_size: int = 32) -> dict[str, float]:
     """Per-layer thresholds of a post-hoc memory model, calibrated greedily on held-out clips.
 
     Layers are visited by the dense MACs their outputs trigger (``fan_out`` x neurons per frame), largest
     first. Each layer's threshold is raised through ``grid`` for as long as the model's predicted classes
-    agree with ``reference`` (the dense model's) on at least a fraction ``agreement`` of ``clips``. Layers
-    named in ``fixed`` (the input's, in pixel units) keep their threshold.
+    agree with ``reference`` (the dense model's) on at least a fraction ``agreement`` of ``clips``. Every
+    layer starts at the smallest value of its grid.
 
     Args:
         model: a `posthoc_delta_model(..., memory=True)`; its thresholds are set in place.
@@ -90,7 +97,7 @@ def calibrate_thresholds(model: keras.Model, clips: np.ndarray, reference: np.nd
         reference: the dense model's predicted class per clip.
         agreement: the fraction of clips whose prediction must not change.
         grid: candidate thresholds, in the activations' units.
-        fixed: names of layers left as they are.
+        grids: other grids for named layers (the input's, in pixel units).
 
     Returns:
         ``{layer name: threshold}`` as set.
@@ -99,15 +106,15 @@ def calibrate_thresholds(model: keras.Model, clips: np.ndarray, reference: np.nd
     def agrees() -> float:
         return float(np.mean(model.predict(clips, batch_size=batch_size, verbose=0).argmax(-1) == reference))
 
-    layers = [layer for layer in delta_layers(model) if layer.name not in fixed]
-    grid = sorted(grid)
+    layers = delta_layers(model)
+    candidates = {layer.name: sorted((grids or {}).get(layer.name, grid)) for layer in layers}
     for layer in layers:
-        layer.step_variable.assign(grid[0])
+        layer.step_variable.assign(candidates[layer.name][0])
     cost = {layer.name: layer.fan_out * float(np.prod(layer.output.shape[2:])) for layer in layers}
-    thresholds = {layer.name: grid[0] for layer in layers}
+    thresholds = {layer.name: candidates[layer.name][0] for layer in layers}
     for layer in sorted(layers, key=lambda l: -cost[l.name]):
-        chosen = grid[0]
-        for value in grid[1:]:
+        chosen = candidates[layer.name][0]
+        for value in candidates[layer.name][1:]:
             layer.step_variable.assign(value)
             if agrees() < agreement:
                 break

@@ -74,11 +74,13 @@ class StudyConfig:
             if method not in self.methods:
                 continue
             for gradient in gradients:
+                memory = extra.get("memory", False)
+                step_init = self.step_init * (methods.MEMORY_THRESHOLD_PER_STEP if memory else 1.0)
                 for w in self.delta_weights:
                     name = f"{method.replace('_', '-')}-{gradient}-w{w:g}"
-                    config = dataclasses.replace(base, sparsity="delta", sparsity_weight=w, step_init=self.step_init,
+                    config = dataclasses.replace(base, sparsity="delta", sparsity_weight=w, step_init=step_init,
                                                  step_gradient=gradient, logdir=str(out / name),
-                                                 **methods.input_quantiser(self.input_step_init), **extra)
+                                                 **methods.input_quantiser(self.input_step_init, memory), **extra)
                     runs.append((name, method, {"sparsity_weight": w, "step_gradient": gradient}, config))
         return runs
 
@@ -170,21 +172,24 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             t = time.time()
             memory = method == "posthoc_memory"
             step = params.get("step", min(study.posthoc_thresholds))
-            model = methods.posthoc_delta_model(dense_model, dense_config, step, study.input_step_init, memory=memory)
+            input_step = methods.input_quantiser(study.input_step_init, memory)["input_step_init"]
+            model = methods.posthoc_delta_model(dense_model, dense_config, step, input_step, memory=memory)
             if memory:
                 if selection is None:
                     selection = _selection_clips(dense_config)
                     reference = dense_model.predict(selection, batch_size=32, verbose=0).argmax(-1)
-                fixed = (methods.delta_layers(model)[0].name,) if study.input_step_init else ()
+                # The input's threshold (pixel units) is calibrated too, on a grid around its step.
+                grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
+                         if input_step else None)
                 thresholds = methods.calibrate_thresholds(model, selection, reference, params["agreement"],
-                                                          study.posthoc_thresholds, fixed)
+                                                          study.posthoc_thresholds, grids)
                 params = {**params, "thresholds": thresholds}
             results = evaluate_model(model, dense_config)
             params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
                       "dense_selection_accuracy": dense_selection}
             record = run_record(name, method, params, results, time.time() - t)
             changes = dict(sparsity="delta", sparsity_weight=0.0, step_init=step, granularity="layer",
-                           step_gradient="lsq", memory=memory, **methods.input_quantiser(study.input_step_init))
+                           step_gradient="lsq", memory=memory, **methods.input_quantiser(study.input_step_init, memory))
             models_for_clip[name] = (model, dense_config, changes)
         else:
             results = _cached(config)
