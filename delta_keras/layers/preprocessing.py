@@ -21,6 +21,7 @@ class ImagePreprocessing(keras.layers.Layer):
         mode: ``"unit"``: ``x / 255`` (any number of channels); ``"tf"``: ``x / 127.5 - 1`` (MobileNet,
             MobileNetV2); ``"caffe"``: RGB -> BGR, then the ImageNet channel mean subtracted (ResNet50;
             3 channels).
+        mean: with ``"caffe"``, another B, G, R mean to subtract (e.g. the one a network was trained with).
 
     Example:
 
@@ -30,11 +31,14 @@ class ImagePreprocessing(keras.layers.Layer):
     <tf.Tensor: shape=(3,), dtype=float32, numpy=array([1., 1., 1.], dtype=float32)>
     """
 
-    def __init__(self, mode: str = "unit", **kwargs):
+    def __init__(self, mode: str = "unit", mean: tuple[float, float, float] | None = None, **kwargs):
         super().__init__(**kwargs)
         if mode not in PREPROCESSING_MODES:
             raise ValueError(f"{self.name}: mode must be one of {PREPROCESSING_MODES}, got {mode!r}")
+        if mean is not None and (mode != "caffe" or len(mean) != 3):
+            raise ValueError(f"{self.name}: mean takes 3 values (B, G, R) and only with mode 'caffe', got {mean!r}")
         self.mode = mode
+        self.mean = None if mean is None else tuple(float(v) for v in mean)
 
     def build(self, input_shape):
         if self.mode == "caffe" and input_shape[-1] != 3:
@@ -45,10 +49,10 @@ class ImagePreprocessing(keras.layers.Layer):
             return inputs / 255.0
         if self.mode == "tf":
             return inputs / 127.5 - 1.0
-        return ops.flip(inputs, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, self.compute_dtype)
+        return ops.flip(inputs, axis=-1) - ops.convert_to_tensor(self.mean or _CAFFE_MEAN_BGR, self.compute_dtype)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "mode": self.mode}
+        return {**super().get_config(), "mode": self.mode, "mean": self.mean}
 
 
 @keras.saving.register_keras_serializable(package="delta_keras")

@@ -94,6 +94,11 @@ def _reach(layer: keras.layers.Layer) -> float:
         return math.prod(layer.pool_size) / math.prod(layer.strides)
     if isinstance(layer, _UPSAMPLING):
         return float(math.prod(layer.size))
+    if isinstance(layer, L.Resizing):
+        # Each output reads 4 inputs (bilinear) or 1 (nearest): per input, that times outputs / inputs.
+        taps = 4.0 if layer.interpolation == "bilinear" else 1.0
+        height, width = layer.input.shape[-3:-1] if layer.data_format == "channels_last" else layer.input.shape[-2:]
+        return taps * layer.height * layer.width / (height * width)
     if not isinstance(layer, _ONE_TO_ONE):
         warnings.warn(
             f"fan-out: layer {layer.name!r} ({type(layer).__name__}) is unknown, counted as one-to-one "

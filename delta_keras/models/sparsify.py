@@ -83,12 +83,17 @@ def apply_per_frame(
         raise TypeError("fan_out is set from the graph of the model; it cannot be passed to sparsify")
     graph = _image_graph(model)
     input_layer = graph.inputs[0]._keras_history.operation
-    where = where or (lambda layer: True)
     points = set()
     if method is not None:
-        points = {layer.name for layer in graph.layers if ends_in_activation(layer) and where(layer)}
+        points = {layer.name for layer in graph.layers if ends_in_activation(layer) and (where or bool)(layer)}
     # The input is no activation: a boundary only when asked for.
-    fan_outs = graph_fan_outs(graph, stop_at=points | ({input_layer.name} if include_input else set()))
+    inputs = {input_layer.name} if include_input else set()
+    fan_outs = graph_fan_outs(graph, stop_at=points | inputs)
+    if where is None and any(not fan_outs[name] for name in points):
+        # An activation whose output feeds no MAC (a model output: an edge map's sigmoid, a ReLU feature map)
+        # saves nothing when sparse, and quantising it only changes the result: no sparsity layer there.
+        points = {name for name in points if fan_outs[name]}
+        fan_outs = graph_fan_outs(graph, stop_at=points | inputs)
 
     def sparsity(x, layer_name, overrides=None):
         # Sparsity layers need the time axis: unfold, penalise, fold back. A reshape costs no copy.
@@ -132,7 +137,9 @@ def sparsify(
     (``method="delta"``) or an `ActivitySparsity` (``method="l1"``) after every nonlinear activation:
     activation layers (``ReLU``, ``Activation``...) and layers with their own ``activation``, which are
     split into the linear layer and an ``Activation`` so the sparsity layer sees the activated output.
-    Softmax and linear activations get none (a class distribution feeds no MACs).
+    Softmax and linear activations get none (a class distribution feeds no MACs), and by default neither
+    does an activation whose output feeds no MAC layer (a model output such as an edge map's sigmoid):
+    sparsity there saves nothing and quantising it only changes the result.
 
     The image layers are copies of the model's layers, with the same names and weights, run on frames
     with time folded into batch, ``(B*T, H, W, C)``; only the sparsity layers see the time axis
@@ -141,7 +148,8 @@ def sparsify(
     Nested models (e.g. a `keras.applications` base inside a classifier) are inlined.
 
     Each sparsity layer's ``fan_out`` is set from the graph by `delta_keras.models.graph_fan_outs`:
-    the MACs that one nonzero output triggers in the next MAC layers (1 if it reaches none).
+    the MACs that one nonzero output triggers in the next MAC layers (1 if it reaches none, which only
+    a ``where`` choosing a model output gives).
 
     Args:
         model: a functional or Sequential image model with one input of shape ``(H, W, C)``.
@@ -152,7 +160,8 @@ def sparsify(
             A dict also does, with arguments of its own for that layer over ``layer_kwargs``: inputs are
             pixels, on another scale than activations (e.g. ``{"step_init": 16.0}``).
         where: ``layer -> bool`` called with each candidate layer of ``model`` (an activation layer or a
-            layer with its own activation); only those for which it is True get a sparsity layer.
+            layer with its own activation); only those for which it is True get a sparsity layer, model
+            outputs included.
         **layer_kwargs: passed to every sparsity layer (``step_init``, ``sparsity_weight``,
             ``granularity``, ``step_gradient``, ``penalty``, ``normalization``...); not ``fan_out``.
 

@@ -30,7 +30,7 @@ FRAME_WISE_LAYERS = (
     L.AveragePooling3D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.ZeroPadding1D, L.ZeroPadding2D,
     L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Reshape, L.Flatten, L.Rescaling, L.Dropout,
     L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.Identity,
-    L.Permute, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, ImagePreprocessing,
+    L.Permute, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, L.Resizing, ImagePreprocessing,
     L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
     L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, DeltaActivation, Quantize,
 )

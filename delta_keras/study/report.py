@@ -10,6 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from delta_keras.files import atomic_save, check_replaceable
 from delta_keras.study.plots import LABELS
 from delta_keras.study.summary import COLUMNS, read_summary
@@ -224,6 +226,70 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
     return lines
 
 
+def _without_seed(study: dict) -> str:
+    """The study settings that must match for studies to be seeds of one another (not the seed, the folder
+    or the real clip)."""
+    import json  # noqa: PLC0415
+
+    base = {k: v for k, v in study["base"].items() if k != "seed"}
+    rest = {k: v for k, v in study.items() if k not in ("base", "out", "real_clip", "methods")}
+    return json.dumps({"base": base, **rest}, sort_keys=True, default=str)
+
+
+def seed_spread(summaries: list[dict]) -> dict:
+    """Per method, its best point (`best_points`: the largest zero_delta reduction within the tolerance of that
+    seed's dense baseline) in each study, and the targets per study; studies given are seeds of one study.
+
+    Returns:
+        ``{"seeds": [...], "methods": {method: [{"seed", "name", "video_accuracy", "reduction_zero_delta",
+        "within_tolerance"}]}, "targets": [{"seed", ...targets}]}``.
+    """
+    result = {"seeds": [s["study"]["base"]["seed"] for s in summaries], "methods": {}, "targets": []}
+    for summary in summaries:
+        seed = summary["study"]["base"]["seed"]
+        runs = {r["name"]: r for r in summary["runs"]}
+        for method, point in summary["best"].items():
+            run = runs[point["name"]]
+            result["methods"].setdefault(method, []).append({
+                "seed": seed, "name": run["name"], "video_accuracy": run["video_accuracy"],
+                "reduction_zero_delta": run["reduction_zero_delta"], "within_tolerance": point["within_tolerance"]})
+        result["targets"].append({"seed": seed, **(summary.get("targets") or {})})
+    return result
+
+
+def _spread_section(summaries: list[dict]) -> list[str]:
+    spread = seed_spread(summaries)
+    names = ", ".join(f"`{Path(s['study']['out']).name}`" for s in summaries)
+    lines = [f"## Spread over seeds: {names}", "",
+             f"The same study with seeds {', '.join(map(str, spread['seeds']))} (weights, data order and "
+             "synthetic videos all change with the seed). Per method, its best point in each seed: the largest "
+             "zero_delta reduction within the tolerance of that seed's dense baseline (else its most accurate "
+             "run, marked *). Mean and range over seeds.", "",
+             "| method | " + " | ".join(f"seed {seed}" for seed in spread["seeds"]) + " | mean video acc % | "
+             "video acc range | mean zero_delta reduction | reduction range |",
+             "|---|" + "---|" * (len(spread["seeds"]) + 4)]
+    for method, points in spread["methods"].items():
+        accuracy = [p["video_accuracy"] for p in points]
+        reduction = [p["reduction_zero_delta"] for p in points]
+        cells = [f"{100 * p['video_accuracy']:.1f} %, {p['reduction_zero_delta']:.2f}x"
+                 + ("" if p["within_tolerance"] else " *") for p in points]
+        lines.append(f"| {LABELS.get(method, method)} | " + " | ".join(cells)
+                     + f" | {100 * np.mean(accuracy):.1f} | {100 * min(accuracy):.1f}–{100 * max(accuracy):.1f} | "
+                     f"{np.mean(reduction):.2f}x | {min(reduction):.2f}–{max(reduction):.2f}x |")
+    lines += ["", "Targets per seed:", ""]
+    ok = lambda flag: "met" if flag else "not met"  # noqa: E731
+    for t in spread["targets"]:
+        if not t.get("best_delta"):
+            continue
+        strict = (f"{t.get('reduction_vs_dense_macs_vs_dense_refine', float('nan')):.2f}x within the tolerance of the "
+                  f"dense model trained as long as the refinements — {ok(t.get('target_10x_met_vs_dense_refine'))}"
+                  if "target_10x_met_vs_dense_refine" in t else "no dense-refine run")
+        lines.append(f"- seed {t['seed']}: ≥ 10x (strict reading): {strict}; ≥ 3x against the best post-hoc point at "
+                     f"the same accuracy (`{t.get('posthoc_reference')}`): {t.get('reduction_vs_posthoc', float('nan')):.2f}x "
+                     f"— {ok(t.get('target_3x_posthoc_met'))}.")
+    return lines + [""]
+
+
 def write_report(studies: list[str | os.PathLike], path: str | os.PathLike = "docs/RESULTS.md",
                  figures_dir: str | os.PathLike | None = None, preamble: str = "") -> Path:
     """Writes the report of one or more studies.
@@ -243,14 +309,22 @@ def write_report(studies: list[str | os.PathLike], path: str | os.PathLike = "do
              GENERATED, ""]
     if preamble:
         lines += [preamble, ""]
+    summaries = []
     for study in studies:
         folder = Path(study).parent if Path(study).suffix == ".json" else Path(study)
         summary = read_summary(study)
+        summaries.append(summary)
         target = figures_dir / folder.name
         target.mkdir(parents=True, exist_ok=True)
         for name in summary["figures"].values():
             shutil.copyfile(folder / name, target / name)
         lines += _study_section(summary, os.path.relpath(target, path.parent))
+    groups: dict[str, list[dict]] = {}
+    for summary in summaries:
+        groups.setdefault(_without_seed(summary["study"]), []).append(summary)
+    for group in groups.values():
+        if len({s["study"]["base"]["seed"] for s in group}) > 1:
+            lines += _spread_section(group)
     lines += ["## What each column counts", "",
               "MAC figures come from `delta_keras.sim.count_macs`, densities from `delta_keras.layers.density` "
               "(the same definitions as the layers' statistics and the TensorBoard curves). Densities are "

@@ -139,3 +139,26 @@ def test_report_command_reruns_the_same_study(study):
     args = sparsity_study.parser().parse_args(shlex.split(command)[2:] + ["--real-clip", summary["study"]["real_clip"] or ""])
     rebuilt = sparsity_study.study_from_args(args).to_dict()
     assert json.loads(json.dumps(rebuilt)) == summary["study"]
+
+
+def test_seed_spread_of_studies_that_differ_only_in_seed(study, tmp_path):
+    import copy
+
+    from delta_keras.study.report import seed_spread, write_report
+
+    out, _, summary = study
+    other = copy.deepcopy(summary)
+    other["study"]["base"]["seed"] = 7
+    other["study"]["out"] = str(tmp_path / "seed7")
+    for run in other["runs"]:
+        run["video_accuracy"] = run["video_accuracy"] / 2
+    spread = seed_spread([summary, other])
+    assert spread["seeds"] == [0, 7]
+    dense = spread["methods"]["dense"]
+    assert [p["seed"] for p in dense] == [0, 7] and dense[1]["video_accuracy"] == dense[0]["video_accuracy"] / 2
+    (tmp_path / "seed7").mkdir()
+    (tmp_path / "seed7" / "summary.json").write_text(json.dumps(other))
+    for name in other["figures"].values():
+        (tmp_path / "seed7" / name).write_bytes((out / name).read_bytes())
+    report = write_report([out, tmp_path / "seed7"], tmp_path / "RESULTS.md").read_text()
+    assert "## Spread over seeds" in report and "| seed 0 | seed 7 |" in report

@@ -50,9 +50,20 @@ def test_sparsify_sets_fan_out_from_the_graph_and_1_at_the_output(branchy):
     for name, value in graph_fan_outs(clip_model).items():
         if name in fan_outs:
             assert value == fan_outs[name]
+    # An activation at the model's output feeds no MAC: no sparsity layer by default, fan-out 1 if chosen.
     inputs = keras.Input((4, 4, 2))
-    last = sparsify(keras.Model(inputs, L.ReLU(name="r")(L.Conv2D(2, 1)(inputs))))
-    assert last.get_layer("r_delta").fan_out == 1.0
+    image = keras.Model(inputs, L.ReLU(name="r")(L.Conv2D(2, 1)(inputs)))
+    assert not [layer for layer in sparsify(image).layers if layer.name == "r_delta"]
+    assert sparsify(image, where=lambda layer: True).get_layer("r_delta").fan_out == 1.0
+
+
+def test_resizing_spreads_each_input_over_its_taps():
+    inputs = keras.Input((4, 6, 3))
+    x = L.ReLU(name="r")(inputs)
+    x = L.Resizing(8, 12, interpolation="bilinear", name="up")(x)
+    x = L.Conv2D(5, 1, name="conv")(x)
+    # Each input reaches 4 taps x 4 outputs per input, each output feeds 5 MACs.
+    assert graph_fan_outs(keras.Model(inputs, x))["r"] == 4 * (8 * 12) / (4 * 6) * 5
 
 
 def test_mobilenet_fan_outs_at_224():
