@@ -9,7 +9,8 @@ Clip sampling, resizing and augmentation are shared (`ClipSampling`).
 from delta_keras.data.cache import FrameCache
 from delta_keras.data.sampling import ClipSampling, clip_dataset, resize_short_side
 from delta_keras.data.synthetic import SYNTHETIC_CLASSES, synthetic_actions, synthetic_video, write_ucf101_folder
-from delta_keras.data.ucf101 import DataLayoutError, DecodeReport, VideoEntry, VideoFolder, ucf101
+from delta_keras.data.ucf101 import (DataLayoutError, DecodeReport, ProbedVideos, VideoEntry, VideoFiles,
+                                    VideoFolder, ucf101)
 from delta_keras.data.ucf101_tfds import ucf101_tfds
 from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
 
@@ -20,7 +21,9 @@ __all__ = [
     "DecodeReport",
     "FrameCache",
     "VideoDecodeError",
+    "ProbedVideos",
     "VideoEntry",
+    "VideoFiles",
     "VideoFolder",
     "clip_dataset",
     "probe_video",

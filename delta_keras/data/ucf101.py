@@ -112,7 +112,131 @@ def _index_videos(videos_dir: Path) -> dict[tuple[str, str], Path]:
     return index
 
 
-class VideoFolder:
+class ProbedVideos:
+    """Videos whose frame counts are known, as a `tf.data.Dataset` of clips: what `VideoFolder` (UCF101) and
+    `VideoFiles` (any folder of videos) share. Subclasses fill ``videos`` with `_probe`.
+
+    Attributes:
+        videos: the usable videos, as `VideoEntry`s; `video_id` is an index here.
+        report: the `DecodeReport` of skipped videos (at probe time and while iterating).
+        strict: raise on the first undecodable video instead of skipping it.
+    """
+
+    root: Path
+    split: str
+    videos: list[VideoEntry]
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.report = DecodeReport()
+
+    def _probe(self, located: list[tuple[Path, int]], verify: bool) -> list[VideoEntry]:
+        def frame_count(path: Path) -> int | VideoDecodeError:
+            try:
+                return probe_video(path, verify)
+            except VideoDecodeError as error:
+                return error
+
+        # OpenCV releases the GIL while decoding, so threads probe in parallel.
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            counts = list(pool.map(frame_count, [path for path, _ in located]))
+        videos = []
+        for (path, label), count in zip(located, counts):
+            if isinstance(count, VideoDecodeError):
+                self._skip(count)
+            else:
+                videos.append(VideoEntry(path, label, self.classes[label] if label >= 0 else "", count))
+        return videos
+
+    def _skip(self, error: VideoDecodeError) -> None:
+        if self.strict:
+            raise error
+        self.report.add(error.path, error.reason)
+
+    def dataset(
+        self,
+        frames: int = 16,
+        frame_stride: int = 1,
+        image_size: int = 112,
+        short_side: int | None = None,
+        training: bool | None = None,
+        clips_per_video: int = 1,
+        seed: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        with_video_id: bool = False,
+    ) -> tf.data.Dataset:
+        """Returns the clips of this split as a `tf.data.Dataset`.
+
+        Args:
+            frames: frames per clip.
+            frame_stride: take every `frame_stride`-th frame.
+            image_size: clips are `image_size x image_size`.
+            short_side: resize the shorter side to this before cropping;
+                defaults to `image_size`.
+            training: random clips, crops, flips and colour jitter, shuffled;
+                defaults to `split == "train"` (evaluation clips for `VideoFiles`).
+            clips_per_video: clips per video and epoch (spread evenly in evaluation).
+            seed: seed of the shuffling and of every random draw.
+            cache_dir: keep the decoded, resized frames of each whole video
+                here (uint8 `.npy`, about `frames_in_video / frame_stride *
+                short_side^2 * 4 bytes`); later epochs and runs read them
+                instead of decoding.
+            with_video_id: yield `(clip, label, video_id)`, `video_id` being
+                the index into `self.videos`.
+
+        Returns:
+            A `tf.data.Dataset` of `(clip, label)`: clip float32
+            `(frames, image_size, image_size, 3)` RGB in [0, 255], label int32.
+            Batch and prefetch it yourself.
+        """
+        if not self.videos:
+            raise DataLayoutError(f"no readable videos in {self.root} ({self.split}):\n{self.report.summary()}")
+        sampling = ClipSampling(
+            training=self.split == "train" if training is None else training, frames=frames,
+            frame_stride=frame_stride, image_size=image_size, short_side=short_side,
+            clips_per_video=clips_per_video, seed=seed,
+        )  # fmt: skip
+        cache = None
+        if cache_dir is not None:
+            cache = FrameCache(cache_dir, short_side=sampling.resize_to, frame_stride=frame_stride)
+        read = self._reader(sampling, cache)
+
+        def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            clip, ok = tf.numpy_function(
+                read, [video["path"], indices, video["num_frames"]], [tf.uint8, tf.bool]
+            )
+            return tf.ensure_shape(clip, (frames, None, None, 3)), tf.ensure_shape(ok, ())
+
+        videos = tf.data.Dataset.from_tensor_slices(
+            {
+                "path": [str(v.path) for v in self.videos],
+                "num_frames": np.array([v.num_frames for v in self.videos], np.int32),
+                "label": np.array([v.label for v in self.videos], np.int32),
+                "video_id": np.arange(len(self.videos), dtype=np.int32),
+            }
+        )
+        shuffle = len(self.videos) * clips_per_video if sampling.training else None
+        return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
+
+    def _reader(self, sampling: ClipSampling, cache: FrameCache | None):
+        """The per-clip decoding function run by `tf.numpy_function`."""
+        stride, short_side = sampling.frame_stride, sampling.resize_to
+
+        def read(path: bytes, indices: np.ndarray, num_frames: np.int32) -> tuple[np.ndarray, np.bool_]:
+            path = path.decode()
+            try:
+                if cache is None:
+                    return read_frames(path, indices, short_side), np.True_
+                strided = cache.get(path, lambda: read_frames(path, np.arange(0, num_frames, stride), short_side))
+                return np.ascontiguousarray(strided[indices // stride]), np.True_
+            except VideoDecodeError as error:
+                self._skip(error)
+                return np.zeros((len(indices), 1, 1, 3), np.uint8), np.False_
+
+        return read
+
+
+class VideoFolder(ProbedVideos):
     """One split of UCF101 (or any dataset in its layout), checked and probed.
 
     Opening the folder reads `classInd.txt` and the split list, checks every
@@ -166,10 +290,9 @@ class VideoFolder:
             raise ValueError(f'split must be "train" or "test", got {split!r}')
         if fold not in (1, 2, 3):
             raise ValueError(f"fold must be 1, 2 or 3, got {fold!r}")
+        super().__init__(strict)
         self.root = _require(Path(root), "UCF101 root folder")
         self.split = split
-        self.strict = strict
-        self.report = DecodeReport()
         lists_dir = _require(self.root / "ucfTrainTestlist", "UCF101 split folder")
         class_file = _require(lists_dir / "classInd.txt", "UCF101 class list")
         list_file = _require(lists_dir / f"{split}list0{fold}.txt", "UCF101 split list")
@@ -206,109 +329,55 @@ class VideoFolder:
             entries.append((class_name, file_name, label))
         return entries
 
-    def _probe(self, located: list[tuple[Path, int]], verify: bool) -> list[VideoEntry]:
-        def frame_count(path: Path) -> int | VideoDecodeError:
-            try:
-                return probe_video(path, verify)
-            except VideoDecodeError as error:
-                return error
+class VideoFiles(ProbedVideos):
+    """Every video file under a folder (or the files given), unlabelled, checked and probed.
 
-        # OpenCV releases the GIL while decoding, so threads probe in parallel.
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            counts = list(pool.map(frame_count, [path for path, _ in located]))
-        videos = []
-        for (path, label), count in zip(located, counts):
-            if isinstance(count, VideoDecodeError):
-                self._skip(count)
-            else:
-                videos.append(VideoEntry(path, label, self.classes[label], count))
-        return videos
+    For footage without labels (a camera, a robot; distillation from a dense teacher): files with a video
+    extension are found recursively and sorted by path; each is probed like UCF101's, and missing,
+    unreadable, truncated or empty files are reported and skipped (``strict``: raised). Labels are -1.
 
-    def _skip(self, error: VideoDecodeError) -> None:
-        if self.strict:
-            raise error
-        self.report.add(error.path, error.reason)
+    Args:
+        root: a folder, or a list of video files.
+        strict: raise on the first undecodable video instead of skipping it.
+        verify: probe by decoding each video's last frame too (see `VideoFolder`).
 
-    def dataset(
-        self,
-        frames: int = 16,
-        frame_stride: int = 1,
-        image_size: int = 112,
-        short_side: int | None = None,
-        training: bool | None = None,
-        clips_per_video: int = 1,
-        seed: int = 0,
-        cache_dir: str | os.PathLike | None = None,
-        with_video_id: bool = False,
-    ) -> tf.data.Dataset:
-        """Returns the clips of this split as a `tf.data.Dataset`.
+    Attributes:
+        videos, report: as for `VideoFolder`.
 
-        Args:
-            frames: frames per clip.
-            frame_stride: take every `frame_stride`-th frame.
-            image_size: clips are `image_size x image_size`.
-            short_side: resize the shorter side to this before cropping;
-                defaults to `image_size`.
-            training: random clips, crops, flips and colour jitter, shuffled;
-                defaults to `split == "train"`.
-            clips_per_video: clips per video and epoch (spread evenly in evaluation).
-            seed: seed of the shuffling and of every random draw.
-            cache_dir: keep the decoded, resized frames of each whole video
-                here (uint8 `.npy`, about `frames_in_video / frame_stride *
-                short_side^2 * 4 bytes`); later epochs and runs read them
-                instead of decoding.
-            with_video_id: yield `(clip, label, video_id)`, `video_id` being
-                the index into `self.videos`.
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        DataLayoutError: no video file was found.
 
-        Returns:
-            A `tf.data.Dataset` of `(clip, label)`: clip float32
-            `(frames, image_size, image_size, 3)` RGB in [0, 255], label int32.
-            Batch and prefetch it yourself.
-        """
-        if not self.videos:
-            raise DataLayoutError(f"no readable videos in {self.root} ({self.split}):\n{self.report.summary()}")
-        sampling = ClipSampling.for_split(
-            self.split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,
-            short_side=short_side, clips_per_video=clips_per_video, seed=seed,
-        )  # fmt: skip
-        cache = None
-        if cache_dir is not None:
-            cache = FrameCache(cache_dir, short_side=sampling.resize_to, frame_stride=frame_stride)
-        read = self._reader(sampling, cache)
+    Example:
 
-        def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            clip, ok = tf.numpy_function(
-                read, [video["path"], indices, video["num_frames"]], [tf.uint8, tf.bool]
-            )
-            return tf.ensure_shape(clip, (frames, None, None, 3)), tf.ensure_shape(ok, ())
+    >>> videos = VideoFiles("/data/dashcam")
+    >>> clips = videos.clips(frames=8, image_size=112, training=True).batch(4)   # clips only, no labels
+    """
 
-        videos = tf.data.Dataset.from_tensor_slices(
-            {
-                "path": [str(v.path) for v in self.videos],
-                "num_frames": np.array([v.num_frames for v in self.videos], np.int32),
-                "label": np.array([v.label for v in self.videos], np.int32),
-                "video_id": np.arange(len(self.videos), dtype=np.int32),
-            }
-        )
-        shuffle = len(self.videos) * clips_per_video if sampling.training else None
-        return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
+    def __init__(self, root: str | os.PathLike | list, strict: bool = False, verify: bool = True):
+        super().__init__(strict)
+        self.split = "unlabelled"
+        if isinstance(root, (list, tuple)):
+            self.root = Path(os.path.commonpath([os.fspath(p) for p in root])) if root else Path(".")
+            paths = [Path(p) for p in root]
+            for path in paths:
+                if not path.exists():
+                    self._skip(VideoDecodeError(path, "not found"))
+            paths = [p for p in paths if p.exists()]
+        else:
+            self.root = Path(root)
+            if not self.root.exists():
+                raise FileNotFoundError(f"video folder not found: {self.root}")
+            paths = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+        if not paths:
+            raise DataLayoutError(f"{self.root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) found")
+        self.videos = self._probe([(path, -1) for path in paths], verify)
 
-    def _reader(self, sampling: ClipSampling, cache: FrameCache | None):
-        """The per-clip decoding function run by `tf.numpy_function`."""
-        stride, short_side = sampling.frame_stride, sampling.resize_to
-
-        def read(path: bytes, indices: np.ndarray, num_frames: np.int32) -> tuple[np.ndarray, np.bool_]:
-            path = path.decode()
-            try:
-                if cache is None:
-                    return read_frames(path, indices, short_side), np.True_
-                strided = cache.get(path, lambda: read_frames(path, np.arange(0, num_frames, stride), short_side))
-                return np.ascontiguousarray(strided[indices // stride]), np.True_
-            except VideoDecodeError as error:
-                self._skip(error)
-                return np.zeros((len(indices), 1, 1, 3), np.uint8), np.False_
-
-        return read
+    def clips(self, **kwargs) -> tf.data.Dataset:
+        """`dataset` without labels: clips only (with ``with_video_id=True``: ``(clip, video_id)``)."""
+        if kwargs.get("with_video_id"):
+            return self.dataset(**kwargs).map(lambda clip, label, video_id: (clip, video_id))
+        return self.dataset(**kwargs).map(lambda clip, label: clip)
 
 
 def ucf101(

@@ -174,7 +174,10 @@ def build_model(config: TrainConfig) -> keras.Model:
     config = config.resolved()
     layer_kwargs = {}
     if config.sparsity != "none":
-        include_input = {"step_init": config.input_step_init} if config.input_step_init else config.include_input
+        include_input = config.include_input
+        if config.include_input and (config.input_step_init or config.input_memory is not None):
+            include_input = {k: v for k, v in (("step_init", config.input_step_init), ("memory", config.input_memory))
+                             if v is not None}
         layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=include_input)
     if config.sparsity == "delta":
         layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,

@@ -91,6 +91,9 @@ class TrainConfig:
     memory: bool = _field(False, "DeltaActivation with memory: each neuron sends its new value only when it has moved "
                           "more than a learnable threshold (the step) from what it last sent (no flicker, no drift).",
                           "sparsity", action="store_true")
+    input_memory: bool | None = _field(None, "With --memory and --include-input: whether the input's layer uses memory "
+                                       "too (default) or per-frame quantisation (--input-memory 0).", "sparsity",
+                                       type=lambda v: v.lower() in ("1", "true", "yes"), metavar="0|1")
     include_input: bool = _field(False, "Also put a sparsity layer on the frames entering the backbone "
                                  "(the paper does for ResNet50): the first convolution then sees sparse changes too.",
                                  "sparsity", action="store_true")
@@ -182,6 +185,8 @@ class TrainConfig:
             raise ConfigError(f"--step-init must be > 0, got {self.step_init}")
         if self.input_step_init is not None and (self.sparsity != "delta" or not self.include_input):
             raise ConfigError("--input-step-init needs --sparsity delta and --include-input")
+        if self.input_memory is not None and not (self.memory and self.include_input):
+            raise ConfigError("--input-memory needs --memory and --include-input")
         if self.input_step_init is not None and self.input_step_init <= 0:
             raise ConfigError(f"--input-step-init must be > 0, got {self.input_step_init}")
         if self.sparsity_schedule == "warmup" and self.sparsity_warmup_steps < 1:
@@ -281,7 +286,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ..
         meta = field.metadata
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         kwargs = dict(meta["argparse"])
-        if kwargs.get("action") != "store_true":
+        if kwargs.get("action") != "store_true" and "type" not in kwargs:
             kwargs["type"] = _field_type(field)
             if "choices" not in kwargs:
                 kwargs.setdefault("metavar", {int: "N", float: "X"}.get(kwargs["type"], "PATH"))
