@@ -25,6 +25,7 @@ _EXPORTS = {
     "DeltaActivation": "delta_keras.layers",
     "SparsityLayer": "delta_keras.layers",
     "sparsify": "delta_keras.models",
+    "Distiller": "delta_keras.models",
     "strip_sparsity": "delta_keras.models",
     "video_classifier": "delta_keras.models",
     "SparsityTensorBoard": "delta_keras.callbacks",
