@@ -8,6 +8,7 @@ DeltaCNN-style inference engines convert a dense model without retraining it.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import keras
 import numpy as np
@@ -82,30 +83,24 @@ def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: flo
     return model
 
 
-def calibrate_thresholds(model: keras.Model, clips: np.ndarray, reference: np.ndarray, agreement: float,
-                         grid: tuple, grids: dict[str, tuple] | None = None, batch_size: int = 32) -> dict[str, float]:
-    """Per-layer thresholds of a post-hoc memory model, calibrated greedily on held-out clips.
+def calibrate_thresholds(model: keras.Model, acceptable: Callable[[], bool], grid: tuple,
+                         grids: dict[str, tuple] | None = None) -> dict[str, float]:
+    """Per-layer thresholds of a post-hoc memory model, calibrated greedily on held-out data.
 
     Layers are visited by the dense MACs their outputs trigger (``fan_out`` x neurons per frame), largest
-    first. Each layer's threshold is raised through ``grid`` for as long as the model's predicted classes
-    agree with ``reference`` (the dense model's) on at least a fraction ``agreement`` of ``clips``. Every
-    layer starts at the smallest value of its grid.
+    first. Each layer's threshold is raised through its grid for as long as ``acceptable()`` (the model,
+    as set now, still meets the fidelity target on held-out clips, never the test set). Every layer
+    starts at the smallest value of its grid.
 
     Args:
-        model: a `posthoc_delta_model(..., memory=True)`; its thresholds are set in place.
-        clips: held-out clips, never the test set.
-        reference: the dense model's predicted class per clip.
-        agreement: the fraction of clips whose prediction must not change.
+        model: a memory-mode model (e.g. `posthoc_delta_model(..., memory=True)`); set in place.
+        acceptable: the fidelity test, e.g. `agreement_test`.
         grid: candidate thresholds, in the activations' units.
         grids: other grids for named layers (the input's, in pixel units).
 
     Returns:
         ``{layer name: threshold}`` as set.
     """
-
-    def agrees() -> float:
-        return float(np.mean(model.predict(clips, batch_size=batch_size, verbose=0).argmax(-1) == reference))
-
     layers = delta_layers(model)
     candidates = {layer.name: sorted((grids or {}).get(layer.name, grid)) for layer in layers}
     for layer in layers:
@@ -116,12 +111,19 @@ def calibrate_thresholds(model: keras.Model, clips: np.ndarray, reference: np.nd
         chosen = candidates[layer.name][0]
         for value in candidates[layer.name][1:]:
             layer.step_variable.assign(value)
-            if agrees() < agreement:
+            if not acceptable():
                 break
             chosen = value
         layer.step_variable.assign(chosen)
         thresholds[layer.name] = float(chosen)
     return thresholds
+
+
+def agreement_test(model: keras.Model, clips: np.ndarray, reference: np.ndarray, agreement: float,
+                   batch_size: int = 32) -> Callable[[], bool]:
+    """For `calibrate_thresholds` on a classifier: the predicted classes agree with ``reference`` (the dense
+    model's) on at least a fraction ``agreement`` of ``clips``."""
+    return lambda: float(np.mean(model.predict(clips, batch_size=batch_size, verbose=0).argmax(-1) == reference)) >= agreement
 
 
 def model_with_frames(model: keras.Model, config: TrainConfig, frames: int, **changes) -> keras.Model:

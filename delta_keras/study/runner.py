@@ -181,8 +181,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
                 # The input's threshold (pixel units) is calibrated too, on a grid around its step.
                 grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
                          if input_step else None)
-                thresholds = methods.calibrate_thresholds(model, selection, reference, params["agreement"],
-                                                          study.posthoc_thresholds, grids)
+                accept = methods.agreement_test(model, selection, reference, params["agreement"])
+                thresholds = methods.calibrate_thresholds(model, accept, study.posthoc_thresholds, grids)
                 params = {**params, "thresholds": thresholds}
             results = evaluate_model(model, dense_config)
             params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),

@@ -1,0 +1,181 @@
+"""The real-footage study: a real pretrained network (HED) on real clips, fidelity against MAC savings.
+
+No labels are needed: fidelity is measured against the dense network's own output. Clips are split by
+file into *calibration* clips (where post-hoc thresholds are calibrated and refinements are distilled)
+and *measured* clips (where every method is measured); no clip is in both. Methods:
+
+- ``dense``: the network as it is (ReLU zeros are its only skipped MACs);
+- ``posthoc``: a fixed-step quantiser after every ReLU, no training (one point per step);
+- ``posthoc_memory``: deltas with memory, one threshold per layer calibrated greedily on the
+  calibration clips to an edge-F1 target, no training (one point per target);
+- ``distill`` / ``distill_memory``: the sparsified network refined by `delta_keras.Distiller` on the
+  calibration clips (BCE against the dense edge map, plus the sparsity loss), per sparsity weight.
+
+Figures per method: zero_delta and zero_activation MAC reduction against dense (frame 0 charged in full),
+per measured clip and over all of them, edge F1 (both maps binarised at 0.5) and mean absolute error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from delta_keras.files import write_json
+from delta_keras.models import Distiller, apply_per_frame, sparsify
+from delta_keras.study.methods import calibrate_thresholds, delta_layers
+
+CALIBRATION_CLIPS = ("v_ApplyEyeMakeup_g01_c01.avi", "cleaning_pool_k400.mp4", "arm_wrestling_k400.mp4",
+                     "hmdb51_drink.mp4")
+
+
+@dataclasses.dataclass
+class RealFootageStudy:
+    """What the real-footage study runs (see the module docstring)."""
+
+    clips_dir: str
+    out: str = "results/real-footage"
+    height: int = 64
+    width: int = 96
+    frames: int = 16
+    calibration_frames: int = 8
+    calibration_clips: tuple = CALIBRATION_CLIPS
+    posthoc_steps: tuple = (4.0, 8.0, 16.0, 32.0)
+    thresholds: tuple = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+    f1_targets: tuple = (0.98, 0.95)
+    distill_weights: tuple = (1e-7,)
+    distill_epochs: int = 4
+    distill_step_init: float = 8.0
+    learning_rate: float = 1e-4
+
+
+def edge_f1(reference: np.ndarray, output: np.ndarray, threshold: float = 0.5) -> float:
+    """F1 of ``output``'s edges (> threshold) against ``reference``'s; 1 when neither has any."""
+    truth, found = reference > threshold, output > threshold
+    hits = np.logical_and(truth, found).sum()
+    if not truth.sum() and not found.sum():
+        return 1.0
+    return float(2 * hits / (truth.sum() + found.sum()))
+
+
+def load_clips(study: RealFootageStudy, names: list[str], frames: int) -> np.ndarray:
+    """``frames`` frames from the start of each named clip, resized (short side) and centre-cropped."""
+    from delta_keras.sim.__main__ import load_clip  # noqa: PLC0415 (decodes with the public data API)
+
+    return np.stack([load_clip(str(Path(study.clips_dir) / name), frames, (study.height, study.width))
+                     for name in names])
+
+
+def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names: list[str]) -> dict:
+    """MAC reductions (overall and per clip), edge F1 and MAE of a clip model against the dense outputs."""
+    from delta_keras import sim  # noqa: PLC0415
+
+    outputs = model.predict(clips, batch_size=1, verbose=0)
+    report = sim.count_macs(model, clips, policies=("dense", "zero_activation", "zero_delta"), batch_size=1)
+    per_clip = {}
+    for index, name in enumerate(names):
+        single = sim.count_macs(model, clips[index:index + 1], policies=("dense", "zero_delta"), batch_size=1)
+        per_clip[name] = {"reduction_zero_delta": single.total("dense") / single.total("zero_delta"),
+                          "edge_f1": edge_f1(reference[index], outputs[index])}
+    layers = {layer.name: layer.macs("zero_delta").sum() / max(report.total("zero_delta"), 1) for layer in report.layers}
+    return {
+        "reduction_zero_delta": report.total("dense") / report.total("zero_delta"),
+        "reduction_zero_activation": report.total("dense") / report.total("zero_activation"),
+        "edge_f1": edge_f1(reference, outputs),
+        "mae": float(np.mean(np.abs(reference - outputs))),
+        "per_clip": per_clip,
+        "zero_delta_share_by_layer": {k: float(v) for k, v in sorted(layers.items(), key=lambda kv: -kv[1])[:6]},
+    }
+
+
+def _clip_model(image_model: keras.Model, frames: int, memory: bool, step: float, weight: float = 0.0) -> keras.Model:
+    return sparsify(image_model, frames=frames, step_init=step, granularity="layer", sparsity_weight=weight,
+                    memory=memory, normalization="frame")
+
+
+def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
+    """Runs every method (see the module docstring), writes ``<out>/summary.json`` and a figure, returns the summary."""
+    from delta_keras.models.hed import hed_edge_detector  # noqa: PLC0415 (optional extra)
+
+    started = time.time()
+    out = Path(study.out)
+    out.mkdir(parents=True, exist_ok=True)
+    every = sorted(p.name for p in Path(study.clips_dir).iterdir() if p.suffix in (".avi", ".mp4"))
+    calibration = [n for n in every if n in study.calibration_clips]
+    measured = [n for n in every if n not in study.calibration_clips]
+    image_model = hed_edge_detector(study.height, study.width)
+    clips = load_clips(study, measured, study.frames)
+    calib = load_clips(study, calibration, study.calibration_frames)
+
+    def teacher(frames: int) -> keras.Model:
+        inputs = keras.Input((frames, study.height, study.width, 3))
+        return keras.Model(inputs, apply_per_frame(image_model, inputs, method=None))
+
+    reference = teacher(study.frames).predict(clips, batch_size=1, verbose=0)
+    calib_reference = teacher(study.calibration_frames).predict(calib, batch_size=1, verbose=0)
+    runs = []
+
+    def record(name: str, method: str, model: keras.Model, **params):
+        t = time.time()
+        result = {"name": name, "method": method, **params, **measure(model, clips, reference, measured)}
+        result["time_s"] = time.time() - t
+        log(f"=== {name}: zero_delta {result['reduction_zero_delta']:.2f}x, edge F1 {result['edge_f1']:.4f}")
+        runs.append(result)
+
+    record("dense", "dense", teacher(study.frames))
+    for step in study.posthoc_steps:
+        record(f"posthoc-q{step:g}", "posthoc", _clip_model(image_model, study.frames, False, step), step=step)
+    calib_model = _clip_model(image_model, study.calibration_frames, True, min(study.thresholds))
+    for target in study.f1_targets:
+        def acceptable() -> bool:
+            return edge_f1(calib_reference, calib_model.predict(calib, batch_size=1, verbose=0)) >= target
+
+        thresholds = calibrate_thresholds(calib_model, acceptable, study.thresholds)
+        model = _clip_model(image_model, study.frames, True, min(study.thresholds))
+        for layer in delta_layers(model):
+            layer.step_variable.assign(thresholds[layer.name])
+        record(f"posthoc-memory-f{target:g}", "posthoc_memory", model, f1_target=target, thresholds=thresholds)
+    for memory in (False, True):
+        for weight in study.distill_weights:
+            keras.utils.set_random_seed(0)
+            step = study.distill_step_init * (0.5 if memory else 1.0)  # same worst-case error
+            student = _clip_model(image_model, study.calibration_frames, memory, step, weight)
+            distiller = Distiller(student, teacher(study.calibration_frames))
+            distiller.compile(keras.optimizers.Adam(study.learning_rate), distillation_loss="bce")
+            t = time.time()
+            history = distiller.fit(calib, epochs=study.distill_epochs, batch_size=1, verbose=0).history
+            model = _clip_model(image_model, study.frames, memory, step)
+            model.set_weights(student.get_weights())
+            method = "distill_memory" if memory else "distill"
+            record(f"{method.replace('_', '-')}-w{weight:g}", method, model, sparsity_weight=weight,
+                   train_time_s=time.time() - t, final_distillation_loss=history["distillation_loss"][-1])
+    summary = {"study": {**dataclasses.asdict(study), "calibration": calibration, "measured": measured},
+               "runs": runs, "wall_time_s": time.time() - started}
+    summary["figure"] = plot(summary, out / "real_footage.png")
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def plot(summary: dict, path: Path) -> str:
+    """zero_delta reduction against edge F1, one series per method."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    for method in dict.fromkeys(r["method"] for r in summary["runs"]):
+        points = sorted((r["edge_f1"], r["reduction_zero_delta"]) for r in summary["runs"] if r["method"] == method)
+        axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=method)
+    axis.set_xlabel("edge F1 against the dense HED (measured clips)")
+    axis.set_ylabel("zero_delta MAC reduction (x)")
+    axis.set_yscale("log")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path.name
