@@ -28,18 +28,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", default=str(DEFAULT_CLIPS), help="Folder of real clips (default: ../shared/data/real_clips).")
     parser.add_argument("--out", default=defaults.out)
-    parser.add_argument("--height", type=int, default=defaults.height)
-    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--size", type=int, default=defaults.size, help="Frames are resized and centre-cropped to SIZE x SIZE.")
     parser.add_argument("--frames", type=int, default=defaults.frames, help="Frames measured per clip.")
     parser.add_argument("--posthoc-steps", type=floats, default=defaults.posthoc_steps)
     parser.add_argument("--f1-targets", type=floats, default=defaults.f1_targets)
     parser.add_argument("--distill-weights", type=floats, default=defaults.distill_weights)
     parser.add_argument("--distill-epochs", type=int, default=defaults.distill_epochs)
+    parser.add_argument("--distill-steps-per-epoch", type=int, default=defaults.distill_steps_per_epoch)
     args = parser.parse_args(argv)
     if not Path(args.clips).is_dir():
         parser.error(f"--clips {args.clips}: no such folder")
-    study = RealFootageStudy(clips_dir=args.clips, out=args.out, height=args.height, width=args.width,
-                             frames=args.frames, posthoc_steps=args.posthoc_steps, f1_targets=args.f1_targets,
+    study = RealFootageStudy(clips_dir=args.clips, out=args.out, size=args.size, frames=args.frames,
+                             distill_steps_per_epoch=args.distill_steps_per_epoch, posthoc_steps=args.posthoc_steps, f1_targets=args.f1_targets,
                              distill_weights=args.distill_weights, distill_epochs=args.distill_epochs)
     return run_real_footage_study(study)
 

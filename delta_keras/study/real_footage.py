@@ -1,7 +1,8 @@
 """The real-footage study: a real pretrained network (HED) on real clips, fidelity against MAC savings.
 
 No labels are needed: fidelity is measured against the dense network's own output. Clips are split by
-file into *calibration* clips (where post-hoc thresholds are calibrated and refinements are distilled)
+file into *calibration* clips (where post-hoc thresholds are calibrated and, from random augmented clips of them, refinements are
+distilled)
 and *measured* clips (where every method is measured); no clip is in both. Methods:
 
 - ``dense``: the network as it is (ReLU zeros are its only skipped MACs);
@@ -24,6 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from delta_keras.data import VideoFiles
 from delta_keras.files import write_json
 from delta_keras.models import Distiller, apply_per_frame, sparsify
 from delta_keras.study.methods import calibrate_thresholds, delta_layers
@@ -38,8 +40,7 @@ class RealFootageStudy:
 
     clips_dir: str
     out: str = "results/real-footage"
-    height: int = 64
-    width: int = 96
+    size: int = 96
     frames: int = 16
     calibration_frames: int = 8
     calibration_clips: tuple = CALIBRATION_CLIPS
@@ -48,6 +49,8 @@ class RealFootageStudy:
     f1_targets: tuple = (0.98, 0.95)
     distill_weights: tuple = (1e-7,)
     distill_epochs: int = 4
+    distill_steps_per_epoch: int = 25
+    distill_batch: int = 2
     distill_step_init: float = 8.0
     learning_rate: float = 1e-4
 
@@ -65,8 +68,7 @@ def load_clips(study: RealFootageStudy, names: list[str], frames: int) -> np.nda
     """``frames`` frames from the start of each named clip, resized (short side) and centre-cropped."""
     from delta_keras.sim.__main__ import load_clip  # noqa: PLC0415 (decodes with the public data API)
 
-    return np.stack([load_clip(str(Path(study.clips_dir) / name), frames, (study.height, study.width))
-                     for name in names])
+    return np.stack([load_clip(str(Path(study.clips_dir) / name), frames, (study.size, study.size)) for name in names])
 
 
 def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names: list[str]) -> dict:
@@ -74,20 +76,24 @@ def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names:
     from delta_keras import sim  # noqa: PLC0415
 
     outputs = model.predict(clips, batch_size=1, verbose=0)
-    report = sim.count_macs(model, clips, policies=("dense", "zero_activation", "zero_delta"), batch_size=1)
-    per_clip = {}
+    policies = ("dense", "zero_activation", "zero_delta")
+    totals, by_layer, per_clip = dict.fromkeys(policies, 0.0), {}, {}
     for index, name in enumerate(names):
-        single = sim.count_macs(model, clips[index:index + 1], policies=("dense", "zero_delta"), batch_size=1)
-        per_clip[name] = {"reduction_zero_delta": single.total("dense") / single.total("zero_delta"),
+        report = sim.count_macs(model, clips[index:index + 1], policies=policies, batch_size=1)
+        for policy in policies:
+            totals[policy] += report.total(policy)
+        for layer in report.layers:
+            by_layer[layer.name] = by_layer.get(layer.name, 0.0) + float(layer.macs("zero_delta").sum())
+        per_clip[name] = {"reduction_zero_delta": report.total("dense") / report.total("zero_delta"),
                           "edge_f1": edge_f1(reference[index], outputs[index])}
-    layers = {layer.name: layer.macs("zero_delta").sum() / max(report.total("zero_delta"), 1) for layer in report.layers}
+    share = {k: v / totals["zero_delta"] for k, v in sorted(by_layer.items(), key=lambda kv: -kv[1])[:6]}
     return {
-        "reduction_zero_delta": report.total("dense") / report.total("zero_delta"),
-        "reduction_zero_activation": report.total("dense") / report.total("zero_activation"),
+        "reduction_zero_delta": totals["dense"] / totals["zero_delta"],
+        "reduction_zero_activation": totals["dense"] / totals["zero_activation"],
         "edge_f1": edge_f1(reference, outputs),
         "mae": float(np.mean(np.abs(reference - outputs))),
         "per_clip": per_clip,
-        "zero_delta_share_by_layer": {k: float(v) for k, v in sorted(layers.items(), key=lambda kv: -kv[1])[:6]},
+        "zero_delta_share_by_layer": share,
     }
 
 
@@ -106,12 +112,12 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
     every = sorted(p.name for p in Path(study.clips_dir).iterdir() if p.suffix in (".avi", ".mp4"))
     calibration = [n for n in every if n in study.calibration_clips]
     measured = [n for n in every if n not in study.calibration_clips]
-    image_model = hed_edge_detector(study.height, study.width)
+    image_model = hed_edge_detector(study.size, study.size)
     clips = load_clips(study, measured, study.frames)
     calib = load_clips(study, calibration, study.calibration_frames)
 
     def teacher(frames: int) -> keras.Model:
-        inputs = keras.Input((frames, study.height, study.width, 3))
+        inputs = keras.Input((frames, study.size, study.size, 3))
         return keras.Model(inputs, apply_per_frame(image_model, inputs, method=None))
 
     reference = teacher(study.frames).predict(clips, batch_size=1, verbose=0)
@@ -138,6 +144,9 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
         for layer in delta_layers(model):
             layer.step_variable.assign(thresholds[layer.name])
         record(f"posthoc-memory-f{target:g}", "posthoc_memory", model, f1_target=target, thresholds=thresholds)
+    # Distillation sees random clips of the calibration videos (augmented), never the measured ones.
+    training = VideoFiles([Path(study.clips_dir) / n for n in calibration]).clips(
+        frames=study.calibration_frames, image_size=study.size, training=True, seed=0).repeat().batch(study.distill_batch)
     for memory in (False, True):
         for weight in study.distill_weights:
             keras.utils.set_random_seed(0)
@@ -146,7 +155,8 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
             distiller = Distiller(student, teacher(study.calibration_frames))
             distiller.compile(keras.optimizers.Adam(study.learning_rate), distillation_loss="bce")
             t = time.time()
-            history = distiller.fit(calib, epochs=study.distill_epochs, batch_size=1, verbose=0).history
+            history = distiller.fit(training, epochs=study.distill_epochs, steps_per_epoch=study.distill_steps_per_epoch,
+                                    verbose=0).history
             model = _clip_model(image_model, study.frames, memory, step)
             model.set_weights(student.get_weights())
             method = "distill_memory" if memory else "distill"

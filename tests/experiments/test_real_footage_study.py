@@ -25,9 +25,10 @@ def test_tiny_study_on_real_clips(tmp_path):
     import real_footage_study
 
     out = tmp_path / "real"
-    summary = real_footage_study.main(["--clips", str(CLIPS), "--out", str(out), "--height", "32", "--width", "48",
+    summary = real_footage_study.main(["--clips", str(CLIPS), "--out", str(out), "--size", "32",
                                        "--frames", "3", "--posthoc-steps", "16", "--f1-targets", "0.9",
-                                       "--distill-weights", "1e-7", "--distill-epochs", "1"])
+                                       "--distill-weights", "1e-7", "--distill-epochs", "1",
+                                       "--distill-steps-per-epoch", "2"])
     runs = {r["name"]: r for r in summary["runs"]}
     assert list(runs) == ["dense", "posthoc-q16", "posthoc-memory-f0.9", "distill-w1e-07", "distill-memory-w1e-07"]
     assert runs["dense"]["edge_f1"] == 1.0 and runs["dense"]["mae"] == 0.0
