@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
                    help="Post-hoc memory: the thresholds each layer's calibration tries.")
     s.add_argument("--l1-weights", type=floats, default=DEFAULTS.l1_weights)
     s.add_argument("--delta-weights", type=floats, default=DEFAULTS.delta_weights)
+    s.add_argument("--memory-weights", type=floats, default=DEFAULTS.memory_weights,
+                   help="Sparsity weights of the memory-mode refinements (delta_memory_refine).")
     s.add_argument("--step-gradients", type=words, default=DEFAULTS.step_gradients,
                    help="Step gradients of the refined DeltaActivation runs (lsq,paper).")
     s.add_argument("--scratch-step-gradients", type=words, default=DEFAULTS.scratch_step_gradients)
@@ -82,6 +84,7 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         refine_epochs=args.refine_epochs, refine_learning_rate=args.refine_learning_rate,
         posthoc_steps=args.posthoc_steps, posthoc_agreements=args.posthoc_agreements,
         posthoc_thresholds=args.posthoc_thresholds, l1_weights=args.l1_weights, delta_weights=args.delta_weights,
+        memory_weights=args.memory_weights,
         step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
         step_init=args.delta_step_init, input_step_init=args.delta_input_step, tolerance=args.tolerance, real_clip=args.real_clip or None,
         real_clip_frames=args.real_clip_frames)

@@ -111,7 +111,7 @@ def _input_quantiser(study: dict) -> str:
 
 STUDY_FLAGS = ("methods", "dense_epochs", "refine_epochs", "refine_learning_rate", "posthoc_steps",
                "posthoc_agreements", "posthoc_thresholds", "l1_weights",
-               "delta_weights", "step_gradients", "scratch_step_gradients", "step_init", "input_step_init", "tolerance",
+               "delta_weights", "memory_weights", "step_gradients", "scratch_step_gradients", "step_init", "input_step_init", "tolerance",
                "real_clip_frames")
 # Study settings whose flag is not their name.
 FLAG_NAMES = {"step_init": "delta-step-init", "input_step_init": "delta-input-step"}

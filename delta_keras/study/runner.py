@@ -40,6 +40,8 @@ class StudyConfig:
     posthoc_thresholds: tuple = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
     l1_weights: tuple = (1e-4, 1e-3)
     delta_weights: tuple = (1e-3, 3e-3, 1e-2)
+    # Memory mode's penalty counts changes in thresholds (half a step): a weight means more there.
+    memory_weights: tuple = (0.0, 1e-4, 3e-4)
     step_gradients: tuple = ("lsq", "paper")
     scratch_step_gradients: tuple = ("lsq",)
     step_init: float = 0.5
@@ -76,7 +78,7 @@ class StudyConfig:
             for gradient in gradients:
                 memory = extra.get("memory", False)
                 step_init = self.step_init * (methods.MEMORY_THRESHOLD_PER_STEP if memory else 1.0)
-                for w in self.delta_weights:
+                for w in self.memory_weights if memory else self.delta_weights:
                     name = f"{method.replace('_', '-')}-{gradient}-w{w:g}"
                     config = dataclasses.replace(base, sparsity="delta", sparsity_weight=w, step_init=step_init,
                                                  step_gradient=gradient, logdir=str(out / name),

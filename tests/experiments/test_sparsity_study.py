@@ -26,7 +26,7 @@ def study(tmp_path_factory):
     flags = [*TINY_FLAGS, "--validation-steps", "1", "--out", str(out), "--methods",
              "dense,posthoc,posthoc_memory,delta_refine,delta_memory_refine", "--dense-epochs", "1", "--refine-epochs", "1",
              "--posthoc-steps", "0.5", "--posthoc-agreements", "0.9", "--posthoc-thresholds", "0.1,0.5,2",
-             "--delta-weights", "1e-3",
+             "--delta-weights", "1e-3", "--memory-weights", "1e-4",
              "--step-gradients", "lsq", "--delta-input-step", "32", "--real-clip",
              str(REAL_CLIP) if REAL_CLIP.is_file() else "",
              "--real-clip-frames", "4", "--report", str(report)]
@@ -38,7 +38,7 @@ def test_summary_holds_every_run_with_consistent_figures(study):
     _, _, summary = study
     runs = {r["name"]: r for r in summary["runs"]}
     assert list(runs) == ["dense", "posthoc-q0.5", "posthoc-memory-a0.9", "delta-refine-lsq-w0.001",
-                          "delta-memory-refine-lsq-w0.001"]
+                          "delta-memory-refine-lsq-w0.0001"]
     thresholds = dict(runs["posthoc-memory-a0.9"]["thresholds"])
     # The input's threshold is calibrated on a pixel grid around half the input step (32 / 2).
     assert thresholds.pop("images_delta") in (4.0, 8.0, 16.0, 32.0)
@@ -59,7 +59,7 @@ def test_summary_holds_every_run_with_consistent_figures(study):
     assert runs["delta-refine-lsq-w0.001"]["sparsity_layer_density"]["delta_density"] >= 0
     assert set(summary["best"]) == {"dense", "posthoc", "posthoc_memory", "delta_refine", "delta_memory_refine"}
     best = summary["targets"]["best_delta"]
-    assert best in ("delta-refine-lsq-w0.001", "delta-memory-refine-lsq-w0.001")
+    assert best in ("delta-refine-lsq-w0.001", "delta-memory-refine-lsq-w0.0001")
     assert summary["targets"]["reduction_vs_dense_macs"] == runs[best]["reduction_zero_delta"]
     assert summary["targets"]["posthoc_reference"] in ("posthoc-q0.5", "posthoc-memory-a0.9")
 
