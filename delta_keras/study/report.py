@@ -291,7 +291,8 @@ def _spread_section(summaries: list[dict]) -> list[str]:
 
 
 def write_report(studies: list[str | os.PathLike], path: str | os.PathLike = "docs/RESULTS.md",
-                 figures_dir: str | os.PathLike | None = None, preamble: str = "") -> Path:
+                 figures_dir: str | os.PathLike | None = None, preamble: str = "",
+                 real_footage: list[str | os.PathLike] = ()) -> Path:
     """Writes the report of one or more studies.
 
     Args:
@@ -300,6 +301,7 @@ def write_report(studies: list[str | os.PathLike], path: str | os.PathLike = "do
         figures_dir: where the figures are copied (``<figures_dir>/<study name>/``), referenced relative to
             the report; default: next to the report, under ``results/``.
         preamble: Markdown put after the title (e.g. the command that produced the studies).
+        real_footage: folders of real-footage studies (`delta_keras.study.real_footage`) to report too.
     """
     path = Path(path)
     check_replaceable(path, lambda p: GENERATED in p.read_text(errors="replace"), "report file")
@@ -319,6 +321,14 @@ def write_report(studies: list[str | os.PathLike], path: str | os.PathLike = "do
         for name in summary["figures"].values():
             shutil.copyfile(folder / name, target / name)
         lines += _study_section(summary, os.path.relpath(target, path.parent))
+    from delta_keras.study import real_footage as footage  # noqa: PLC0415
+
+    for study in real_footage:
+        summary = read_summary(study)
+        target = figures_dir / Path(study).name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(study) / summary["figure"], target / summary["figure"])
+        lines += footage.report_section(summary, os.path.relpath(target, path.parent))
     groups: dict[str, list[dict]] = {}
     for summary in summaries:
         groups.setdefault(_without_seed(summary["study"]), []).append(summary)

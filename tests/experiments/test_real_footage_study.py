@@ -11,6 +11,20 @@ from delta_keras.study.real_footage import edge_f1
 CLIPS = REPO.parent / "shared" / "data" / "real_clips"
 
 
+def test_targets_compare_trained_points_with_the_best_posthoc_point():
+    from delta_keras.study.real_footage import targets
+
+    runs = [{"name": "p", "method": "posthoc", "edge_f1": 0.985, "reduction_zero_delta": 10.0},
+            {"name": "m", "method": "posthoc_memory", "edge_f1": 0.99, "reduction_zero_delta": 12.0},
+            {"name": "d", "method": "distill", "edge_f1": 0.982, "reduction_zero_delta": 26.0}]
+    result = targets(runs)
+    assert result["best_trained"] == "d" and result["target_25x_met"]
+    assert result["posthoc_reference"] == "m" and result["reduction_vs_posthoc"] == pytest.approx(26 / 12)
+    assert result["target_2x_posthoc_met"]
+    runs[2]["edge_f1"] = 0.97
+    assert not targets(runs)["target_25x_met"]
+
+
 def test_edge_f1():
     reference = np.array([0.9, 0.9, 0.1, 0.1])
     assert edge_f1(reference, reference) == 1.0
@@ -39,3 +53,8 @@ def test_tiny_study_on_real_clips(tmp_path):
     assert not set(summary["study"]["calibration"]) & set(summary["study"]["measured"])
     assert json.loads((out / "summary.json").read_text())["generator"] == "delta_keras"
     assert (out / summary["figure"]).is_file()
+    from delta_keras.study import write_report
+
+    report = write_report([], tmp_path / "docs" / "RESULTS.md", real_footage=[out]).read_text()
+    assert "## Real footage: HED on real clips" in report and "### Targets" in report
+    assert (tmp_path / "docs" / "results" / "real" / summary["figure"]).is_file()
