@@ -12,7 +12,7 @@ import numpy as np
 
 from delta_keras.study import methods
 from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
-from delta_keras.train import TrainConfig, evaluate_model, train
+from delta_keras.train import ConfigError, TrainConfig, evaluate_model, train
 from delta_keras.train import builders
 from delta_keras.train.run import RunFolder, load_model_from
 
@@ -98,8 +98,11 @@ def _cached(config: TrainConfig) -> dict | None:
     if not path.is_file():
         return None
     results = json.loads(path.read_text())
-    saved = {**results.get("config", {}), "resume": config.resume}
-    return results if saved == config.to_dict() else None
+    try:  # settings added since the run was written take their defaults
+        saved = TrainConfig.from_dict(results.get("config", {}))
+    except (ConfigError, TypeError):
+        return None
+    return results if not config.differences(saved, ignore=("resume",)) else None
 
 
 def _selection_config(config: TrainConfig) -> TrainConfig:
@@ -198,8 +201,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             if results is None:
                 # A run killed mid-study continues from its newest checkpoint.
                 resume = RunFolder(config.logdir).last_checkpoint() is not None
-                results = train(dataclasses.replace(config, resume=resume), command_line=["delta_keras.study", name],
-                                verbose=verbose)
+                config = dataclasses.replace(config, resume=resume, init_from=None if resume else config.init_from)
+                results = train(config, command_line=["delta_keras.study", name], verbose=verbose)
             record = run_record(name, method, params, results, results["wall_time_s"], config.logdir)
             if method == "dense":
                 dense_config = config

@@ -246,11 +246,13 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def differences(self, other: "TrainConfig",
-                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps")) -> list[str]:
+                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps",
+                                               "init_from")) -> list[str]:
         """Flags whose values differ from ``other``'s (``--name: mine != theirs``), except ``ignore``.
 
         Paths are compared resolved (``runs/a``, ``./runs/a/`` and its absolute form are the same); the run
-        folder itself is ignored by default, since a run may be resumed from wherever it was moved.
+        folder itself is ignored by default, since a run may be resumed from wherever it was moved, and so is
+        ``init_from``, which only the run's start used.
         """
         return [
             f"--{_flag(f.name)}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"

@@ -1,5 +1,6 @@
 """The sparsity study end to end on a tiny budget, and the pieces it is made of."""
 
+import dataclasses
 import json
 import re
 
@@ -162,3 +163,14 @@ def test_seed_spread_of_studies_that_differ_only_in_seed(study, tmp_path):
         (tmp_path / "seed7" / name).write_bytes((out / name).read_bytes())
     report = write_report([out, tmp_path / "seed7"], tmp_path / "RESULTS.md").read_text()
     assert "## Spread over seeds" in report and "| seed 0 | seed 7 |" in report
+
+
+def test_a_completed_run_written_before_newer_settings_existed_is_reused(tmp_path):
+    from delta_keras.study.runner import _cached
+
+    config = TrainConfig(logdir=str(tmp_path), sparsity="delta", init_from="runs/dense")
+    saved = config.to_dict()
+    del saved["memory"], saved["input_memory"]  # a results.json from an older release
+    (tmp_path / "results.json").write_text(json.dumps({"config": saved, "evaluation": {}}))
+    assert _cached(config) is not None
+    assert _cached(dataclasses.replace(config, sparsity_weight=0.5)) is None
