@@ -97,6 +97,7 @@ def video_classifier(
     sparsity: str | None = None,
     weights: str | None = None,
     alpha: float = 1.0,
+    motion: bool | None = None,
     **sparsity_kwargs,
 ) -> keras.Model:
     """A video classifier: a CNN on every frame, class logits averaged over time.
@@ -131,6 +132,9 @@ def video_classifier(
             ``~/.keras/models/``) or a path to a ``.keras`` / ``.weights.h5`` / ``.h5`` file of the backbone
             without its top.
         alpha: width multiplier of ``"mobilenet"``, ``"mobilenet_v2"`` and ``"tiny"``.
+        motion: feed every frame with its difference from the previous one (`FrameDifference`, 6 input
+            channels), so that classes told apart only by motion can be learnt; default: True for
+            ``"tiny"``, False for the others. Not with ``weights="imagenet"`` (3-channel first layer).
         **sparsity_kwargs: passed to `delta_keras.sparsify` (``include_input``, ``where``, and the
             sparsity layers' arguments: ``step_init``, ``sparsity_weight``...).
 
@@ -154,10 +158,13 @@ def video_classifier(
     """
     if sparsity is None and sparsity_kwargs:
         raise TypeError(f"sparsity arguments {sorted(sparsity_kwargs)} given with sparsity=None")
-    channels = 6 if backbone == "tiny" else 3
+    motion = backbone == "tiny" if motion is None else motion
+    if motion and weights == "imagenet":
+        raise ValueError("motion=True feeds 6 channels (frame and difference): ImageNet weights expect 3")
+    channels = 6 if motion else 3
     image_model = frame_classifier(backbone, num_classes, image_size, weights, alpha, channels)
     clips = keras.Input((frames, *image_model.input.shape[1:3], 3), name="clips")
-    x = FrameDifference(name="frame_difference")(clips) if backbone == "tiny" else clips
+    x = FrameDifference(name="frame_difference")(clips) if motion else clips
     frame_logits = apply_per_frame(image_model, x, sparsity, **sparsity_kwargs)
     logits = keras.layers.GlobalAveragePooling1D(name="time_average")(frame_logits)
     return keras.Model(clips, logits, name=f"{backbone}_video_classifier")

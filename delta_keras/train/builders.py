@@ -190,6 +190,7 @@ def build_model(config: TrainConfig) -> keras.Model:
         sparsity=None if config.sparsity == "none" else config.sparsity,
         weights=None if config.weights == "none" else config.weights,
         alpha=config.alpha,
+        motion=True if config.motion else None,
         **layer_kwargs,
     )
 

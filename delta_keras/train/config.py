@@ -70,6 +70,9 @@ class TrainConfig:
     # model
     backbone: str = _field("tiny", "Image backbone run on every frame.", "model", choices=BACKBONES)
     alpha: float = _field(1.0, "Width multiplier of the MobileNet backbones.", "model")
+    motion: bool = _field(False, "Feed every frame with its difference from the previous one (6 channels) to any "
+                          "backbone, so motion-only classes can be learnt (always on for tiny).", "model",
+                          action="store_true")
     weights: str = _field("none", "Backbone initialisation: none, imagenet or the path of a weights file.", "model",
                           metavar="none|imagenet|PATH")
     # sparsity

@@ -83,3 +83,16 @@ def test_clear_errors():
         video_classifier("tiny", 3, frames=2, image_size=32, weights="missing.weights.h5")
     with pytest.raises(TypeError, match="sparsity=None"):
         video_classifier("tiny", 3, frames=2, image_size=32, step_init=0.5)
+
+
+def test_motion_gives_any_backbone_the_frame_difference():
+    model = video_classifier("mobilenet", 3, frames=4, image_size=32, alpha=0.25, motion=True)
+    assert model.get_layer("frame_difference") is not None
+    clips = np.random.default_rng(0).uniform(0, 255, (1, 4, 32, 32, 3)).astype("float32")
+    # Played backwards, a clip moves the other way: a model with motion input can tell (without, it cannot).
+    forward, backward = model(clips), model(clips[:, ::-1])
+    assert not np.allclose(np.asarray(forward), np.asarray(backward), rtol=1e-3, atol=0)  # untrained: tiny logits
+    still = video_classifier("mobilenet", 3, frames=4, image_size=32, alpha=0.25)
+    np.testing.assert_allclose(np.asarray(still(clips)), np.asarray(still(clips[:, ::-1])), rtol=1e-4, atol=0)
+    with pytest.raises(ValueError, match="ImageNet weights expect 3"):
+        video_classifier("mobilenet", 3, frames=4, image_size=32, weights="imagenet", motion=True)
