@@ -103,6 +103,7 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
     """
     started = time.time()
     check_run(config)
+    builders.check_training_videos(config)
     keras.utils.set_random_seed(config.seed)
     _set_precision(config)
     strategy = distribute.build_strategy(config.strategy)
@@ -125,7 +126,6 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
         print(f"{run.path}: already trained for {initial_epoch} epoch(s) (--epochs {config.epochs}); nothing to do, "
               f"{run.results_path} left as it is")
         return json.loads(run.results_path.read_text())
-    builders.check_training_videos(config)
     if chief and not config.resume:
         write_json(run.config_path, {"config": config.to_dict(), "command_line": command_line or sys.argv})
 
