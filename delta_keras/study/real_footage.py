@@ -19,6 +19,7 @@ per measured clip and over all of them, edge F1 (both maps binarised at 0.5) and
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from delta_keras.data import VideoFiles
 from delta_keras.files import write_json
+from delta_keras.layers import DeltaActivation
 from delta_keras.models import Distiller, apply_per_frame, sparsify
 from delta_keras.study.methods import calibrate_thresholds, delta_layers
 
@@ -49,11 +51,13 @@ class RealFootageStudy:
     f1_targets: tuple = (0.98, 0.95)
     # HED's fan-outs reach 4,608 MACs: at 1e-5 its initial sparsity loss is already about 60x its task loss.
     distill_weights: tuple = (3e-7,)
+    # (what trains, learning rate): "all" (kernels and steps) or "steps" (the pretrained kernels frozen,
+    # only the steps or thresholds learn: post-hoc calibration by gradient against the teacher).
+    distill_variants: tuple = (("all", 1e-4), ("steps", 0.05))
     distill_epochs: int = 4
     distill_steps_per_epoch: int = 25
     distill_batch: int = 2
     distill_step_init: float = 8.0
-    learning_rate: float = 1e-4
 
 
 def edge_f1(reference: np.ndarray, output: np.ndarray, threshold: float = 0.5) -> float:
@@ -124,6 +128,23 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
     reference = teacher(study.frames).predict(clips, batch_size=1, verbose=0)
     calib_reference = teacher(study.calibration_frames).predict(calib, batch_size=1, verbose=0)
     runs = []
+    # Completed runs of an earlier invocation with the same measurement settings are reused (resumable).
+    previous = {}
+    if (out / "summary.json").is_file():
+        from delta_keras.study.summary import read_summary  # noqa: PLC0415
+
+        old = read_summary(out)
+        same = ("clips_dir", "size", "frames", "calibration_frames", "calibration_clips", "distill_epochs",
+                "distill_steps_per_epoch", "distill_batch", "distill_step_init", "thresholds")
+        if all(old["study"].get(k) == (list(v) if isinstance(v, tuple) else v)
+               for k, v in dataclasses.asdict(study).items() if k in same):
+            previous = {r["name"]: r for r in old["runs"]}
+
+    def reuse(name: str) -> bool:
+        if name in previous:
+            runs.append(previous[name])
+            log(f"=== {name}: reused")
+        return name in previous
 
     def record(name: str, method: str, model: keras.Model, **params):
         t = time.time()
@@ -132,11 +153,16 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
         log(f"=== {name}: zero_delta {result['reduction_zero_delta']:.2f}x, edge F1 {result['edge_f1']:.4f}")
         runs.append(result)
 
-    record("dense", "dense", teacher(study.frames))
+    if not reuse("dense"):
+        record("dense", "dense", teacher(study.frames))
     for step in study.posthoc_steps:
-        record(f"posthoc-q{step:g}", "posthoc", _clip_model(image_model, study.frames, False, step), step=step)
+        if not reuse(f"posthoc-q{step:g}"):
+            record(f"posthoc-q{step:g}", "posthoc", _clip_model(image_model, study.frames, False, step), step=step)
     calib_model = _clip_model(image_model, study.calibration_frames, True, min(study.thresholds))
     for target in study.f1_targets:
+        if reuse(f"posthoc-memory-f{target:g}"):
+            continue
+
         def acceptable() -> bool:
             return edge_f1(calib_reference, calib_model.predict(calib, batch_size=1, verbose=0)) >= target
 
@@ -148,21 +174,28 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
     # Distillation sees random clips of the calibration videos (augmented), never the measured ones.
     training = VideoFiles([Path(study.clips_dir) / n for n in calibration]).clips(
         frames=study.calibration_frames, image_size=study.size, training=True, seed=0).repeat().batch(study.distill_batch)
-    for memory in (False, True):
-        for weight in study.distill_weights:
-            keras.utils.set_random_seed(0)
-            step = study.distill_step_init * (0.5 if memory else 1.0)  # same worst-case error
-            student = _clip_model(image_model, study.calibration_frames, memory, step, weight)
-            distiller = Distiller(student, teacher(study.calibration_frames))
-            distiller.compile(keras.optimizers.Adam(study.learning_rate), distillation_loss="bce")
-            t = time.time()
-            history = distiller.fit(training, epochs=study.distill_epochs, steps_per_epoch=study.distill_steps_per_epoch,
-                                    verbose=0).history
-            model = _clip_model(image_model, study.frames, memory, step)
-            model.set_weights(student.get_weights())
-            method = "distill_memory" if memory else "distill"
-            record(f"{method.replace('_', '-')}-w{weight:g}", method, model, sparsity_weight=weight,
-                   train_time_s=time.time() - t, final_distillation_loss=history["distillation_loss"][-1])
+    for (trains, learning_rate), memory, weight in itertools.product(study.distill_variants, (False, True),
+                                                                 study.distill_weights):
+        method = "distill_memory" if memory else "distill"
+        variant = "" if trains == "all" else f"-{trains}-lr{learning_rate:g}"
+        name = f"{method.replace('_', '-')}{variant}-w{weight:g}"
+        if reuse(name):
+            continue
+        keras.utils.set_random_seed(0)
+        step = study.distill_step_init * (0.5 if memory else 1.0)  # same worst-case error
+        student = _clip_model(image_model, study.calibration_frames, memory, step, weight)
+        if trains == "steps":
+            for layer in student.layers:
+                layer.trainable = isinstance(layer, DeltaActivation)
+        distiller = Distiller(student, teacher(study.calibration_frames))
+        distiller.compile(keras.optimizers.Adam(learning_rate), distillation_loss="bce")
+        t = time.time()
+        history = distiller.fit(training, epochs=study.distill_epochs, steps_per_epoch=study.distill_steps_per_epoch,
+                                verbose=0).history
+        model = _clip_model(image_model, study.frames, memory, step)
+        model.set_weights(student.get_weights())
+        record(name, method, model, sparsity_weight=weight, trains=trains, learning_rate=learning_rate,
+               train_time_s=time.time() - t, final_distillation_loss=history["distillation_loss"][-1])
     summary = {"study": {**dataclasses.asdict(study), "calibration": calibration, "measured": measured},
                "runs": runs, "wall_time_s": time.time() - started}
     summary["figure"] = plot(summary, out / "real_footage.png")

@@ -44,7 +44,8 @@ def test_tiny_study_on_real_clips(tmp_path):
                                        "--distill-weights", "1e-7", "--distill-epochs", "1",
                                        "--distill-steps-per-epoch", "2"])
     runs = {r["name"]: r for r in summary["runs"]}
-    assert list(runs) == ["dense", "posthoc-q16", "posthoc-memory-f0.9", "distill-w1e-07", "distill-memory-w1e-07"]
+    assert list(runs) == ["dense", "posthoc-q16", "posthoc-memory-f0.9", "distill-w1e-07", "distill-memory-w1e-07",
+                          "distill-steps-lr0.05-w1e-07", "distill-memory-steps-lr0.05-w1e-07"]
     assert runs["dense"]["edge_f1"] == 1.0 and runs["dense"]["mae"] == 0.0
     assert runs["posthoc-memory-f0.9"]["thresholds"]
     for run in runs.values():
@@ -53,6 +54,11 @@ def test_tiny_study_on_real_clips(tmp_path):
     assert not set(summary["study"]["calibration"]) & set(summary["study"]["measured"])
     assert json.loads((out / "summary.json").read_text())["generator"] == "delta_keras"
     assert (out / summary["figure"]).is_file()
+    # A rerun reuses every completed run.
+    again = real_footage_study.main(["--clips", str(CLIPS), "--out", str(out), "--size", "32", "--frames", "3",
+                                     "--posthoc-steps", "16", "--f1-targets", "0.9", "--distill-weights", "1e-7",
+                                     "--distill-epochs", "1", "--distill-steps-per-epoch", "2"])
+    assert again["runs"] == summary["runs"]
     from delta_keras.study import write_report
 
     report = write_report([], tmp_path / "docs" / "RESULTS.md", real_footage=[out]).read_text()
