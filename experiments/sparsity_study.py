@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--report-also", action="append", default=[], help="Other study folders to include in the report.")
     s.add_argument("--report-real-footage", action="append", default=[],
                    help="Real-footage study folders (experiments/real_footage_study.py) to include in the report.")
+    s.add_argument("--report-note", default="", help="Markdown put at the top of the report (what it covers).")
     s.add_argument("--report-only", action="store_true", help="Only (re)write the report from existing summaries.")
     add_config_arguments(p, exclude=("sparsity", "sparsity_weight", "sparsity_schedule", "sparsity_start_step",
                                      "sparsity_warmup_steps", "step_init", "granularity", "step_gradient",
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             raise SystemExit(2) from error
         summary = run_study(study)
     if args.report:
-        write_report([args.out, *args.report_also], args.report, real_footage=args.report_real_footage)
+        write_report([args.out, *args.report_also], args.report, preamble=args.report_note,
+                     real_footage=args.report_real_footage)
         print(f"report: {args.report}")
     return summary
 
