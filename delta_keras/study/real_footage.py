@@ -261,7 +261,7 @@ def report_section(summary: dict, figures: str) -> list[str]:
              "start of each): " + ", ".join(f"`{n}`" for n in study["measured"]) + ". MAC reductions are zero_delta "
              "(frame 0 charged in full) and zero_activation, summed over the measured clips.", "",
              "Rerun (about half an hour on 2 cores): `python experiments/real_footage_study.py --out "
-             f"{study['out']}` (completed summaries are not reused: the study reruns whole).", "",
+             f"{study['out']}` (runs completed in that folder with the same settings are reused).", "",
              "| run | zero_delta reduction | zero_activation reduction | edge F1 | MAE | worst clip F1 | "
              "clip reductions (min–max) |", "|---|---|---|---|---|---|---|"]
     for r in runs:

@@ -231,7 +231,10 @@ def _without_seed(study: dict) -> str:
     or the real clip)."""
     import json  # noqa: PLC0415
 
-    base = {k: v for k, v in study["base"].items() if k != "seed"}
+    from delta_keras.train import TrainConfig  # noqa: PLC0415
+
+    # Settings added since a summary was written take their defaults.
+    base = {k: v for k, v in {**TrainConfig().to_dict(), **study["base"]}.items() if k != "seed"}
     rest = {k: v for k, v in study.items() if k not in ("base", "out", "real_clip", "methods")}
     return json.dumps({"base": base, **rest}, sort_keys=True, default=str)
 
@@ -271,8 +274,9 @@ def _spread_section(summaries: list[dict]) -> list[str]:
     for method, points in spread["methods"].items():
         accuracy = [p["video_accuracy"] for p in points]
         reduction = [p["reduction_zero_delta"] for p in points]
-        cells = [f"{100 * p['video_accuracy']:.1f} %, {p['reduction_zero_delta']:.2f}x"
-                 + ("" if p["within_tolerance"] else " *") for p in points]
+        by_seed = {p["seed"]: f"{100 * p['video_accuracy']:.1f} %, {p['reduction_zero_delta']:.2f}x"
+                              + ("" if p["within_tolerance"] else " *") for p in points}
+        cells = [by_seed.get(seed, "– (not run)") for seed in spread["seeds"]]
         lines.append(f"| {LABELS.get(method, method)} | " + " | ".join(cells)
                      + f" | {100 * np.mean(accuracy):.1f} | {100 * min(accuracy):.1f}–{100 * max(accuracy):.1f} | "
                      f"{np.mean(reduction):.2f}x | {min(reduction):.2f}–{max(reduction):.2f}x |")
