@@ -2,15 +2,19 @@
 
 The forward pass and both gradients are written as one `keras.ops.custom_gradient` function rather than
 composed straight-through tricks: on CPU that is about 5x faster, because the backward pass is two
-fused element-wise expressions instead of a chain of `stop_gradient` arithmetic. The function has one
-output, levels and values stacked on a new leading axis, because the backends' wrappers differ for
-several outputs (PyTorch's takes one upstream gradient only) and in how they pass the upstream
-gradient (TensorFlow and JAX positionally, PyTorch as ``upstream=`` after the inputs).
+fused element-wise expressions instead of a chain of `stop_gradient` arithmetic. The backends' wrappers
+pass the upstream gradient differently (TensorFlow one positional argument per output, JAX one tuple,
+PyTorch ``upstream=`` after the inputs), and PyTorch's takes a single output: there levels and values
+travel stacked on a new leading axis. Stacking copies both ways and costs about 7 % of a MobileNet
+training step on TensorFlow's CPU (measured side by side), so it is used only where it is needed.
 """
 
 from __future__ import annotations
 
+import keras
 from keras import ops
+
+_STACKED_OUTPUTS = keras.backend.backend() == "torch"
 
 STEP_GRADIENTS = ("lsq", "paper")
 
@@ -47,7 +51,9 @@ def quantize(x, step, step_gradient: str = "lsq"):
         levels = ops.round(scaled)
 
         def grad(*args, upstream=None):
-            up_levels, up_values = ops.unstack(args[0] if upstream is None else upstream, 2, axis=0)
+            if upstream is None:
+                upstream = args if len(args) == 2 else args[0]
+            up_levels, up_values = ops.unstack(upstream, 2, axis=0) if _STACKED_OUTPUTS else upstream
             grad_x = up_values + up_levels / step
             value_term = ops.sum(up_values * levels, axis=broadcast_axes)
             if step_gradient == "paper":
@@ -58,7 +64,8 @@ def quantize(x, step, step_gradient: str = "lsq"):
             grad_step = value_term - ops.sum(grad_x * scaled, axis=broadcast_axes)
             return grad_x, grad_step * ops.rsqrt(per_step)
 
-        return ops.stack([levels, levels * step]), grad
+        outputs = (levels, levels * step)
+        return (ops.stack(outputs) if _STACKED_OUTPUTS else outputs), grad
 
-    levels, values = ops.unstack(_quantize(x, step), 2, axis=0)
-    return levels, values
+    outputs = _quantize(x, step)
+    return tuple(ops.unstack(outputs, 2, axis=0)) if _STACKED_OUTPUTS else tuple(outputs)
