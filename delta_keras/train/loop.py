@@ -15,10 +15,11 @@ import tensorflow as tf
 
 import delta_keras
 from delta_keras.callbacks import SparsityTensorBoard
+from delta_keras.files import write_json
 from delta_keras.train import builders, distribute
 from delta_keras.train.config import ConfigError, TrainConfig
 from delta_keras.train.evaluation import evaluate_clips, mac_report
-from delta_keras.train.run import Checkpoint, EpochCheckpoint, RunFolder, StopOnNonFiniteLoss, load_model_from, write_json
+from delta_keras.train.run import Checkpoint, EpochCheckpoint, RunFolder, StopOnNonFiniteLoss, load_model_from
 
 
 def check_run(config: TrainConfig) -> None:

@@ -29,7 +29,6 @@ from typing import Callable, TypeVar
 import keras
 
 from delta_keras import files
-from delta_keras.files import write_json  # noqa: F401 (re-exported: the run's JSON writer)
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)(?:-step-(\d+))?\.keras$")
 T = TypeVar("T")
