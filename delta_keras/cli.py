@@ -14,14 +14,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from delta_keras.quiet import start_tensorflow
+
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE_LOSS = 3
-
-def quiet_tensorflow() -> None:
-    """Starts TensorFlow with its start-up noise filtered out of stderr (`delta_keras.quiet`)."""
-    from delta_keras.quiet import start_tensorflow  # noqa: PLC0415
-
-    start_tensorflow()
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -65,7 +61,7 @@ NaN or infinite (training stopped; the last good checkpoint is kept).
 
 def train_main(argv: list[str] | None = None) -> dict:
     """``delta-keras-train`` (and ``experiments/ucf101_train.py``)."""
-    quiet_tensorflow()
+    start_tensorflow()
     from delta_keras.train import ConfigError, add_config_arguments, check_run, config_from_args, summary_table, train  # noqa: PLC0415
 
     prog = _prog(argv, "delta-keras-train")
@@ -100,7 +96,7 @@ the layers' densities and the simulator's MAC reductions, and writes them as JSO
 
 def eval_main(argv: list[str] | None = None) -> dict:
     """``delta-keras-eval`` (and ``experiments/ucf101_eval.py``)."""
-    quiet_tensorflow()
+    start_tensorflow()
     from delta_keras.files import write_json  # noqa: PLC0415
     from delta_keras.train import evaluate_checkpoint, summary_table  # noqa: PLC0415
 
@@ -128,7 +124,7 @@ def eval_main(argv: list[str] | None = None) -> dict:
 
 def sim_main(argv: list[str] | None = None) -> int:
     """``delta-keras-sim`` (and ``python -m delta_keras.sim``)."""
-    quiet_tensorflow()
+    start_tensorflow()
     from delta_keras.sim.__main__ import main  # noqa: PLC0415
 
     return run_main(_prog(argv, "delta-keras-sim"), lambda: main(argv))

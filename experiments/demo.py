@@ -15,7 +15,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from delta_keras.cli import quiet_tensorflow
+from delta_keras.quiet import start_tensorflow
 
 MARKER = ".delta_keras_demo"
 RUNS = ("dense", "delta")
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--delta-epochs", type=int, default=DELTA["epochs"])
     parser.add_argument("--steps-per-epoch", type=int, default=DATA["steps_per_epoch"])
     args = parser.parse_args(argv)
-    quiet_tensorflow()
+    start_tensorflow()
     from delta_keras.files import UnsafeWriteError, fresh_folder  # noqa: PLC0415
     from delta_keras.train import TrainConfig, summary_table, train  # noqa: PLC0415
 

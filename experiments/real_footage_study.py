@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from delta_keras.cli import quiet_tensorflow
+from delta_keras.quiet import start_tensorflow
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_clips"
 
@@ -21,7 +21,7 @@ def floats(text: str) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    quiet_tensorflow()
+    start_tensorflow()
     from delta_keras.study.real_footage import RealFootageStudy, run_real_footage_study  # noqa: PLC0415
 
     defaults = RealFootageStudy(clips_dir="")

@@ -30,7 +30,7 @@ from delta_keras.data import VideoFiles
 from delta_keras.files import write_json
 from delta_keras.layers import DeltaActivation
 from delta_keras.models import Distiller, apply_per_frame, sparsify
-from delta_keras.study.methods import calibrate_thresholds, delta_layers
+from delta_keras.study.methods import calibrate_thresholds, delta_layers, load_real_clip
 
 CALIBRATION_CLIPS = ("v_ApplyEyeMakeup_g01_c01.avi", "cleaning_pool_k400.mp4", "arm_wrestling_k400.mp4",
                      "hmdb51_drink.mp4")
@@ -71,9 +71,7 @@ def edge_f1(reference: np.ndarray, output: np.ndarray, threshold: float = 0.5) -
 
 def load_clips(study: RealFootageStudy, names: list[str], frames: int) -> np.ndarray:
     """``frames`` frames from the start of each named clip, resized (short side) and centre-cropped."""
-    from delta_keras.sim.__main__ import load_clip  # noqa: PLC0415 (decodes with the public data API)
-
-    return np.stack([load_clip(str(Path(study.clips_dir) / name), frames, (study.size, study.size)) for name in names])
+    return np.concatenate([load_real_clip(str(Path(study.clips_dir) / name), frames, study.size) for name in names])
 
 
 def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names: list[str]) -> dict:
