@@ -15,7 +15,7 @@ from delta_keras.quiet import filtered_stderr
 if "keras" not in sys.modules:
     with filtered_stderr():  # Keras' first import may start TensorFlow, which prints start-up noise
         import keras  # noqa: F401
-from delta_keras import layers, regularizers  # noqa: E402 (registers the serialisable classes)
+from delta_keras import layers, optimizers, regularizers  # noqa: E402 (registers the serialisable classes)
 
 __version__ = "0.1.0"
 
@@ -30,11 +30,13 @@ _EXPORTS = {
     "video_classifier": "delta_keras.models",
     "SparsityTensorBoard": "delta_keras.callbacks",
     "TrainConfig": "delta_keras.train",
+    "with_step_rate": "delta_keras.optimizers",
     "callbacks": None,
     "data": None,
     "files": None,
     "layers": None,
     "models": None,
+    "optimizers": None,
     "regularizers": None,
     "sim": None,
     "study": None,

@@ -46,7 +46,9 @@ SCRIPT = textwrap.dedent(
         layer = DeltaActivation(step_init=0.25, sparsity_weight=1e-3, memory=memory)
         x = keras.layers.GlobalAveragePooling3D()(layer(x))
         model = keras.Model(clips, keras.layers.Dense(3)(x))
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        # The step-rate twin of Adam (its steps at 10x the rate) trains and round-trips too.
+        model.compile(delta_keras.with_step_rate(keras.optimizers.Adam(), 10.0),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         before = keras.ops.convert_to_numpy(layer.step_variable).copy()
         history = model.fit(data, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0)
         assert np.isfinite(history.history["loss"]).all()
@@ -55,6 +57,7 @@ SCRIPT = textwrap.dedent(
         path = os.path.join(tempfile.mkdtemp(), "m.keras")
         model.save(path)
         loaded = keras.models.load_model(path)
+        assert type(loaded.optimizer).__name__ == "StepRateAdam" and loaded.optimizer.step_rate == 10.0
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(data)), keras.ops.convert_to_numpy(model(data)))
         assert 0 < layer.statistics()["delta_density"] < 1
 

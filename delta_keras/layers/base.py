@@ -12,7 +12,7 @@ from keras import ops
 from delta_keras import regularizers
 from delta_keras.layers import density
 
-NORMALIZATIONS = ("mean", "frame", "sample")
+NORMALIZATIONS = ("mean", "frame", "sample", "dense_macs")
 
 # Statistics kept as variables: the counts of `density.nonzero_counts` plus the sparsity loss.
 _COUNTERS = (
@@ -44,6 +44,12 @@ class SparsityLayer(keras.layers.Layer):
             (the penalty's own per-element value); ``"frame"``: summed over the neurons of a frame,
             averaged over frames and samples; ``"sample"``: summed over neurons and frames, averaged
             over samples. With ``"frame"`` and ``fan_out`` the loss is proportional to MACs per frame.
+            ``"dense_macs"``: as ``"frame"``, divided by ``dense_macs``; summed over the layers of a
+            `delta_keras.sparsify`-ed model, the loss is then the weight times the share of the model's
+            dense MACs that the penalised values trigger (with L1 on deltas, an upper bound of the
+            zero_delta MAC fraction), so a weight means the same on any network.
+        dense_macs: the MACs of the whole model's dense forward pass on one frame, for
+            ``normalization="dense_macs"`` (`delta_keras.sparsify()` sets it from the graph).
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class SparsityLayer(keras.layers.Layer):
         fan_out: float = 1.0,
         penalty="l1",
         normalization: str = "mean",
+        dense_macs: float | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -59,10 +66,14 @@ class SparsityLayer(keras.layers.Layer):
             raise ValueError(f"{self.name}: normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         if fan_out <= 0:
             raise ValueError(f"{self.name}: fan_out must be > 0, got {fan_out}")
+        if normalization == "dense_macs" and not (dense_macs and dense_macs > 0):
+            raise ValueError(f"{self.name}: normalization='dense_macs' needs dense_macs > 0 (the model's dense MACs "
+                             f"per frame; delta_keras.sparsify sets it), got {dense_macs!r}")
         self.schedule = regularizers.get_schedule(sparsity_weight)
         self.penalty = regularizers.get_penalty(penalty)
         self.fan_out = float(fan_out)
         self.normalization = normalization
+        self.dense_macs = None if dense_macs is None else float(dense_macs)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -102,7 +113,8 @@ class SparsityLayer(keras.layers.Layer):
     def _loss(self, penalised):
         shape = ops.shape(penalised)
         neurons = ops.cast(ops.prod(shape[2:]), "float32")
-        scale = {"mean": 1.0, "frame": neurons, "sample": neurons * ops.cast(shape[1], "float32")}
+        scale = {"mean": 1.0, "frame": neurons, "sample": neurons * ops.cast(shape[1], "float32"),
+                 "dense_macs": neurons / (self.dense_macs or 1.0)}
         # An empty tensor (a single-frame clip has no deltas) costs nothing rather than NaN.
         value = ops.where(ops.size(penalised) > 0, self.penalty(penalised), 0.0)
         weight = self.schedule(self.training_step)
@@ -155,5 +167,6 @@ class SparsityLayer(keras.layers.Layer):
             fan_out=self.fan_out,
             penalty=keras.saving.serialize_keras_object(self.penalty),
             normalization=self.normalization,
+            dense_macs=self.dense_macs,
         )
         return config

@@ -8,6 +8,7 @@ from keras import ops
 DISTILLATION_LOSSES = ("mse", "bce", "kl")
 
 
+@keras.saving.register_keras_serializable(package="delta_keras")
 class Distiller(keras.Model):
     """A sparse student learns to reproduce a frozen dense teacher's outputs, with no labels.
 
@@ -16,6 +17,9 @@ class Distiller(keras.Model):
     ``label_weight`` is set), the teacher's outputs on the same clips are the targets, and the student's
     own sparsity losses are added. ``fit``'s logs show ``distillation_loss``, ``sparsity_loss`` (the
     students' added losses) and, with labels, ``label_loss``.
+
+    Saving a `Distiller` saves both models, the optimizer and the distillation settings: a training
+    checkpoint that `keras.models.load_model` restores ready to train on. Deploy ``distiller.student``.
 
     Args:
         student: the model being refined, e.g. `delta_keras.sparsify(image_model, ...)`.
@@ -37,8 +41,19 @@ class Distiller(keras.Model):
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
+        # No weights of its own: built when its models are (so `load_weights` works before any call).
+        self.built = student.built and teacher.built
         self._trackers = {name: keras.metrics.Mean(name=name)
                           for name in ("distillation_loss", "sparsity_loss", "label_loss")}
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "student": keras.saving.serialize_keras_object(self.student),
+                "teacher": keras.saving.serialize_keras_object(self.teacher)}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        models = {key: keras.saving.deserialize_keras_object(config[key]) for key in ("student", "teacher")}
+        return cls(**models, name=config.get("name"))
 
     def compile(self, optimizer="adam", distillation_loss: str | keras.losses.Loss = "mse", temperature: float = 1.0,
                 label_loss: keras.losses.Loss | None = None, label_weight: float = 0.0, **kwargs):
@@ -64,6 +79,17 @@ class Distiller(keras.Model):
         self.temperature = float(temperature)
         self.label_loss = label_loss
         self.label_weight = float(label_weight)
+
+    def get_compile_config(self) -> dict:
+        serialize = keras.saving.serialize_keras_object
+        return {"optimizer": serialize(self.optimizer), "distillation_loss": serialize(self.distillation_loss),
+                "temperature": self.temperature, "label_loss": serialize(self.label_loss),
+                "label_weight": self.label_weight}
+
+    def compile_from_config(self, config: dict) -> None:
+        self.compile(**{key: keras.saving.deserialize_keras_object(value) for key, value in config.items()})
+        if self.built:
+            self.optimizer.build(self.trainable_variables)  # so the saved optimizer state has a home
 
     @property
     def metrics(self):

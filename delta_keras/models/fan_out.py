@@ -161,3 +161,27 @@ def graph_fan_outs(model: keras.Model, stop_at: Iterable[str] = ()) -> dict[str,
         return _reach(layer) * sum(tensor_fan_out(t) for t in node.outputs)
 
     return {node.operation.name: sum(tensor_fan_out(t) for t in node.outputs) for node in graph_nodes}
+
+
+def dense_macs(model: keras.Model) -> float:
+    """MACs of one dense forward pass of ``model`` on one sample (interior rule, as `layer_fan_out`).
+
+    The sum over the MAC layers of ``layer_fan_out(layer) * input elements``: the denominator of
+    ``normalization="dense_macs"``, in which a sparsity weight means the same on any network.
+
+    Example:
+
+    >>> import keras
+    >>> from delta_keras.models import dense_macs
+    >>> inputs = keras.Input((8, 8, 3))
+    >>> x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    >>> dense_macs(keras.Model(inputs, keras.layers.Dense(2)(x)))  # 8*8*3 * 4*9 + 8*8*4 * 2
+    7424.0
+    """
+    total = 0.0
+    for node in graph_lib.nodes(graph_lib.flatten(model)):
+        macs = layer_fan_out(node.operation)
+        if macs is not None:
+            total += macs * math.prod(node.input_tensors[0].shape[1:])
+    return total
+

@@ -16,7 +16,7 @@ from delta_keras.layers import (
     UnfoldTime,
 )
 from delta_keras.models import graph as graph_lib
-from delta_keras.models.fan_out import graph_fan_outs
+from delta_keras.models.fan_out import dense_macs, graph_fan_outs
 
 METHODS = {"delta": DeltaActivation, "l1": ActivitySparsity}
 # Activation layers without an `activation` attribute; `Activation` and fused activations have one.
@@ -79,9 +79,11 @@ def apply_per_frame(
     """
     if method is not None:
         _check_method(method)
-    if "fan_out" in layer_kwargs:
-        raise TypeError("fan_out is set from the graph of the model; it cannot be passed to sparsify")
+    if "fan_out" in layer_kwargs or "dense_macs" in layer_kwargs:
+        raise TypeError("fan_out and dense_macs are set from the graph of the model; they cannot be passed to sparsify")
     graph = _image_graph(model)
+    if layer_kwargs.get("normalization") == "dense_macs":
+        layer_kwargs = {**layer_kwargs, "dense_macs": dense_macs(graph)}
     input_layer = graph.inputs[0]._keras_history.operation
     points = set()
     if method is not None:
@@ -149,7 +151,10 @@ def sparsify(
 
     Each sparsity layer's ``fan_out`` is set from the graph by `delta_keras.models.graph_fan_outs`:
     the MACs that one nonzero output triggers in the next MAC layers (1 if it reaches none, which only
-    a ``where`` choosing a model output gives).
+    a ``where`` choosing a model output gives). With ``normalization="dense_macs"`` each layer's loss is
+    also divided by the image model's dense MACs per frame (`delta_keras.models.dense_macs`), so the
+    sparsity weight is the price of the whole model's MACs: the summed loss is the weight times the share
+    of dense MACs that the deltas trigger, the same scale on a 3-layer toy and on VGG16.
 
     Args:
         model: a functional or Sequential image model with one input of shape ``(H, W, C)``.
@@ -163,7 +168,8 @@ def sparsify(
             layer with its own activation); only those for which it is True get a sparsity layer, model
             outputs included.
         **layer_kwargs: passed to every sparsity layer (``step_init``, ``sparsity_weight``,
-            ``granularity``, ``step_gradient``, ``penalty``, ``normalization``...); not ``fan_out``.
+            ``granularity``, ``step_gradient``, ``penalty``, ``normalization``...); not ``fan_out`` or
+            ``dense_macs``.
 
     Returns:
         A `keras.Model` from clips ``(B, T, H, W, C)`` to the model's outputs per frame ``(B, T, ...)``.

@@ -80,3 +80,23 @@ def test_labels_can_be_mixed_in_and_bad_settings_are_refused():
     labels = np.zeros((8, 4), "int32")
     history = distiller.fit(clips, labels, epochs=1, batch_size=4, verbose=0).history
     assert history["label_loss"][-1] > 0
+
+
+def test_a_saved_distiller_is_a_checkpoint_that_resumes(tmp_path):
+    from delta_keras import with_step_rate
+
+    student, teacher = _pair("logits", step_init=0.05, sparsity_weight=1e-3)
+    distiller = Distiller(student, teacher)
+    distiller.compile(with_step_rate(keras.optimizers.Adam(1e-3), 10.0), distillation_loss="kl", temperature=2.0)
+    clips = _clips(8)
+    distiller.fit(clips, epochs=1, batch_size=4, verbose=0)
+    distiller.save(tmp_path / "checkpoint.keras")
+    loaded = keras.models.load_model(tmp_path / "checkpoint.keras")
+    assert isinstance(loaded, Distiller) and (loaded.distillation_loss, loaded.temperature) == ("kl", 2.0)
+    assert loaded.optimizer.step_rate == 10.0 and int(loaded.optimizer.iterations) == 2
+    np.testing.assert_array_equal(loaded.student.predict(clips, verbose=0), student.predict(clips, verbose=0))
+    # Both continue identically from the same state.
+    for model in (distiller, loaded):
+        keras.utils.set_random_seed(1)
+        model.fit(clips, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    np.testing.assert_allclose(loaded.student.predict(clips, verbose=0), student.predict(clips, verbose=0), atol=1e-5)

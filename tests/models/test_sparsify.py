@@ -189,3 +189,44 @@ def test_frozen_layers_stay_frozen():
     after = [w.numpy() for w in clip_model.get_layer("bn").weights + clip_model.get_layer("c").weights]
     for before, now in zip(frozen, after):
         np.testing.assert_array_equal(before, now)  # no update, and BN's moving statistics untouched
+
+
+def _conv_stack(widths, name):
+    inputs = keras.Input((12, 12, 3))
+    x = inputs
+    for index, width in enumerate(widths):
+        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}{index}")(x)
+    return keras.Model(inputs, keras.layers.Conv2D(2, 1, name=f"{name}_out")(x))
+
+
+def _total_loss(image_model, clips, normalization):
+    clip_model = sparsify(image_model, frames=clips.shape[1], step_init=0.1, sparsity_weight=1.0,
+                          normalization=normalization)
+    clip_model(clips)
+    return float(sum(keras.ops.convert_to_numpy(loss) for loss in clip_model.losses)), clip_model
+
+
+def test_dense_macs_normalization_prices_the_share_of_the_models_macs():
+    clips = np.random.default_rng(1).uniform(0, 1, (2, 4, 12, 12, 3)).astype("float32")
+    small, large = _conv_stack([4, 4], "s"), _conv_stack([64, 64, 64, 64], "l")
+    assert delta_keras.models.dense_macs(small) == 12 * 12 * (3 * 4 * 9 + 4 * 4 * 9 + 4 * 2)
+    # "frame": the loss grows with the network (fan-outs of 576 vs 36); "dense_macs": a share of its MACs.
+    per_frame = _total_loss(large, clips, "frame")[0] / _total_loss(small, clips, "frame")[0]
+    (small_share, small_model), (large_share, _) = (_total_loss(m, clips, "dense_macs") for m in (small, large))
+    assert per_frame > 50 and 0.2 < large_share / small_share < 5
+    # Exactly: the sum over layers of fan_out * neurons * mean|levels crossed| / the model's dense MACs.
+    deltas = [layer for layer in small_model.layers if isinstance(layer, DeltaActivation)]
+    assert deltas and all(layer.dense_macs == delta_keras.models.dense_macs(small) for layer in deltas)
+    expected = 0.0
+    for layer, values in zip(deltas, keras.Model(small_model.input, [layer.input for layer in deltas])(clips)):
+        levels = np.round(keras.ops.convert_to_numpy(values) / 0.1)
+        expected += layer.fan_out * np.prod(levels.shape[2:]) * np.abs(np.diff(levels, axis=1)).mean() / layer.dense_macs
+    np.testing.assert_allclose(small_share, expected, rtol=1e-4)
+    assert small_share < 1.5  # a share of the dense MACs (L1 of levels bounds the nonzero share from above)
+
+
+def test_dense_macs_cannot_be_passed_and_is_required_by_the_layer(branchy):
+    with pytest.raises(TypeError, match="dense_macs are set from the graph"):
+        sparsify(branchy, dense_macs=10.0)
+    with pytest.raises(ValueError, match="needs dense_macs > 0"):
+        DeltaActivation(normalization="dense_macs")
