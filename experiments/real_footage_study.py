@@ -32,15 +32,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=defaults.frames, help="Frames measured per clip.")
     parser.add_argument("--posthoc-steps", type=floats, default=defaults.posthoc_steps)
     parser.add_argument("--f1-targets", type=floats, default=defaults.f1_targets)
-    parser.add_argument("--distill-weights", type=floats, default=defaults.distill_weights)
+    parser.add_argument("--distill-weights", type=floats, default=None,
+                        help="Sparsity weights of every refinement variant (default: each variant's own sweep).")
     parser.add_argument("--distill-epochs", type=int, default=defaults.distill_epochs)
     parser.add_argument("--distill-steps-per-epoch", type=int, default=defaults.distill_steps_per_epoch)
     args = parser.parse_args(argv)
     if not Path(args.clips).is_dir():
         parser.error(f"--clips {args.clips}: no such folder")
+    variants = defaults.distill_variants
+    if args.distill_weights is not None:
+        variants = tuple((*variant[:-1], args.distill_weights) for variant in variants)
     study = RealFootageStudy(clips_dir=args.clips, out=args.out, size=args.size, frames=args.frames,
-                             distill_steps_per_epoch=args.distill_steps_per_epoch, posthoc_steps=args.posthoc_steps, f1_targets=args.f1_targets,
-                             distill_weights=args.distill_weights, distill_epochs=args.distill_epochs)
+                             distill_steps_per_epoch=args.distill_steps_per_epoch, posthoc_steps=args.posthoc_steps,
+                             f1_targets=args.f1_targets, distill_variants=variants, distill_epochs=args.distill_epochs)
     return run_real_footage_study(study)
 
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from delta_keras import data, models, regularizers
 from delta_keras.callbacks import all_layers, child_layers
 from delta_keras.layers import SparsityLayer
+from delta_keras.optimizers import with_step_rate
 from delta_keras.train.config import TrainConfig
 
 # Opened UCF101 splits, so that a process checks each split's videos once (see `video_folder`).
@@ -31,6 +32,14 @@ def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
     key = (root, split, config.fold, stamps)
     if key not in _FOLDERS:
         _FOLDERS[key] = data.VideoFolder(root, split, fold=config.fold)
+    return _FOLDERS[key]
+
+
+def unlabelled_videos(config: TrainConfig) -> data.VideoFiles:
+    """The checked and probed videos of ``--unlabelled-dir``, opened once per process."""
+    key = (Path(config.unlabelled_dir).resolve(), "unlabelled")
+    if key not in _FOLDERS:
+        _FOLDERS[key] = data.VideoFiles(key[0])
     return _FOLDERS[key]
 
 
@@ -56,6 +65,10 @@ def data_summary(config: TrainConfig) -> dict:
             folder = video_folder(config, split)
             summary[f"{split}_videos"] = len(folder.videos)
             skipped.update(folder.report.skipped)
+    if config.unlabelled_dir:
+        videos = unlabelled_videos(config)
+        summary["unlabelled_videos"] = len(videos.videos)
+        skipped.update(videos.report.skipped)
     summary["skipped_videos"] = len(skipped)
     summary["skipped"] = skipped
     return summary
@@ -65,7 +78,7 @@ def check_training_videos(config: TrainConfig) -> None:
     """Raises `ConfigError` when fewer usable training videos than a batch exist (nothing would train)."""
     from delta_keras.train.config import ConfigError  # noqa: PLC0415
 
-    usable = len(video_folder(config, "train").videos) if config.dataset == "ucf101" else videos_in_split(config, "train")
+    usable = training_videos(config)
     if usable < config.batch_size:
         raise ConfigError(f"{usable} usable training video(s) but --batch-size {config.batch_size}: every batch "
                           "drops its remainder, so nothing would train; lower --batch-size or add videos")
@@ -121,16 +134,30 @@ def videos_in_split(config: TrainConfig, split: str) -> int:
     return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.splits[split].num_examples
 
 
+def training_videos(config: TrainConfig) -> int:
+    """Usable training videos: those of ``--unlabelled-dir``, else of the dataset's training split."""
+    if config.unlabelled_dir:
+        return len(unlabelled_videos(config).videos)
+    return len(video_folder(config, "train").videos) if config.dataset == "ucf101" else videos_in_split(config, "train")
+
+
 def epoch_steps(config: TrainConfig) -> int:
     """Batches per epoch: ``steps_per_epoch``, else one pass over the training videos."""
-    return config.steps_per_epoch or max(videos_in_split(config, "train") // config.batch_size, 1)
+    videos = len(unlabelled_videos(config).videos) if config.unlabelled_dir else videos_in_split(config, "train")
+    return config.steps_per_epoch or max(videos // config.batch_size, 1)
 
 
 def train_dataset(config: TrainConfig) -> tf.data.Dataset:
-    """Batched training clips, repeated forever: `epoch_steps` cuts it into epochs, so an epoch has a
-    known length (for the progress bar and the cosine schedule) even when bad videos are skipped."""
-    dataset = clip_source(config, "train", training=True).batch(config.batch_size, drop_remainder=True)
-    return dataset.repeat().prefetch(tf.data.AUTOTUNE)
+    """Batched training clips (with labels, or alone from ``--unlabelled-dir``), repeated forever:
+    `epoch_steps` cuts it into epochs, so an epoch has a known length (for the progress bar and the cosine
+    schedule) even when bad videos are skipped."""
+    if config.unlabelled_dir:
+        source = unlabelled_videos(config).clips(frames=config.frames, frame_stride=config.frame_stride,
+                                                 image_size=config.image_size, training=True, seed=config.seed,
+                                                 cache_dir=config.cache_dir)
+    else:
+        source = clip_source(config, "train", training=True)
+    return source.batch(config.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
 
 
 def validation_steps(config: TrainConfig) -> int:
@@ -178,7 +205,8 @@ def build_model(config: TrainConfig) -> keras.Model:
         if config.include_input and (config.input_step_init or config.input_memory is not None):
             include_input = {k: v for k, v in (("step_init", config.input_step_init), ("memory", config.input_memory))
                              if v is not None}
-        layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=include_input)
+        layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=include_input,
+                            normalization=config.sparsity_normalization)
     if config.sparsity == "delta":
         layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,
                             step_gradient=config.step_gradient, memory=config.memory)
@@ -204,18 +232,41 @@ def build_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     learning_rate = config.learning_rate
     if config.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config.epochs * epoch_steps(config))
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9)
-    return keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9) if config.optimizer == "sgd" else \
+        keras.optimizers.Adam(learning_rate)
+    return with_step_rate(optimizer, config.step_rate) if config.step_rate != 1 else optimizer
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
-    """Compiles for classification from logits; the sparsity layers add their own losses."""
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distiller:
+    """``student`` paired with the dense teacher of ``--distill-from`` (the same clips in, the same logits out).
+
+    Raises:
+        ConfigError: the teacher's input or output shape is not the student's.
+    """
+    from delta_keras.train.config import ConfigError  # noqa: PLC0415
+    from delta_keras.train.run import load_model_from  # noqa: PLC0415 (run imports this module's callers)
+
+    path, teacher = load_model_from(config.distill_from)
+    for what in ("input_shape", "output_shape"):
+        if getattr(teacher, what) != getattr(student, what):
+            raise ConfigError(f"--distill-from {path}: the teacher's {what.replace('_', ' ')} "
+                              f"{getattr(teacher, what)} is not the student's {getattr(student, what)} (train the "
+                              "teacher with the same --frames, --image-size, --backbone and dataset)")
+    return models.Distiller(student, teacher)
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, config: TrainConfig | None = None) -> None:
+    """Compiles for classification from logits (the sparsity layers add their own losses); a `Distiller`
+    learns its teacher's logits (KL at ``config.temperature``), with the labels at ``config.label_weight``."""
+    labels = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    # Accuracy needs labels: none when training on unlabelled videos.
+    metrics = [] if config and config.unlabelled_dir else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if isinstance(model, models.Distiller):
+        model.compile(optimizer=optimizer, distillation_loss="kl", temperature=config.temperature,
+                      label_loss=labels if config.label_weight else None, label_weight=config.label_weight,
+                      metrics=metrics)
+    else:
+        model.compile(optimizer=optimizer, loss=labels, metrics=metrics)
 
 
 # ---------------------------------------------------------------------------- weights

@@ -19,6 +19,7 @@ BACKBONES = ("tiny", "mobilenet", "mobilenet_v2", "resnet50")
 SPARSITY_MODES = ("none", "l1", "delta")
 SPARSITY_SCHEDULES = ("constant", "warmup", "step")
 OPTIMIZERS = ("sgd", "adam")
+NORMALIZATIONS = ("mean", "frame", "sample", "dense_macs")
 LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Arguments of DeltaActivation only: giving them with another sparsity mode is a mistake.
@@ -105,6 +106,25 @@ class TrainConfig:
     init_from: str | None = _field(None, "Refinement: start from the weights of this trained checkpoint "
                                    "(a .keras file or a run folder), matched by layer name.", "sparsity",
                                    metavar="CHECKPOINT")
+    sparsity_normalization: str = _field("mean", "How each layer's sparsity loss is normalised: mean (per neuron and "
+                                         "frame, times the fan-out), frame, sample, or dense_macs (the summed loss is "
+                                         "the weight times the share of the model's dense MACs the deltas trigger: a "
+                                         "weight means the same on any network; try 0.01-1).", "sparsity",
+                                         choices=NORMALIZATIONS)
+    step_rate: float = _field(1.0, "The quantisation steps (and memory thresholds) learn at this multiple of the "
+                              "learning rate (Adam moves a variable by about the learning rate per update, so a "
+                              "fine-tuning rate leaves the steps where they start).", "sparsity")
+    # distillation
+    distill_from: str | None = _field(None, "Refine by distillation: start from this dense checkpoint (a .keras file "
+                                      "or a run folder) and learn to reproduce its logits (KL at --temperature) "
+                                      "instead of the labels.", "distillation", metavar="CHECKPOINT")
+    unlabelled_dir: str | None = _field(None, "With --distill-from: train on every video under this folder (.avi, "
+                                        ".mp4...; any names, no labels); --dataset then only validates and "
+                                        "evaluates.", "distillation")
+    label_weight: float = _field(0.0, "With --distill-from: weight of the label loss mixed into the distillation "
+                                 "loss (0: labels are not used).", "distillation")
+    temperature: float = _field(1.0, "With --distill-from: softmax temperature of the KL distillation loss.",
+                                "distillation")
     # training
     epochs: int = _field(5, "Epochs to train (in total, when resuming).", "training")
     batch_size: int = _field(16, "Global batch size (split over replicas).", "training")
@@ -169,6 +189,7 @@ class TrainConfig:
             raise ConfigError("--strategy multiworker needs the cluster in the TF_CONFIG environment variable")
         if self.resume and self.init_from:
             raise ConfigError("--resume continues a run, --init-from starts a new one: give only one")
+        self._validate_distillation()
 
     def _validate_sparsity(self) -> None:
         if self.sparsity == "none":
@@ -200,6 +221,30 @@ class TrainConfig:
             raise ConfigError("--sparsity-start-step/--sparsity-warmup-steps need --sparsity-schedule warmup or step")
         if self.init_from and not Path(self.init_from).exists():
             raise ConfigError(f"--init-from {self.init_from}: no such checkpoint or run folder")
+
+    def _validate_distillation(self) -> None:
+        if self.step_rate <= 0:
+            raise ConfigError(f"--step-rate must be > 0, got {self.step_rate}")
+        if self.distill_from is None:
+            given = [f"--{_flag(n)}" for n, default in (("unlabelled_dir", None), ("label_weight", 0.0),
+                                                         ("temperature", 1.0)) if getattr(self, n) != default]
+            if given:
+                raise ConfigError(f"{' '.join(given)}: only with --distill-from")
+            return
+        if not Path(self.distill_from).exists():
+            raise ConfigError(f"--distill-from {self.distill_from}: no such checkpoint or run folder")
+        if self.sparsity == "none":
+            raise ConfigError("--distill-from refines a sparse student: give --sparsity delta or l1")
+        if self.init_from:
+            raise ConfigError("--distill-from already starts from the teacher's weights: drop --init-from")
+        if self.label_weight < 0 or self.temperature <= 0:
+            raise ConfigError(f"--label-weight must be >= 0 and --temperature > 0, got {self.label_weight}, "
+                              f"{self.temperature}")
+        if self.unlabelled_dir is not None:
+            if not Path(self.unlabelled_dir).is_dir():
+                raise ConfigError(f"--unlabelled-dir {self.unlabelled_dir}: no such folder")
+            if self.label_weight:
+                raise ConfigError("--label-weight needs labels, and --unlabelled-dir has none")
 
     def _validate_data(self) -> None:
         if self.dataset == "synthetic":
@@ -264,7 +309,7 @@ class TrainConfig:
         ]
 
 
-PATH_FIELDS = ("data_dir", "cache_dir", "init_from", "weights", "logdir")
+PATH_FIELDS = ("data_dir", "cache_dir", "init_from", "weights", "logdir", "distill_from", "unlabelled_dir")
 
 
 def _comparable(name: str, value):

@@ -61,8 +61,11 @@ def _set_precision(config: TrainConfig) -> None:
 
 
 def _compiled_model(config: TrainConfig) -> keras.Model:
+    """The run's model, compiled: the classifier, or with ``--distill-from`` a `Distiller` around it."""
     model = builders.build_model(config)
-    builders.compile_model(model, builders.build_optimizer(config))
+    if config.distill_from:
+        model = builders.build_distiller(config, model)
+    builders.compile_model(model, builders.build_optimizer(config), config)
     return model
 
 
@@ -121,6 +124,8 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
             last, model = None, _compiled_model(config)
             if config.init_from:
                 builders.init_from_checkpoint(model, config.init_from)
+            if config.distill_from:
+                builders.transfer_weights(model.teacher, model.student)  # the student starts as the teacher
     initial_epoch, initial_step = (last.epoch, last.step) if last else (0, 0)
     finished = initial_epoch >= config.epochs
     if finished and chief and run.results_path.is_file():
@@ -157,12 +162,13 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
                                      steps_per_epoch=steps_per_epoch, **fit).history)
     if not chief:
         return {}
+    trained = model.student if config.distill_from else model  # a Distiller's student is the result
     if config.strategy != "default":
         # Evaluate a single-device copy: evaluation and the simulator run plain calls, no collectives.
         evaluated = builders.build_model(config)
-        evaluated.set_weights(model.get_weights())
+        evaluated.set_weights(trained.get_weights())
     else:
-        evaluated = model
+        evaluated = trained
     results = {
         "command_line": command_line or sys.argv,
         "config": config.to_dict(),

@@ -29,6 +29,7 @@ from typing import Callable, TypeVar
 import keras
 
 from delta_keras import files
+from delta_keras.models.distiller import Distiller
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)(?:-step-(\d+))?\.keras$")
 T = TypeVar("T")
@@ -83,13 +84,15 @@ def load_model_from(path: str | os.PathLike) -> tuple[Path, keras.Model]:
     """Loads a ``.keras`` checkpoint, or a run folder's newest checkpoint that loads.
 
     Returns:
-        ``(checkpoint file, model)`` (uncompiled).
+        ``(checkpoint file, model)`` (uncompiled); of a distillation run's checkpoint (a `Distiller`), the student.
     """
     path = Path(path)
     if path.is_dir():
-        checkpoint, model = RunFolder(path).load_newest(lambda p: keras.models.load_model(p, compile=False))
-        return checkpoint.path, model
-    return path, load_checkpoint(path)
+        path, model = RunFolder(path).load_newest(lambda p: keras.models.load_model(p, compile=False))
+        path = path.path
+    else:
+        model = load_checkpoint(path)
+    return path, model.student if isinstance(model, Distiller) else model
 
 
 class RunFolder:

@@ -45,7 +45,9 @@ def test_tiny_study_on_real_clips(tmp_path):
                                        "--distill-steps-per-epoch", "2"])
     runs = {r["name"]: r for r in summary["runs"]}
     assert list(runs) == ["dense", "posthoc-q16", "posthoc-memory-f0.9", "distill-w1e-07", "distill-memory-w1e-07",
-                          "distill-steps-lr0.05-w1e-07", "distill-memory-steps-lr0.05-w1e-07"]
+                          "distill-steps-lr0.05-w1e-07", "distill-memory-steps-lr0.05-w1e-07",
+                          "distill-sr5000-dm-w1e-07", "distill-memory-sr5000-dm-w1e-07"]
+    assert runs["distill-sr5000-dm-w1e-07"]["step_rate"] == 5000 and runs["distill-sr5000-dm-w1e-07"]["normalization"] == "dense_macs"
     assert runs["dense"]["edge_f1"] == 1.0 and runs["dense"]["mae"] == 0.0
     assert runs["posthoc-memory-f0.9"]["thresholds"]
     for run in runs.values():

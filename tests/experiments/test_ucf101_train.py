@@ -63,6 +63,12 @@ def test_each_sparsity_mode_writes_curves_checkpoints_and_results(sparsity, tmp_
         (["--backbone", "vgg"], "invalid choice"),
         (["--resume"], "no checkpoint to resume"),
         (["--init-from", "missing-run"], "no such checkpoint"),
+        (["--sparsity", "delta", "--unlabelled-dir", "."], "--unlabelled-dir: only with --distill-from"),
+        (["--sparsity", "delta", "--step-rate", "0"], "--step-rate must be > 0"),
+        (["--sparsity", "delta", "--distill-from", "missing-run"], "no such checkpoint or run folder"),
+        (["--distill-from", "."], "refines a sparse student"),
+        (["--sparsity", "delta", "--distill-from", ".", "--unlabelled-dir", ".", "--label-weight", "1"],
+         "--unlabelled-dir has none"),
     ],
 )
 def test_bad_flags_fail_at_once_with_exit_code_2(flags, message, tmp_path, capsys):
@@ -122,6 +128,37 @@ def test_refinement_then_evaluation_of_the_checkpoint(tmp_path, capsys):
     assert evaluated["evaluation"]["clips"] == 12 and evaluated["config"]["eval_clips"] == 3
     assert json.loads((tmp_path / "delta" / "eval_results.json").read_text())["checkpoint"].endswith("epoch-0001.keras")
     assert "clip accuracy" in capsys.readouterr().out
+
+
+def test_distillation_on_unlabelled_videos_resumes_and_evaluates_the_student(tmp_path, capsys):
+    from delta_keras.data import write_ucf101_folder
+    from delta_keras.models import Distiller
+
+    _train(tmp_path / "dense", "--epochs", "1")
+    videos = write_ucf101_folder(tmp_path / "footage", num_videos_per_class=1, frames=8, image_size=16) / "UCF-101"
+    broken = videos / "damaged.avi"
+    broken.write_bytes(b"not a video")
+    flags = ["--sparsity", "delta", "--step-init", "0.1", "--distill-from", str(tmp_path / "dense"),
+             "--unlabelled-dir", str(videos), "--step-rate", "100", "--learning-rate", "1e-4",
+             "--sparsity-normalization", "dense_macs", "--sparsity-weight", "0.1"]
+    with pytest.warns(UserWarning, match="skipping video"):
+        first = _train(tmp_path / "distilled", "--epochs", "1", *flags)
+    assert {"distillation_loss", "sparsity_loss"} <= set(first["final_logs"]) and "accuracy" not in first["final_logs"]
+    assert first["data"]["unlabelled_videos"] == len(list(videos.rglob("*.avi"))) - 1
+    assert list(first["data"]["skipped"]) == [str(broken)]
+    checkpoint = tmp_path / "distilled" / "checkpoints" / "epoch-0001.keras"
+    assert isinstance(keras.models.load_model(checkpoint), Distiller)  # the whole state, to resume from
+    # The steps moved at 100x the learning rate: far more than 1e-4 per update allows.
+    from delta_keras.train.run import load_model_from
+
+    student = load_model_from(checkpoint)[1]
+    steps = [float(keras.ops.max(keras.ops.abs(l.step_variable - 0.1))) for l in student.layers
+             if isinstance(l, DeltaActivation)]
+    assert max(steps) > 2 * 2e-4
+    resumed = _train(tmp_path / "distilled", "--epochs", "2", "--resume", *flags)
+    assert resumed["resumed_from"]["epoch"] == 1 and resumed["optimizer_iterations"] == 4
+    evaluated = ucf101_eval.main([str(tmp_path / "distilled"), "--eval-clips", "1"])
+    assert evaluated["evaluation"]["layers"] and evaluated["macs"]["summary"]["zero_delta_reduction"] > 1
 
 
 # ---------------------------------------------------------------------------- bad input, divergence, resume
