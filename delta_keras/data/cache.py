@@ -1,10 +1,21 @@
-"""On-disk cache of decoded, resized video frames (one uint8 `.npy` file a video)."""
+"""On-disk cache of decoded, resized video frames: lossless, compressed in time, bounded in size.
+
+A video's frames are stored in chunks of `CHUNK` frames; each chunk holds its first frame and then the
+frame-to-frame differences (modulo 256), zlib-compressed. Consecutive frames barely change, so this is
+lossless and about 4x smaller than raw frames on real footage (a lossy codec such as JPEG would be
+smaller still, but its noise differs from frame to frame and would change the temporal deltas the
+package measures: on a UCF101 clip, JPEG at quality 95 turns 69 % exact-zero pixel changes into 50 %).
+Reading a clip decompresses only the chunks it touches.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import struct
+import threading
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -13,35 +24,86 @@ import numpy as np
 from delta_keras.files import atomic_save
 
 # Bump when the cached content changes meaning, so old caches are not reused.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_MAGIC = b"DKFRAMES2\n"
+SUFFIX = ".frames"
+CHUNK = 32
 
 
 def _digest(value: object) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class FrameCache:
-    """Decoded frames of whole videos, stored once per preprocessing setting.
+def encode_frames(frames: np.ndarray, chunk: int = CHUNK, level: int = 6) -> bytes:
+    """The cache file's bytes for uint8 ``frames`` ``(N, H, W, C)`` (see the module docstring)."""
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    pieces = []
+    for start in range(0, len(frames), chunk):
+        block = frames[start:start + chunk]
+        changes = np.concatenate([block[:1], np.diff(block, axis=0)])  # uint8 arithmetic wraps modulo 256
+        pieces.append(zlib.compress(changes.tobytes(), level))
+    offsets = np.cumsum([0, *map(len, pieces)]).tolist()
+    header = json.dumps({"shape": list(frames.shape), "chunk": chunk, "offsets": offsets}).encode()
+    return b"".join([_MAGIC, struct.pack("<I", len(header)), header, *pieces])
 
-    Each setting (for example short side 112, every 2nd frame) gets its own
-    sub-folder named by a hash of the settings, so changing them never reads
-    stale frames. A video's file name includes a hash of its path, size and
-    modification time, so a replaced video is decoded again.
+
+def decode_frames(path: str | os.PathLike, positions: np.ndarray | None = None) -> np.ndarray:
+    """The frames at ``positions`` (all, when None) of a cache file, decompressing only their chunks.
+
+    Raises:
+        ValueError: the file is not a complete cache file of this format.
+    """
+    with open(path, "rb") as file:
+        if file.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError(f"{path}: not a frame-cache file of format {_FORMAT_VERSION}")
+        (length,) = struct.unpack("<I", file.read(4))
+        header = json.loads(file.read(length))
+        base = len(_MAGIC) + 4 + length
+        shape, chunk, offsets = header["shape"], header["chunk"], header["offsets"]
+        positions = np.arange(shape[0]) if positions is None else np.asarray(positions, np.int64)
+        if positions.size and (positions.min() < 0 or positions.max() >= shape[0]):
+            raise ValueError(f"{path}: positions outside 0..{shape[0] - 1}")
+        chunks = {}
+        for index in np.unique(positions // chunk).tolist():
+            file.seek(base + offsets[index])
+            data = zlib.decompress(file.read(offsets[index + 1] - offsets[index]))
+            changes = np.frombuffer(data, np.uint8).reshape(-1, *shape[1:])
+            chunks[index] = np.cumsum(changes, axis=0, dtype=np.uint8)  # wraps modulo 256, as written
+    if not positions.size:
+        return np.zeros((0, *shape[1:]), np.uint8)
+    return np.stack([chunks[p // chunk][p % chunk] for p in positions.tolist()])
+
+
+class FrameCache:
+    """Decoded frames of whole videos, stored once per preprocessing setting, within a size bound.
+
+    Each setting (for example short side 112, every 2nd frame) gets its own sub-folder named by a hash of
+    the settings, so changing them never reads stale frames. A video's file name includes a hash of its
+    path, size and modification time, so a replaced video is decoded again. With ``max_bytes``, the cache
+    files (``*.frames``, of every setting under ``cache_dir``) that were used least recently are deleted
+    after a write until the total fits; nothing else in the folder is touched. Threads that miss the same
+    video at once decode it once.
 
     Args:
         cache_dir: root folder of the cache; created when missing.
-        **settings: JSON-serialisable preprocessing settings that determine
-            the cached content.
+        max_bytes: the most the cache files under ``cache_dir`` may take (None: no bound).
+        **settings: JSON-serialisable preprocessing settings that determine the cached content.
 
     Example:
 
-    >>> cache = FrameCache("/tmp/frames", short_side=112, frame_stride=1)
-    >>> frames = cache.get("v.avi", lambda: decode_all_frames("v.avi"))
+    >>> cache = FrameCache("/tmp/frames", max_bytes=50e9, short_side=112, frame_stride=1)
+    >>> clip = cache.read("v.avi", np.arange(16), lambda: decode_all_frames("v.avi"))
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, **settings: object):
+    def __init__(self, cache_dir: str | os.PathLike, max_bytes: float | None = None, **settings: object):
+        if max_bytes is not None and not max_bytes > 0:
+            raise ValueError(f"max_bytes must be > 0, got {max_bytes}")
         settings = {"format": _FORMAT_VERSION, **settings}
-        self.directory = Path(cache_dir) / _digest(settings)
+        self.root = Path(cache_dir)
+        self.directory = self.root / _digest(settings)
+        self.max_bytes = max_bytes
+        self._guard = threading.Lock()
+        self._locks: dict[Path, threading.Lock] = {}
         settings_file = self.directory / "settings.json"
         if not settings_file.exists():
             # Only for people browsing the cache; never read back.
@@ -51,24 +113,60 @@ class FrameCache:
         """Returns the cache file that holds the frames of `video`."""
         stat = os.stat(video)
         key = _digest([os.path.abspath(video), stat.st_size, stat.st_mtime_ns])
-        return self.directory / f"{Path(video).stem}-{key}.npy"
+        return self.directory / f"{Path(video).stem}-{key}{SUFFIX}"
 
-    def get(self, video: str | os.PathLike, decode: Callable[[], np.ndarray]) -> np.ndarray:
-        """Returns the cached frames of `video`, decoding and storing them on a miss.
+    def read(self, video: str | os.PathLike, positions: np.ndarray, decode: Callable[[], np.ndarray]) -> np.ndarray:
+        """The cached frames of `video` at ``positions``, decoding and storing the whole video on a miss.
 
         Args:
             video: the source video file.
-            decode: returns the frames (uint8 array) to cache for `video`.
-
-        Returns:
-            The frames; memory-mapped when read from the cache, so taking a few
-            frames reads only those from disk.
+            positions: indices into the cached frames (any order, repeats allowed).
+            decode: returns all the frames (uint8 array) to cache for `video`.
         """
         path = self.path_for(video)
-        try:
-            return np.load(path, mmap_mode="r")
-        except (OSError, ValueError, EOFError):
-            pass  # missing, or damaged by something other than our writes: rebuild
-        frames = decode()
-        atomic_save(path, lambda temporary: np.save(temporary, frames))
+        frames = self._load(path, positions)
+        if frames is not None:
+            return frames
+        with self._guard:
+            lock = self._locks.setdefault(path, threading.Lock())
+        with lock:  # a second thread missing the same video waits for the first one's file
+            frames = self._load(path, positions)
+            if frames is None:
+                decoded = decode()
+                atomic_save(path, lambda temporary: temporary.write_bytes(encode_frames(decoded)))
+                self._evict(keep=path)
+                frames = np.ascontiguousarray(decoded[np.asarray(positions, np.int64)])
+        with self._guard:
+            self._locks.pop(path, None)
         return frames
+
+    def _load(self, path: Path, positions) -> np.ndarray | None:
+        try:
+            frames = decode_frames(path, positions)
+        except (OSError, ValueError, EOFError, zlib.error, struct.error, KeyError):
+            return None  # missing, or damaged by something other than our writes: rebuild
+        if self.max_bytes is not None:
+            os.utime(path)  # marks it as recently used, for the eviction order
+        return frames
+
+    def size_bytes(self) -> int:
+        """Bytes taken by the cache files under ``cache_dir`` (every setting)."""
+        return sum(path.stat().st_size for path in self.root.glob(f"*/*{SUFFIX}"))
+
+    def _evict(self, keep: Path) -> None:
+        if self.max_bytes is None:
+            return
+        entries = []
+        for path in self.root.glob(f"*/*{SUFFIX}"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # evicted by another thread or process meanwhile
+                continue
+            entries.append((stat.st_mtime_ns, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            if path != keep:
+                path.unlink(missing_ok=True)
+                total -= size

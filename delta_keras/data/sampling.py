@@ -198,8 +198,12 @@ def clip_dataset(
     sampling: ClipSampling,
     with_video_id: bool = False,
     shuffle_buffer: int | None = None,
+    parallel_reads: int | None = None,
 ) -> tf.data.Dataset:
     """Turns a dataset of videos into a dataset of `(clip, label[, video_id])`.
+
+    In evaluation (``sampling.training`` False) every video is read once for all its clips (one call of
+    ``load`` with the frames of every clip), and its clips follow each other in video order.
 
     Args:
         videos: dataset of dicts holding at least `num_frames` (int32 scalar),
@@ -213,20 +217,41 @@ def clip_dataset(
         with_video_id: add the video id as a third element, so that scores of
             several clips of one video can be averaged.
         shuffle_buffer: shuffle the clip descriptions (before loading) with a
-            buffer of this size; `None` keeps the order.
+            buffer of this size; `None` keeps the order (training only).
+        parallel_reads: how many ``load`` calls run at once (`None`: tf.data's autotuning).
 
     Returns:
         A `tf.data.Dataset` of `clip` float32 `(T, S, S, 3)` in [0, 255] and
         `label` int32 (and `video_id` int32).
     """
     clips_per_video = sampling.clips_per_video
+    parallel = tf.data.AUTOTUNE if parallel_reads is None else parallel_reads
+    # One seed a clip (a video, in evaluation), fixed by `sampling.seed` and different in each epoch.
+    seeds = tf.data.Dataset.random(seed=sampling.seed, rerandomize_each_iteration=True)
+
+    def finish(frames, ok, label, video_id, seed):
+        clip = sampling.finish(frames, seed)
+        return (clip, label, video_id) if with_video_id else (clip, label)
+
+    if not sampling.training:
+        # Evaluation: one read a video for all its clips, so a video is opened and decoded once, not once a clip.
+        def load_video(video, seed):
+            num_frames = tf.cast(video["num_frames"], tf.int32)
+            indices = tf.concat([sampling.frame_indices(num_frames, k, seed) for k in range(clips_per_video)], 0)
+            frames, ok = load(video, indices)
+            frames = tf.reshape(frames, tf.concat([[clips_per_video, sampling.frames], tf.shape(frames)[1:]], 0))
+            repeat = lambda value: tf.fill([clips_per_video], value)  # noqa: E731
+            return (frames, repeat(ok), repeat(tf.cast(video["label"], tf.int32)),
+                    repeat(tf.cast(video["video_id"], tf.int32)), repeat(seed))
+
+        loaded = tf.data.Dataset.zip(videos, seeds).map(load_video, num_parallel_calls=parallel).unbatch()
+        return loaded.filter(lambda frames, ok, *rest: ok).map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+
     clips = videos.flat_map(
         lambda video: tf.data.Dataset.range(clips_per_video).map(lambda k: (tf.cast(k, tf.int32), video))
     )
     if shuffle_buffer:
         clips = clips.shuffle(shuffle_buffer, seed=sampling.seed, reshuffle_each_iteration=True)
-    # One seed a clip, fixed by `sampling.seed` and different in each epoch.
-    seeds = tf.data.Dataset.random(seed=sampling.seed, rerandomize_each_iteration=True)
 
     def load_clip(clip, seed):
         clip_index, video = clip
@@ -234,13 +259,9 @@ def clip_dataset(
         frames, ok = load(video, indices)
         return frames, ok, tf.cast(video["label"], tf.int32), tf.cast(video["video_id"], tf.int32), seed
 
-    def finish(frames, ok, label, video_id, seed):
-        clip = sampling.finish(frames, seed)
-        return (clip, label, video_id) if with_video_id else (clip, label)
-
     return (
         tf.data.Dataset.zip(clips, seeds)
-        .map(load_clip, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(load_clip, num_parallel_calls=parallel)
         .filter(lambda frames, ok, *rest: ok)
         .map(finish, num_parallel_calls=tf.data.AUTOTUNE)
     )

@@ -257,7 +257,7 @@ def synthetic_actions(
 
     def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         clip = tf.numpy_function(render, [video["video_id"], video["label"], indices], tf.uint8)
-        return tf.ensure_shape(clip, (frames, image_size, image_size, 3)), tf.constant(True)
+        return tf.ensure_shape(clip, (None, image_size, image_size, 3)), tf.constant(True)
 
     shuffle = num_videos * clips_per_video if sampling.training else None
     return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)

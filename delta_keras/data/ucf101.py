@@ -164,6 +164,8 @@ class ProbedVideos:
         seed: int = 0,
         cache_dir: str | os.PathLike | None = None,
         with_video_id: bool = False,
+        cache_max_gb: float | None = None,
+        parallel_reads: int | None = None,
     ) -> tf.data.Dataset:
         """Returns the clips of this split as a `tf.data.Dataset`.
 
@@ -178,11 +180,13 @@ class ProbedVideos:
             clips_per_video: clips per video and epoch (spread evenly in evaluation).
             seed: seed of the shuffling and of every random draw.
             cache_dir: keep the decoded, resized frames of each whole video
-                here (uint8 `.npy`, about `frames_in_video / frame_stride *
-                short_side^2 * 4 bytes`); later epochs and runs read them
-                instead of decoding.
+                here (lossless, compressed in time: see `FrameCache`); later
+                epochs and runs read them instead of decoding.
             with_video_id: yield `(clip, label, video_id)`, `video_id` being
                 the index into `self.videos`.
+            cache_max_gb: bound of the cache (least recently used videos are
+                evicted); None: no bound.
+            parallel_reads: videos decoded at once (None: tf.data's autotuning).
 
         Returns:
             A `tf.data.Dataset` of `(clip, label)`: clip float32
@@ -198,14 +202,15 @@ class ProbedVideos:
         )  # fmt: skip
         cache = None
         if cache_dir is not None:
-            cache = FrameCache(cache_dir, short_side=sampling.resize_to, frame_stride=frame_stride)
+            cache = FrameCache(cache_dir, max_bytes=None if cache_max_gb is None else cache_max_gb * 1e9,
+                               short_side=sampling.resize_to, frame_stride=frame_stride)
         read = self._reader(sampling, cache)
 
         def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             clip, ok = tf.numpy_function(
                 read, [video["path"], indices, video["num_frames"]], [tf.uint8, tf.bool]
             )
-            return tf.ensure_shape(clip, (frames, None, None, 3)), tf.ensure_shape(ok, ())
+            return tf.ensure_shape(clip, (None, None, None, 3)), tf.ensure_shape(ok, ())
 
         videos = tf.data.Dataset.from_tensor_slices(
             {
@@ -216,7 +221,7 @@ class ProbedVideos:
             }
         )
         shuffle = len(self.videos) * clips_per_video if sampling.training else None
-        return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
+        return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle, parallel_reads=parallel_reads)
 
     def _reader(self, sampling: ClipSampling, cache: FrameCache | None):
         """The per-clip decoding function run by `tf.numpy_function`."""
@@ -227,8 +232,8 @@ class ProbedVideos:
             try:
                 if cache is None:
                     return read_frames(path, indices, short_side), np.True_
-                strided = cache.get(path, lambda: read_frames(path, np.arange(0, num_frames, stride), short_side))
-                return np.ascontiguousarray(strided[indices // stride]), np.True_
+                return cache.read(path, indices // stride,
+                                  lambda: read_frames(path, np.arange(0, num_frames, stride), short_side)), np.True_
             except VideoDecodeError as error:
                 self._skip(error)
                 return np.zeros((len(indices), 1, 1, 3), np.uint8), np.False_

@@ -64,9 +64,30 @@ def test_clip_dataset_drops_failed_loads_and_adds_ids():
     )
 
     def load(video, frame_indices):
-        frames = tf.zeros((2, 4, 4, 3), tf.uint8) + tf.cast(video["label"], tf.uint8)
+        frames = tf.zeros((tf.shape(frame_indices)[0], 4, 4, 3), tf.uint8) + tf.cast(video["label"], tf.uint8)
         return frames, video["label"] != 1
 
     sampling = ClipSampling(frames=2, image_size=4, clips_per_video=2)
     elements = list(clip_dataset(videos, load, sampling, with_video_id=True).as_numpy_iterator())
     assert [(label, video_id) for _, label, video_id in elements] == [(0, 10), (0, 10), (2, 12), (2, 12)]
+
+
+def test_evaluation_reads_each_video_once_for_all_its_clips():
+    videos = tf.data.Dataset.from_tensor_slices({"num_frames": [40, 9], "label": [0, 1], "video_id": [0, 1]})
+    reads = []
+
+    def record(video_id, indices):
+        reads.append((int(video_id), indices.tolist()))
+        return np.repeat(indices.astype(np.uint8)[:, None, None, None], 4, axis=1).repeat(4, axis=2).repeat(3, axis=3)
+
+    def load(video, frame_indices):
+        frames = tf.numpy_function(record, [video["video_id"], frame_indices], tf.uint8)
+        return tf.ensure_shape(frames, (None, 4, 4, 3)), tf.constant(True)
+
+    sampling = ClipSampling(frames=4, image_size=4, clips_per_video=3)
+    elements = list(clip_dataset(videos, load, sampling, with_video_id=True).as_numpy_iterator())
+    assert sorted(video_id for video_id, _ in reads) == [0, 1]  # one read a video
+    # Each clip holds its own frames, in order: the clips of video 0 start at 6, 18 and 30 (evenly spread).
+    assert [clip[:, 0, 0, 0].tolist() for clip, _, video_id in elements if video_id == 0] == [
+        [6, 7, 8, 9], [18, 19, 20, 21], [30, 31, 32, 33]]
+    assert [video_id for _, _, video_id in elements] == [0, 0, 0, 1, 1, 1]

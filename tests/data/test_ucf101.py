@@ -169,7 +169,7 @@ def test_cache_is_read_back(real_tree, tmp_path, monkeypatch):
 
     uncached = take(dataset(None))
     first = take(dataset(tmp_path / "cache"))
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
+    assert len(list((tmp_path / "cache").rglob("*.frames"))) == 3
     with monkeypatch.context() as patch, warnings.catch_warnings():
         warnings.simplefilter("error")  # a decode attempt would warn and skip
         patch.setattr(cv2, "VideoCapture", None)
