@@ -111,10 +111,13 @@ def test_validate_rejects_non_finite_numbers(flag, value):
 def test_differences_compare_resolved_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
-    saved = dataclasses.replace(TINY, logdir="runs/a", cache_dir="data")
-    same = dataclasses.replace(TINY, logdir=str(tmp_path / "elsewhere") + "/", cache_dir=str(tmp_path / "data") + "/")
+    saved = dataclasses.replace(TINY, logdir="runs/a", data_dir="data")
+    same = dataclasses.replace(TINY, logdir=str(tmp_path / "elsewhere") + "/", data_dir=str(tmp_path / "data") + "/")
     assert same.differences(saved) == []
-    assert dataclasses.replace(same, cache_dir="other").differences(saved) == [f"--cache-dir: 'other' != 'data'"]
+    assert dataclasses.replace(same, data_dir="other").differences(saved) == [f"--data-dir: 'other' != 'data'"]
+    # How data is read and checked may change on resume; what is computed may not.
+    reading = dict(cache_dir="other", cache_max_gb=1.0, verify_videos="header", decode_threads=2, opencv_threads=1)
+    assert dataclasses.replace(same, **reading).differences(saved) == []
 
 
 def test_check_run_refuses_to_overwrite_or_to_resume_nothing(tmp_path):
@@ -162,3 +165,36 @@ def test_evaluate_clips_averages_softmax_over_the_clips_of_a_video():
     assert result["clip_accuracy"] == 0.75
     assert result["video_accuracy"] == 1.0
     assert (result["clips"], result["videos"], result["layers"], result["density"]) == (4, 2, {}, {})
+
+
+def test_validation_is_decoded_each_epoch_from_a_stratified_sample(tmp_path, monkeypatch):
+    import importlib
+
+    from delta_keras.data import write_ucf101_folder
+    from delta_keras.train import builders
+
+    root = write_ucf101_folder(tmp_path / "ucf", num_videos_per_class=3, frames=8, image_size=16)
+    module = importlib.import_module("delta_keras.data.ucf101")
+    reads = []
+    real_read = module.read_frames
+    monkeypatch.setattr(module, "read_frames", lambda path, *a, **k: reads.append(path) or real_read(path, *a, **k))
+    config = dataclasses.replace(TINY, dataset="ucf101", data_dir=str(root), batch_size=2, validation_steps=3)
+    classes = len(builders.video_folder(config, "test").classes)
+    dataset = builders.validation_dataset(config)
+    epochs = []
+    for _ in range(2):
+        epochs.append([label for _, batch in dataset for label in batch.numpy().tolist()])
+        epochs[-1].append(len(reads))
+    # 3 batches of 2, the first video of as many classes, the same each epoch, decoded again each epoch (no RAM cache).
+    assert epochs[0][:-1] == epochs[1][:-1] and len(set(epochs[0][:-1])) == 6 == len(epochs[0][:-1])
+    assert 0 < epochs[0][-1] < epochs[1][-1]
+    # With the disk cache, each video is decoded once over both epochs.
+    reads.clear()
+    cached = dataclasses.replace(config, cache_dir=str(tmp_path / "cache"))
+    for _ in range(2):
+        list(builders.validation_dataset(cached))
+    assert reads and len(reads) == len(set(reads))
+    # A final evaluation can be bounded the same way.
+    quick = dataclasses.replace(config, eval_videos_per_class=1, eval_clips=2)
+    ids = [i for _, _, batch in builders.evaluation_dataset(quick) for i in batch.numpy().tolist()]
+    assert len(ids) == 2 * classes and len(set(ids)) == classes

@@ -7,10 +7,10 @@ Clip sampling, resizing and augmentation are shared (`ClipSampling`).
 """
 
 from delta_keras.data.cache import FrameCache
-from delta_keras.data.sampling import ClipSampling, clip_dataset, resize_short_side
+from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class, resize_short_side
 from delta_keras.data.synthetic import SYNTHETIC_CLASSES, synthetic_actions, synthetic_video, write_ucf101_folder
-from delta_keras.data.ucf101 import (DataLayoutError, DecodeReport, ProbedVideos, VideoEntry, VideoFiles,
-                                    VideoFolder, ucf101)
+from delta_keras.data.ucf101 import (DataLayoutError, DecodeReport, ProbedVideos, ProbeIndex, VideoEntry, VideoFiles,
+                                    VideoFolder, ucf101, usable_cores)
 from delta_keras.data.ucf101_tfds import ucf101_tfds
 from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
 
@@ -21,11 +21,13 @@ __all__ = [
     "DecodeReport",
     "FrameCache",
     "VideoDecodeError",
+    "ProbeIndex",
     "ProbedVideos",
     "VideoEntry",
     "VideoFiles",
     "VideoFolder",
     "clip_dataset",
+    "first_videos_per_class",
     "probe_video",
     "read_frames",
     "resize_short_side",
@@ -33,5 +35,6 @@ __all__ = [
     "synthetic_video",
     "ucf101",
     "ucf101_tfds",
+    "usable_cores",
     "write_ucf101_folder",
 ]

@@ -192,6 +192,27 @@ def resize_short_side(frames: tf.Tensor, short_side: int) -> tf.Tensor:
     return tf.image.resize(frames, size, antialias=True)
 
 
+def first_videos_per_class(videos: tf.data.Dataset, per_class: int, num_classes: int) -> tf.data.Dataset:
+    """The first ``per_class`` videos of each class, in the dataset's order: a fixed, class-stratified sample.
+
+    It filters the video descriptions, before anything is decoded. Labels outside ``[0, num_classes)`` are
+    dropped.
+    """
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}")
+
+    def count(seen, video):
+        label = tf.cast(video["label"], tf.int32)
+        valid = (label >= 0) & (label < num_classes)
+        slot = tf.clip_by_value(label, 0, num_classes - 1)
+        keep = valid & (tf.gather(seen, slot) < per_class)
+        seen = tf.tensor_scatter_nd_add(seen, [[slot]], [tf.cast(keep, tf.int32)])
+        return seen, (keep, video)
+
+    kept = videos.scan(tf.zeros([num_classes], tf.int32), count)
+    return kept.filter(lambda keep, video: keep).map(lambda keep, video: video)
+
+
 def clip_dataset(
     videos: tf.data.Dataset,
     load: Loader,

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.data.sampling import ClipSampling, clip_dataset
+from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class
 
 SYNTHETIC_CLASSES = [
     "move_left",
@@ -199,6 +199,7 @@ def synthetic_actions(
     frame_stride: int = 1,
     video_frames: int | None = None,
     training: bool | None = None,
+    videos_per_class: int | None = None,
 ) -> tf.data.Dataset:
     """Synthetic action clips, rendered on the fly, in the common element format.
 
@@ -221,6 +222,7 @@ def synthetic_actions(
         frame_stride: take every `frame_stride`-th frame.
         video_frames: length of each video; defaults to `frames * frame_stride`
             (one clip covers the whole video).
+        videos_per_class: only the first this many videos of each class.
         training: random clip starts, shuffling and colour jitter; defaults to
             `split == "train"`.
 
@@ -259,6 +261,8 @@ def synthetic_actions(
         clip = tf.numpy_function(render, [video["video_id"], video["label"], indices], tf.uint8)
         return tf.ensure_shape(clip, (None, image_size, image_size, 3)), tf.constant(True)
 
+    if videos_per_class is not None:
+        videos = first_videos_per_class(videos, videos_per_class, len(SYNTHETIC_CLASSES))
     shuffle = num_videos * clips_per_video if sampling.training else None
     return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import threading
@@ -14,8 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras.data.cache import FrameCache
-from delta_keras.data.sampling import ClipSampling, clip_dataset
+from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class
 from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
+from delta_keras.files import GENERATOR, write_json
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
@@ -112,6 +114,68 @@ def _index_videos(videos_dir: Path) -> dict[tuple[str, str], Path]:
     return index
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ProbeIndex:
+    """What probing found for each video, remembered across runs in a JSON file this package writes.
+
+    Entries are keyed by the video's absolute path and checked against its size and modification time, so a
+    replaced or edited file is probed again. A header-only probe does not stand in for a full one (a full
+    one does for a header-only one). Failures are remembered too: a broken file is reported without being
+    opened again, until it changes.
+
+    Args:
+        path: the index file (created on `save`; an existing file not written by this package is refused).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.entries: dict[str, list] = {}
+        self._lock = threading.Lock()
+        self._changed = False
+        if self.path.is_file():
+            try:
+                saved = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                saved = {}
+            if isinstance(saved, dict) and saved.get("generator") == GENERATOR and saved.get("version") == 1:
+                self.entries = saved.get("videos", {})
+
+    @staticmethod
+    def _key(path: Path) -> tuple[str, list]:
+        stat = path.stat()
+        return os.path.abspath(path), [stat.st_size, stat.st_mtime_ns]
+
+    def lookup(self, path: Path, verify: bool) -> int | str | None:
+        """The remembered frame count (int) or failure (its reason), or None when unknown or stale."""
+        try:
+            key, stamp = self._key(path)
+        except OSError:
+            return None
+        entry = self.entries.get(key)
+        if entry is None or entry[:2] != stamp or (verify and not entry[2]):
+            return None
+        return entry[3]
+
+    def remember(self, path: Path, verify: bool, result: int | str) -> None:
+        try:
+            key, stamp = self._key(path)
+        except OSError:
+            return  # a missing file is not remembered
+        with self._lock:
+            self.entries[key] = [*stamp, bool(verify), result]
+            self._changed = True
+
+    def save(self) -> None:
+        """Writes the index (atomically) if anything was added."""
+        if self._changed:
+            write_json(self.path, {"version": 1, "videos": self.entries})
+            self._changed = False
+
+
 class ProbedVideos:
     """Videos whose frame counts are known, as a `tf.data.Dataset` of clips: what `VideoFolder` (UCF101) and
     `VideoFiles` (any folder of videos) share. Subclasses fill ``videos`` with `_probe`.
@@ -130,16 +194,27 @@ class ProbedVideos:
         self.strict = strict
         self.report = DecodeReport()
 
-    def _probe(self, located: list[tuple[Path, int]], verify: bool) -> list[VideoEntry]:
+    def _probe(self, located: list[tuple[Path, int]], verify: bool, index: str | os.PathLike | None = None,
+               workers: int | None = None) -> list[VideoEntry]:
+        remembered = ProbeIndex(index) if index is not None else None
+
         def frame_count(path: Path) -> int | VideoDecodeError:
+            known = remembered.lookup(path, verify) if remembered else None
+            if known is not None:
+                return VideoDecodeError(path, known) if isinstance(known, str) else known
             try:
-                return probe_video(path, verify)
+                result = probe_video(path, verify)
             except VideoDecodeError as error:
-                return error
+                result = error
+            if remembered:
+                remembered.remember(path, verify, result.reason if isinstance(result, VideoDecodeError) else result)
+            return result
 
         # OpenCV releases the GIL while decoding, so threads probe in parallel.
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
             counts = list(pool.map(frame_count, [path for path, _ in located]))
+        if remembered:
+            remembered.save()
         videos = []
         for (path, label), count in zip(located, counts):
             if isinstance(count, VideoDecodeError):
@@ -166,6 +241,7 @@ class ProbedVideos:
         with_video_id: bool = False,
         cache_max_gb: float | None = None,
         parallel_reads: int | None = None,
+        videos_per_class: int | None = None,
     ) -> tf.data.Dataset:
         """Returns the clips of this split as a `tf.data.Dataset`.
 
@@ -187,6 +263,8 @@ class ProbedVideos:
             cache_max_gb: bound of the cache (least recently used videos are
                 evicted); None: no bound.
             parallel_reads: videos decoded at once (None: tf.data's autotuning).
+            videos_per_class: only the first this many videos of each class, in
+                list order (a fixed, class-stratified sample; labelled videos only).
 
         Returns:
             A `tf.data.Dataset` of `(clip, label)`: clip float32
@@ -220,6 +298,10 @@ class ProbedVideos:
                 "video_id": np.arange(len(self.videos), dtype=np.int32),
             }
         )
+        if videos_per_class is not None:
+            if not getattr(self, "classes", None):
+                raise ValueError(f"videos_per_class needs labelled videos; {self.root} has none")
+            videos = first_videos_per_class(videos, videos_per_class, len(self.classes))
         shuffle = len(self.videos) * clips_per_video if sampling.training else None
         return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle, parallel_reads=parallel_reads)
 
@@ -263,6 +345,9 @@ class VideoFolder(ProbedVideos):
             that truncated files are caught before training. With `False` only
             the header is read, and truncation shows up as skipped clips while
             iterating.
+        index: a JSON file (this package's) remembering what probing found, keyed by path, size and
+            modification time (see `ProbeIndex`): a second opening of the same folder probes nothing.
+        workers: probing threads (default: the cores this process may use).
 
     Attributes:
         classes: class names in label order (from `classInd.txt`).
@@ -290,6 +375,8 @@ class VideoFolder(ProbedVideos):
         fold: int = 1,
         strict: bool = False,
         verify: bool = True,
+        index: str | os.PathLike | None = None,
+        workers: int | None = None,
     ):
         if split not in ("train", "test"):
             raise ValueError(f'split must be "train" or "test", got {split!r}')
@@ -310,7 +397,7 @@ class VideoFolder(ProbedVideos):
                 self._skip(VideoDecodeError(self.root / "UCF-101" / class_name / file_name, "listed but not found"))
             else:
                 located.append((path, label))
-        self.videos = self._probe(located, verify)
+        self.videos = self._probe(located, verify, index, workers)
 
     def _parse_list(self, list_file: Path, class_file: Path) -> list[tuple[str, str, int]]:
         labels = {name.lower(): label for label, name in enumerate(self.classes)}
@@ -345,6 +432,7 @@ class VideoFiles(ProbedVideos):
         root: a folder, or a list of video files.
         strict: raise on the first undecodable video instead of skipping it.
         verify: probe by decoding each video's last frame too (see `VideoFolder`).
+        index, workers: as for `VideoFolder`.
 
     Attributes:
         videos, report: as for `VideoFolder`.
@@ -359,7 +447,8 @@ class VideoFiles(ProbedVideos):
     >>> clips = videos.clips(frames=8, image_size=112, training=True).batch(4)   # clips only, no labels
     """
 
-    def __init__(self, root: str | os.PathLike | list, strict: bool = False, verify: bool = True):
+    def __init__(self, root: str | os.PathLike | list, strict: bool = False, verify: bool = True,
+                 index: str | os.PathLike | None = None, workers: int | None = None):
         super().__init__(strict)
         self.split = "unlabelled"
         if isinstance(root, (list, tuple)):
@@ -376,7 +465,7 @@ class VideoFiles(ProbedVideos):
             paths = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
         if not paths:
             raise DataLayoutError(f"{self.root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) found")
-        self.videos = self._probe([(path, -1) for path in paths], verify)
+        self.videos = self._probe([(path, -1) for path in paths], verify, index, workers)
 
     def clips(self, **kwargs) -> tf.data.Dataset:
         """`dataset` without labels: clips only (with ``with_video_id=True``: ``(clip, video_id)``)."""

@@ -7,7 +7,7 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from delta_keras.data.sampling import ClipSampling, clip_dataset, resize_short_side
+from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class, resize_short_side
 
 
 def ucf101_tfds(
@@ -24,6 +24,7 @@ def ucf101_tfds(
     with_video_id: bool = False,
     download: bool = True,
     shuffle_buffer: int = 256,
+    videos_per_class: int | None = None,
 ) -> tf.data.Dataset:
     """UCF101 as prepared by TensorFlow Datasets, in the common clip format.
 
@@ -52,6 +53,8 @@ def ucf101_tfds(
         download: download and prepare the dataset when it is not in `data_dir`.
         shuffle_buffer: in training, clips are shuffled with a buffer of this size
             (whole videos are too large to shuffle before cutting clips).
+        videos_per_class: only the first this many videos of each class (filtered before any
+            frame is decoded).
 
     Returns:
         A `tf.data.Dataset` of `(clip, label)`: clip float32
@@ -66,7 +69,7 @@ def ucf101_tfds(
         split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,
         short_side=short_side, clips_per_video=clips_per_video, seed=seed,
     )  # fmt: skip
-    examples = tfds.load(
+    examples, info = tfds.load(
         f"ucf101/{config}",
         split=split,
         data_dir=data_dir,
@@ -75,6 +78,7 @@ def ucf101_tfds(
         read_config=tfds.ReadConfig(shuffle_seed=seed),
         # Keep frames JPEG-encoded so that only the sampled ones get decoded.
         decoders={"video": tfds.decode.SkipDecoding()},
+        with_info=True,
     )
     videos = examples.enumerate().map(
         lambda index, example: {
@@ -84,6 +88,9 @@ def ucf101_tfds(
             "video_id": tf.cast(index, tf.int32),
         }
     )
+
+    if videos_per_class is not None:
+        videos = first_videos_per_class(videos, videos_per_class, info.features["label"].num_classes)
 
     def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         decoded = tf.map_fn(

@@ -20,6 +20,27 @@ _FOLDERS: dict[tuple, data.VideoFolder] = {}
 
 
 # ---------------------------------------------------------------------------- data
+def video_index(config: TrainConfig) -> Path:
+    """Where what probing found is remembered across runs (`delta_keras.data.ProbeIndex`): in ``--cache-dir``,
+    else in the user's cache folder (``$XDG_CACHE_HOME/delta_keras``, default ``~/.cache/delta_keras``)."""
+    if config.cache_dir:
+        return Path(config.cache_dir) / "video-index.json"
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return home / "delta_keras" / "video-index.json"
+
+
+def _opened(key: tuple, open_videos):
+    # Each split is listed, checked and probed once per process (the validation set, the MAC-count batch
+    # and the final evaluation share it), and across runs through `video_index`.
+    if key not in _FOLDERS:
+        _FOLDERS[key] = open_videos()
+    return _FOLDERS[key]
+
+
+def _probing(config: TrainConfig) -> dict:
+    return dict(verify=config.verify_videos == "full", index=video_index(config), workers=config.decode_threads)
+
+
 def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
     """The opened (listed, checked and probed) UCF101 split of the config, opened once per process.
 
@@ -29,18 +50,22 @@ def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
     lists = root / "ucfTrainTestlist"
     stamps = tuple(f.stat().st_mtime_ns if f.exists() else None
                    for f in (lists / "classInd.txt", lists / f"{split}list0{config.fold}.txt"))
-    key = (root, split, config.fold, stamps)
-    if key not in _FOLDERS:
-        _FOLDERS[key] = data.VideoFolder(root, split, fold=config.fold)
-    return _FOLDERS[key]
+    return _opened((root, split, config.fold, stamps, config.verify_videos),
+                   lambda: data.VideoFolder(root, split, fold=config.fold, **_probing(config)))
 
 
 def unlabelled_videos(config: TrainConfig) -> data.VideoFiles:
     """The checked and probed videos of ``--unlabelled-dir``, opened once per process."""
-    key = (Path(config.unlabelled_dir).resolve(), "unlabelled")
-    if key not in _FOLDERS:
-        _FOLDERS[key] = data.VideoFiles(key[0])
-    return _FOLDERS[key]
+    root = Path(config.unlabelled_dir).resolve()
+    return _opened((root, "unlabelled", config.verify_videos), lambda: data.VideoFiles(root, **_probing(config)))
+
+
+def configure_decoding(config: TrainConfig) -> None:
+    """Applies ``--opencv-threads`` (threads OpenCV may use inside one decode)."""
+    if config.opencv_threads is not None:
+        import cv2  # noqa: PLC0415 (only the video sources need OpenCV)
+
+        cv2.setNumThreads(config.opencv_threads)
 
 
 def num_classes(config: TrainConfig) -> int:
@@ -98,8 +123,13 @@ def tfds_ready(config_name: str, data_dir: str | None) -> str | None:
     )
 
 
+def _reading(config: TrainConfig) -> dict:
+    """How a video-file source reads: cache, its bound, decode parallelism."""
+    return dict(cache_dir=config.cache_dir, cache_max_gb=config.cache_max_gb, parallel_reads=config.decode_threads)
+
+
 def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video: int = 1,
-                with_video_id: bool = False) -> tf.data.Dataset:
+                with_video_id: bool = False, videos_per_class: int | None = None) -> tf.data.Dataset:
     """The unbatched ``(clip, label[, video_id])`` dataset of one split, as the config describes it.
 
     Args:
@@ -108,15 +138,17 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
         training: random clips and augmentation (training) or evenly spread centre clips (evaluation).
         clips_per_video: clips taken from each video.
         with_video_id: add the video id (for video-level accuracy).
+        videos_per_class: only the first this many videos of each class (a fixed, stratified sample).
     """
     common = dict(frames=config.frames, frame_stride=config.frame_stride, image_size=config.image_size,
-                  training=training, clips_per_video=clips_per_video, seed=config.seed, with_video_id=with_video_id)
+                  training=training, clips_per_video=clips_per_video, seed=config.seed, with_video_id=with_video_id,
+                  videos_per_class=videos_per_class)
     if config.dataset == "synthetic":
         video_frames = config.synthetic_video_frames or 2 * config.frames * config.frame_stride
         return data.synthetic_actions(split, num_videos=videos_in_split(config, split), video_frames=video_frames,
                                       **common)
     if config.dataset == "ucf101":
-        return video_folder(config, split).dataset(cache_dir=config.cache_dir, **common)
+        return video_folder(config, split).dataset(**_reading(config), **common)
     return data.ucf101_tfds(config.tfds_config.split("/")[1], split, data_dir=config.data_dir, download=False,
                             **common)
 
@@ -154,7 +186,7 @@ def train_dataset(config: TrainConfig) -> tf.data.Dataset:
     if config.unlabelled_dir:
         source = unlabelled_videos(config).clips(frames=config.frames, frame_stride=config.frame_stride,
                                                  image_size=config.image_size, training=True, seed=config.seed,
-                                                 cache_dir=config.cache_dir)
+                                                 **_reading(config))
     else:
         source = clip_source(config, "train", training=True)
     return source.batch(config.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
@@ -165,20 +197,33 @@ def validation_steps(config: TrainConfig) -> int:
     return config.validation_steps or math.ceil(videos_in_split(config, "test") / config.batch_size)
 
 
+def _per_class(config: TrainConfig, videos: int) -> int:
+    """Videos of each class that make at least ``videos`` in all."""
+    return math.ceil(videos / num_classes(config))
+
+
 def validation_dataset(config: TrainConfig) -> tf.data.Dataset:
-    """Batched centre clips of the test split (one per video), for the per-epoch validation."""
-    dataset = clip_source(config, "test", training=False).batch(config.batch_size)
-    return dataset.take(validation_steps(config)).cache().prefetch(tf.data.AUTOTUNE)
+    """Batched centre clips of the test split (one per video), for the per-epoch validation: every test video,
+    or with ``validation_steps`` the first videos of each class (a fixed, stratified sample). Decoded each
+    epoch and never cached in memory, so memory does not grow with the validation set (``--cache-dir`` makes
+    the decoding cheap)."""
+    per_class = _per_class(config, config.validation_steps * config.batch_size) if config.validation_steps else None
+    dataset = clip_source(config, "test", training=False, videos_per_class=per_class).batch(config.batch_size)
+    return dataset.take(validation_steps(config)).prefetch(tf.data.AUTOTUNE)
 
 
 def mac_clips(config: TrainConfig):
-    """The fixed batch of test clips (centre clips of the first videos) the simulator counts MACs on."""
-    return next(iter(clip_source(config, "test", training=False).batch(config.batch_size)))[0]
+    """The fixed batch of test clips the simulator counts MACs on: centre clips of the first video of each class
+    (of as many classes as a batch holds, in list order)."""
+    source = clip_source(config, "test", training=False, videos_per_class=_per_class(config, config.batch_size))
+    return next(iter(source.batch(config.batch_size)))[0]
 
 
 def evaluation_dataset(config: TrainConfig) -> tf.data.Dataset:
-    """Batched ``(clip, label, video_id)`` with ``eval_clips`` evenly spread clips per test video."""
-    dataset = clip_source(config, "test", training=False, clips_per_video=config.eval_clips, with_video_id=True)
+    """Batched ``(clip, label, video_id)`` with ``eval_clips`` evenly spread clips per test video (of every test
+    video, or of the first ``eval_videos_per_class`` of each class)."""
+    dataset = clip_source(config, "test", training=False, clips_per_video=config.eval_clips, with_video_id=True,
+                          videos_per_class=config.eval_videos_per_class)
     return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -20,6 +20,9 @@ SPARSITY_MODES = ("none", "l1", "delta")
 SPARSITY_SCHEDULES = ("constant", "warmup", "step")
 OPTIMIZERS = ("sgd", "adam")
 NORMALIZATIONS = ("mean", "frame", "sample", "dense_macs")
+VERIFY_LEVELS = ("full", "header")
+# Settings that change how data is read or checked, not what a run computes: a resume may change them.
+READING_FIELDS = ("verify_videos", "decode_threads", "opencv_threads", "cache_dir", "cache_max_gb")
 LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Arguments of DeltaActivation only: giving them with another sparsity mode is a mistake.
@@ -67,7 +70,21 @@ class TrainConfig:
                                                 "span, so clips differ and video-level accuracy means something).",
                                                 "data")
     eval_clips: int = _field(4, "Clips per video, spread evenly, averaged for video-level accuracy.", "data")
-    cache_dir: str | None = _field(None, "Cache of decoded UCF101 frames (speeds up later epochs).", "data")
+    eval_videos_per_class: int | None = _field(None, "Final evaluation on the first N test videos of each class only "
+                                               "(a quick, class-stratified evaluation; default: the whole split).",
+                                               "data")
+    cache_dir: str | None = _field(None, "Cache of decoded frames (lossless, about 4x smaller than raw; speeds up "
+                                   "later epochs and runs); also where the video index is remembered.", "data")
+    cache_max_gb: float | None = _field(None, "Bound of --cache-dir in GB (least recently used videos are evicted; "
+                                        "default: no bound).", "data")
+    verify_videos: str = _field("full", "How videos are checked when a folder is opened: full (decode the first and "
+                                "last frames: catches truncated files) or header (frame count only). Results are "
+                                "remembered by path, size and time, so a second run checks nothing.", "data",
+                                choices=VERIFY_LEVELS)
+    decode_threads: int | None = _field(None, "Videos decoded at once, and threads checking videos (default: "
+                                        "tf.data's autotuning, and the cores this process may use).", "data")
+    opencv_threads: int | None = _field(None, "Threads OpenCV may use inside one decode (default: OpenCV's own).",
+                                        "data")
     # model
     backbone: str = _field("tiny", "Image backbone run on every frame.", "model", choices=BACKBONES)
     alpha: float = _field(1.0, "Width multiplier of the MobileNet backbones.", "model")
@@ -135,7 +152,9 @@ class TrainConfig:
     seed: int = _field(0, "Seed of weights, data order and augmentation.", "training")
     steps_per_epoch: int | None = _field(None, "Batches per epoch (default: one pass over the training set).",
                                          "training")
-    validation_steps: int | None = _field(None, "Validation batches per epoch (default: the whole test set).",
+    validation_steps: int | None = _field(None, "Validation batches per epoch, from a fixed, class-stratified "
+                                          "sample of test videos (the first ones of each class; default: the whole "
+                                          "test set). Validation clips are decoded each epoch, never held in memory.",
                                           "training")
     mixed_precision: bool = _field(False, "Compute in float16 (GPU) or bfloat16 (CPU).", "training",
                                    action="store_true")
@@ -175,13 +194,16 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps_per_epoch", "validation_steps", "synthetic_video_frames", "checkpoint_every_steps"):
+        for name in ("steps_per_epoch", "validation_steps", "synthetic_video_frames", "checkpoint_every_steps",
+                     "eval_videos_per_class", "decode_threads", "opencv_threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
         if self.frames < 2:
             raise ConfigError(f"--frames must be >= 2 (a temporal delta needs two frames), got {self.frames}")
         if self.learning_rate <= 0 or self.alpha <= 0:
             raise ConfigError("--learning-rate and --alpha must be > 0")
+        if self.cache_max_gb is not None and (self.cache_max_gb <= 0 or self.cache_dir is None):
+            raise ConfigError("--cache-max-gb needs --cache-dir and a bound > 0")
         self._validate_sparsity()
         self._validate_data()
         self._validate_weights()
@@ -294,13 +316,14 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def differences(self, other: "TrainConfig",
-                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps",
-                                               "init_from")) -> list[str]:
+                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps", "init_from",
+                                               "eval_videos_per_class", *READING_FIELDS)) -> list[str]:
         """Flags whose values differ from ``other``'s (``--name: mine != theirs``), except ``ignore``.
 
         Paths are compared resolved (``runs/a``, ``./runs/a/`` and its absolute form are the same); the run
         folder itself is ignored by default, since a run may be resumed from wherever it was moved, and so is
-        ``init_from``, which only the run's start used.
+        ``init_from``, which only the run's start used, and the settings of how data is read and checked
+        (`READING_FIELDS`) and of the final evaluation's size.
         """
         return [
             f"--{_flag(f.name)}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"

@@ -107,6 +107,7 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
     """
     started = time.time()
     check_run(config)
+    builders.configure_decoding(config)
     builders.check_training_videos(config)
     keras.utils.set_random_seed(config.seed)
     _set_precision(config)
@@ -213,6 +214,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, **overrides) -> dict:
     config = TrainConfig.from_dict({**_saved_config(run), **overrides, "resume": False, "init_from": None,
                                    "weights": "none"})  # the checkpoint holds the weights
     config.validate()
+    builders.configure_decoding(config)
     return {"checkpoint": os.fspath(path), "config": config.to_dict(), "versions": versions(),
             **evaluate_model(model, config), "data": builders.data_summary(config), "wall_time_s": time.time() - started}
 

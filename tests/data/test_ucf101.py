@@ -176,3 +176,51 @@ def test_cache_is_read_back(real_tree, tmp_path, monkeypatch):
         second = take(dataset(tmp_path / "cache"))
     assert_same(first, second)
     assert_same(uncached, first)  # seeking and the cache give the same frames
+
+
+def test_a_remembered_index_makes_the_second_opening_probe_nothing(synthetic_root, tmp_path, monkeypatch):
+    import importlib
+    import json
+
+    module = importlib.import_module("delta_keras.data.ucf101")
+    synthetic_root = shutil.copytree(synthetic_root, tmp_path / "copy")  # a video gets edited below
+    calls = []
+    real_probe = module.probe_video
+    monkeypatch.setattr(module, "probe_video", lambda path, verify: calls.append((path, verify)) or real_probe(path, verify))
+    index = tmp_path / "index.json"
+    first = VideoFolder(synthetic_root, "test", index=index)
+    probed = len(calls)
+    assert probed == len(first.videos) > 0 and json.loads(index.read_text())["generator"] == "delta_keras"
+    again = VideoFolder(synthetic_root, "test", index=index)
+    assert len(calls) == probed and [v.num_frames for v in again.videos] == [v.num_frames for v in first.videos]
+    # A header-only check does not stand in for a full one; a full one does for a header-only one.
+    VideoFolder(synthetic_root, "test", index=index, verify=False)
+    assert len(calls) == probed
+    # An edited file is probed again, and a broken one is remembered as broken.
+    edited = first.videos[0].path
+    edited.write_bytes(b"no longer a video")
+    with pytest.warns(UserWarning, match="skipping video"):
+        third = VideoFolder(synthetic_root, "test", index=index)
+    assert len(calls) == probed + 1 and str(edited) in third.report.skipped
+    with pytest.warns(UserWarning, match="skipping video"):
+        VideoFolder(synthetic_root, "test", index=index)
+    assert len(calls) == probed + 1
+
+
+def test_an_index_file_the_package_did_not_write_is_never_replaced(synthetic_root, tmp_path):
+    users = tmp_path / "index.json"
+    users.write_text('{"mine": true}')
+    with pytest.raises(Exception, match="not written by delta_keras|refus"):
+        VideoFolder(synthetic_root, "test", index=users)
+    assert users.read_text() == '{"mine": true}'
+
+
+def test_videos_per_class_is_a_fixed_stratified_sample(synthetic_root):
+    folder = VideoFolder(synthetic_root, "test")
+    elements = take(folder.dataset(frames=4, image_size=16, with_video_id=True, videos_per_class=1))
+    labels = [int(label) for _, label, _ in elements]
+    assert sorted(labels) == sorted(set(v.label for v in folder.videos))  # one video of every class
+    first_of_class = {}
+    for index, video in enumerate(folder.videos):
+        first_of_class.setdefault(video.label, index)
+    assert sorted(int(v) for _, _, v in elements) == sorted(first_of_class.values())
