@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import re
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import tensorflow as tf
 
 from delta_keras.data.cache import FrameCache
 from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class
-from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
+from delta_keras.data.video import VideoDecodeError, decode_check, probe_video, read_frames
 from delta_keras.files import GENERATOR, write_json
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
@@ -114,6 +115,26 @@ def _index_videos(videos_dir: Path) -> dict[tuple[str, str], Path]:
     return index
 
 
+VERIFY_LEVELS = ("header", "full", "decode")
+
+
+def verify_level(verify: bool | str) -> str:
+    """``"header"`` (frame count only), ``"full"`` (also decode the first and last frames) or ``"decode"`` (decode
+    every frame and read the decoder's error messages: finds damage inside a file); True means ``"full"``."""
+    level = {True: "full", False: "header"}.get(verify, verify) if isinstance(verify, bool) else verify
+    if level not in VERIFY_LEVELS:
+        raise ValueError(f"verify must be a bool or one of {VERIFY_LEVELS}, got {verify!r}")
+    return level
+
+
+def _probe_one(path: Path, level: str) -> int | str:
+    """A video's frame count, or why it is unusable (a string: picklable across processes)."""
+    try:
+        return decode_check(path) if level == "decode" else probe_video(path, level == "full")
+    except VideoDecodeError as error:
+        return error.reason
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity: a container's share, not the host's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -124,7 +145,7 @@ class ProbeIndex:
 
     Entries are keyed by the video's absolute path and checked against its size and modification time, so a
     replaced or edited file is probed again. A header-only probe does not stand in for a full one (a full
-    one does for a header-only one). Failures are remembered too: a broken file is reported without being
+    one does for a header-only one; levels as `verify_level`). Failures are remembered too: a broken file is reported without being
     opened again, until it changes.
 
     Args:
@@ -141,7 +162,7 @@ class ProbeIndex:
                 saved = json.loads(self.path.read_text())
             except (OSError, ValueError):
                 saved = {}
-            if isinstance(saved, dict) and saved.get("generator") == GENERATOR and saved.get("version") == 1:
+            if isinstance(saved, dict) and saved.get("generator") == GENERATOR and saved.get("version") == 2:
                 self.entries = saved.get("videos", {})
 
     @staticmethod
@@ -149,30 +170,30 @@ class ProbeIndex:
         stat = path.stat()
         return os.path.abspath(path), [stat.st_size, stat.st_mtime_ns]
 
-    def lookup(self, path: Path, verify: bool) -> int | str | None:
+    def lookup(self, path: Path, level: str) -> int | str | None:
         """The remembered frame count (int) or failure (its reason), or None when unknown or stale."""
         try:
             key, stamp = self._key(path)
         except OSError:
             return None
         entry = self.entries.get(key)
-        if entry is None or entry[:2] != stamp or (verify and not entry[2]):
+        if entry is None or entry[:2] != stamp or VERIFY_LEVELS.index(entry[2]) < VERIFY_LEVELS.index(level):
             return None
         return entry[3]
 
-    def remember(self, path: Path, verify: bool, result: int | str) -> None:
+    def remember(self, path: Path, level: str, result: int | str) -> None:
         try:
             key, stamp = self._key(path)
         except OSError:
             return  # a missing file is not remembered
         with self._lock:
-            self.entries[key] = [*stamp, bool(verify), result]
+            self.entries[key] = [*stamp, level, result]
             self._changed = True
 
     def save(self) -> None:
         """Writes the index (atomically) if anything was added."""
         if self._changed:
-            write_json(self.path, {"version": 1, "videos": self.entries})
+            write_json(self.path, {"version": 2, "videos": self.entries})
             self._changed = False
 
 
@@ -194,27 +215,29 @@ class ProbedVideos:
         self.strict = strict
         self.report = DecodeReport()
 
-    def _probe(self, located: list[tuple[Path, int]], verify: bool, index: str | os.PathLike | None = None,
+    def _probe(self, located: list[tuple[Path, int]], verify: bool | str, index: str | os.PathLike | None = None,
                workers: int | None = None) -> list[VideoEntry]:
+        level = verify_level(verify)
         remembered = ProbeIndex(index) if index is not None else None
-
-        def frame_count(path: Path) -> int | VideoDecodeError:
-            known = remembered.lookup(path, verify) if remembered else None
-            if known is not None:
-                return VideoDecodeError(path, known) if isinstance(known, str) else known
-            try:
-                result = probe_video(path, verify)
-            except VideoDecodeError as error:
-                result = error
-            if remembered:
-                remembered.remember(path, verify, result.reason if isinstance(result, VideoDecodeError) else result)
-            return result
-
-        # OpenCV releases the GIL while decoding, so threads probe in parallel.
-        with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
-            counts = list(pool.map(frame_count, [path for path, _ in located]))
+        paths = [path for path, _ in located]
+        known = [remembered.lookup(path, level) if remembered else None for path in paths]
+        unknown = [path for path, result in zip(paths, known) if result is None]
+        workers = workers or usable_cores()
+        if level == "decode":
+            # Decoding whole videos reads FFmpeg's messages on standard error: one process per check at a time.
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                found = list(pool.map(_probe_one, unknown, [level] * len(unknown), chunksize=4))
+        else:
+            # OpenCV releases the GIL while decoding, so threads probe in parallel.
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                found = list(pool.map(_probe_one, unknown, [level] * len(unknown)))
         if remembered:
+            for path, result in zip(unknown, found):
+                remembered.remember(path, level, result)
             remembered.save()
+        found = iter(found)
+        counts = [next(found) if result is None else result for result in known]
+        counts = [VideoDecodeError(path, count) if isinstance(count, str) else count for path, count in zip(paths, counts)]
         videos = []
         for (path, label), count in zip(located, counts):
             if isinstance(count, VideoDecodeError):
@@ -344,7 +367,9 @@ class VideoFolder(ProbedVideos):
             of each video (roughly half the cost of decoding the video once), so
             that truncated files are caught before training. With `False` only
             the header is read, and truncation shows up as skipped clips while
-            iterating.
+            iterating. ``"decode"`` decodes every frame in worker processes and
+            reads FFmpeg's error messages, so damage inside a file is found too
+            (about the cost of decoding the split once; remembered with ``index``).
         index: a JSON file (this package's) remembering what probing found, keyed by path, size and
             modification time (see `ProbeIndex`): a second opening of the same folder probes nothing.
         workers: probing threads (default: the cores this process may use).
@@ -374,7 +399,7 @@ class VideoFolder(ProbedVideos):
         split: str = "train",
         fold: int = 1,
         strict: bool = False,
-        verify: bool = True,
+        verify: bool | str = True,
         index: str | os.PathLike | None = None,
         workers: int | None = None,
     ):
@@ -447,7 +472,7 @@ class VideoFiles(ProbedVideos):
     >>> clips = videos.clips(frames=8, image_size=112, training=True).batch(4)   # clips only, no labels
     """
 
-    def __init__(self, root: str | os.PathLike | list, strict: bool = False, verify: bool = True,
+    def __init__(self, root: str | os.PathLike | list, strict: bool = False, verify: bool | str = True,
                  index: str | os.PathLike | None = None, workers: int | None = None):
         super().__init__(strict)
         self.split = "unlabelled"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 
 import cv2
 import numpy as np
@@ -10,6 +12,10 @@ import numpy as np
 # A header may announce a frame or two more than the stream holds (a common
 # container quirk); only a larger shortfall marks a file as truncated.
 FRAME_COUNT_TOLERANCE = 2
+
+
+# What FFmpeg (inside OpenCV) prints when a stream is damaged: "[mpeg4 @ 0x55d0...] ac-tex damaged at 3 3".
+_DECODER_ERROR = re.compile(rb"^\[\w+ @ 0x[0-9a-f]+\] (.+)$", re.MULTILINE)
 
 
 class VideoDecodeError(RuntimeError):
@@ -99,6 +105,41 @@ def probe_video(path: str | os.PathLike, verify: bool = True) -> int:
         )
     finally:
         capture.release()
+
+
+def decode_check(path: str | os.PathLike) -> int:
+    """Decodes every frame of a video and returns how many there are, raising where it is damaged.
+
+    Damage inside a file (bytes overwritten mid-stream) often decodes into garbage without an error that
+    OpenCV passes on; FFmpeg, which decodes inside OpenCV, prints it on the process's standard error
+    ("[mpeg4 @ 0x...] ac-tex damaged at 3 3", "[mjpeg @ 0x...] huffman table decode error"). This check
+    reads that output, so it must run where nothing else writes to standard error at the same time: a
+    process of its own (`VideoFolder` runs it in a process pool for ``verify="decode"``).
+
+    Raises:
+        VideoDecodeError: the file cannot be opened, the decoder reports an error, or it yields fewer
+            frames than the header announces (beyond `FRAME_COUNT_TOLERANCE`).
+    """
+    with tempfile.TemporaryFile() as messages:
+        saved = os.dup(2)
+        os.dup2(messages.fileno(), 2)
+        try:
+            capture = _open(path)
+            announced, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
+            while capture.grab():
+                decoded += 1
+            capture.release()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        messages.seek(0)
+        errors = _DECODER_ERROR.findall(messages.read())
+    if errors:
+        raise VideoDecodeError(path, f"damaged: the decoder reports {errors[0].decode(errors='replace').strip()!r}"
+                                     f"{f' and {len(errors) - 1} more error(s)' if len(errors) > 1 else ''}")
+    if decoded == 0 or decoded < announced - FRAME_COUNT_TOLERANCE:
+        raise VideoDecodeError(path, f"damaged: {decoded} of the {announced} frames the header announces decode")
+    return decoded
 
 
 def read_frames(

@@ -38,7 +38,7 @@ def _opened(key: tuple, open_videos):
 
 
 def _probing(config: TrainConfig) -> dict:
-    return dict(verify=config.verify_videos == "full", index=video_index(config), workers=config.decode_threads)
+    return dict(verify=config.verify_videos, index=video_index(config), workers=config.decode_threads)
 
 
 def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:

@@ -20,7 +20,7 @@ SPARSITY_MODES = ("none", "l1", "delta")
 SPARSITY_SCHEDULES = ("constant", "warmup", "step")
 OPTIMIZERS = ("sgd", "adam")
 NORMALIZATIONS = ("mean", "frame", "sample", "dense_macs")
-VERIFY_LEVELS = ("full", "header")
+VERIFY_LEVELS = ("full", "header", "decode")
 # Settings that change how data is read or checked, not what a run computes: a resume may change them.
 READING_FIELDS = ("verify_videos", "decode_threads", "opencv_threads", "cache_dir", "cache_max_gb")
 LR_SCHEDULES = ("constant", "cosine")
@@ -78,8 +78,10 @@ class TrainConfig:
     cache_max_gb: float | None = _field(None, "Bound of --cache-dir in GB (least recently used videos are evicted; "
                                         "default: no bound).", "data")
     verify_videos: str = _field("full", "How videos are checked when a folder is opened: full (decode the first and "
-                                "last frames: catches truncated files) or header (frame count only). Results are "
-                                "remembered by path, size and time, so a second run checks nothing.", "data",
+                                "last frames: catches truncated files), header (frame count only) or decode (decode "
+                                "every frame in worker processes and read the decoder's errors: also catches damage "
+                                "inside a file). Results are remembered by path, size and time, so a second run "
+                                "checks nothing.", "data",
                                 choices=VERIFY_LEVELS)
     decode_threads: int | None = _field(None, "Videos decoded at once, and threads checking videos (default: "
                                         "tf.data's autotuning, and the cores this process may use).", "data")

@@ -18,7 +18,10 @@ def decode_all(path):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FRAMES))
 def test_probe_counts_real_frames(real_clips, name):
+    from delta_keras.data.video import decode_check
+
     assert probe_video(real_clips / name) == EXPECTED_FRAMES[name]
+    assert decode_check(real_clips / name) == EXPECTED_FRAMES[name]  # intact real files: no false alarm
 
 
 @pytest.mark.parametrize("name", ["v_ApplyEyeMakeup_g01_c01.avi", "cleaning_pool_k400.mp4"])
@@ -56,3 +59,39 @@ def test_unreadable_file(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(VideoDecodeError, match="broken.avi"):
         probe_video(path)
+
+
+def _damaged_copies(tmp_path, codec: str) -> list:
+    """An AVI of 40 synthetic frames, and copies with 200 random bytes written at 30, 45 and 60 % of the file."""
+    from delta_keras.data import synthetic_video
+
+    frames = synthetic_video(0, [0, 0, 1], np.arange(40), 64, 40, 0.02, 0)
+    clean = tmp_path / f"clean_{codec}.avi"
+    writer = cv2.VideoWriter(str(clean), cv2.VideoWriter_fourcc(*codec), 25, (64, 64))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data, rng, copies = clean.read_bytes(), np.random.default_rng(1), []
+    for share in (0.3, 0.45, 0.6):
+        start = int(len(data) * share)
+        damaged = tmp_path / f"damaged_{codec}_{share}.avi"
+        damaged.write_bytes(data[:start] + rng.integers(0, 256, 200, dtype=np.uint8).tobytes() + data[start + 200:])
+        copies.append(damaged)
+    return [clean, *copies]
+
+
+@pytest.mark.parametrize("codec", ["MJPG", "XVID"])
+def test_damage_inside_a_file_is_found_by_decoding_every_frame(tmp_path, codec):
+    from delta_keras.data import VideoFiles
+    from delta_keras.data.video import decode_check
+
+    clean, *damaged = _damaged_copies(tmp_path, codec)
+    assert decode_check(clean) == 40
+    for path in damaged:
+        with pytest.raises(VideoDecodeError, match="damaged"):
+            decode_check(path)
+    # Through a folder: the decode level finds all of them (in worker processes); the cheaper levels do not.
+    with pytest.warns(UserWarning, match="damaged"):
+        files = VideoFiles(tmp_path, verify="decode", workers=2)
+    assert [v.path for v in files.videos] == [clean] and sorted(files.report.skipped) == sorted(map(str, damaged))
+    assert len(VideoFiles(tmp_path, verify="full").videos) > 1
