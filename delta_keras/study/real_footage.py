@@ -251,6 +251,12 @@ def targets(runs: list[dict], f1: float = 0.98) -> dict:
     }
 
 
+def _minutes(runs: list[dict]) -> int:
+    """The study's compute time, from its runs' own timings, rounded to 5 minutes."""
+    seconds = sum(r.get("time_s", 0) + r.get("train_time_s", 0) for r in runs) + 60  # + loading and the teacher
+    return max(5, 5 * round(seconds / 300))
+
+
 def report_section(summary: dict, figures: str) -> list[str]:
     """The Markdown section of the generated report for one real-footage study."""
     study, runs = summary["study"], summary["runs"]
@@ -265,8 +271,13 @@ def report_section(summary: dict, figures: str) -> list[str]:
              f"{study['calibration_frames']}-frame clips of them); measured clips ({study['frames']} frames from the "
              "start of each): " + ", ".join(f"`{n}`" for n in study["measured"]) + ". MAC reductions are zero_delta "
              "(frame 0 charged in full) and zero_activation, summed over the measured clips.", "",
-             "Rerun (about half an hour on 2 cores): `python experiments/real_footage_study.py --out "
+             f"Rerun (about {_minutes(runs)} minutes on 2 cores): `python experiments/real_footage_study.py --out "
              f"{study['out']}` (runs completed in that folder with the same settings are reused).", "",
+             "Refinement variants (run name suffix: what trains, Adam's learning rate, the steps' multiple of it, the "
+             "sparsity-loss normalisation): " + "; ".join(
+                 f"`{suffix or '(none)'}`: {'kernels and steps' if trains == 'all' else 'steps only'}, {lr:g}, "
+                 f"{step_rate:g}x, {normalization}" for suffix, trains, lr, step_rate, normalization, _ in
+                 study.get("distill_variants", [])) + ".", "",
              "| run | zero_delta reduction | zero_activation reduction | edge F1 | MAE | worst clip F1 | "
              "clip reductions (min–max) |", "|---|---|---|---|---|---|---|"]
     for r in runs:
