@@ -24,8 +24,8 @@ import numpy as np
 from delta_keras.files import atomic_save
 
 # Bump when the cached content changes meaning, so old caches are not reused.
-_FORMAT_VERSION = 2
-_MAGIC = b"DKFRAMES2\n"
+_FORMAT_VERSION = 3
+_MAGIC = b"DKFRAMES3\n"
 SUFFIX = ".frames"
 CHUNK = 32
 
@@ -43,7 +43,9 @@ def encode_frames(frames: np.ndarray, chunk: int = CHUNK, level: int = 6) -> byt
         changes = np.concatenate([block[:1], np.diff(block, axis=0)])  # uint8 arithmetic wraps modulo 256
         pieces.append(zlib.compress(changes.tobytes(), level))
     offsets = np.cumsum([0, *map(len, pieces)]).tolist()
-    header = json.dumps({"shape": list(frames.shape), "chunk": chunk, "offsets": offsets}).encode()
+    # A checksum a chunk: a partial decompression verifies nothing by itself, and damage must not pass as frames.
+    checksums = [zlib.crc32(piece) for piece in pieces]
+    header = json.dumps({"shape": list(frames.shape), "chunk": chunk, "offsets": offsets, "crc32": checksums}).encode()
     return b"".join([_MAGIC, struct.pack("<I", len(header)), header, *pieces])
 
 
@@ -63,11 +65,19 @@ def decode_frames(path: str | os.PathLike, positions: np.ndarray | None = None) 
         positions = np.arange(shape[0]) if positions is None else np.asarray(positions, np.int64)
         if positions.size and (positions.min() < 0 or positions.max() >= shape[0]):
             raise ValueError(f"{path}: positions outside 0..{shape[0] - 1}")
+        frame_bytes = int(np.prod(shape[1:]))
         chunks = {}
         for index in np.unique(positions // chunk).tolist():
+            # Decompress only up to the last frame wanted from this chunk (a clip often needs its first part).
+            needed = int(positions[positions // chunk == index].max() % chunk) + 1
             file.seek(base + offsets[index])
-            data = zlib.decompress(file.read(offsets[index + 1] - offsets[index]))
+            compressed = file.read(offsets[index + 1] - offsets[index])
+            if zlib.crc32(compressed) != header["crc32"][index]:
+                raise ValueError(f"{path}: chunk {index} is damaged (checksum)")
+            data = zlib.decompressobj().decompress(compressed, needed * frame_bytes)
             changes = np.frombuffer(data, np.uint8).reshape(-1, *shape[1:])
+            if len(changes) != needed:
+                raise ValueError(f"{path}: chunk {index} is incomplete")
             chunks[index] = np.cumsum(changes, axis=0, dtype=np.uint8)  # wraps modulo 256, as written
     if not positions.size:
         return np.zeros((0, *shape[1:]), np.uint8)

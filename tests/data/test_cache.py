@@ -70,6 +70,9 @@ def test_leftover_temporary_and_damaged_files_are_ignored(tmp_path):
     np.testing.assert_array_equal(cache.read(video, [0, 1, 2], lambda: frames), frames)
     final.write_bytes(final.read_bytes()[:-5])  # damaged by something else
     np.testing.assert_array_equal(cache.read(video, [0, 1, 2], lambda: frames * 2), frames * 2)
+    intact = final.read_bytes()
+    final.write_bytes(intact[:-3] + bytes([intact[-3] ^ 1]) + intact[-2:])  # one bit flipped inside a chunk
+    np.testing.assert_array_equal(cache.read(video, [0], lambda: frames * 3), frames[:1] * 3)
     assert list(final.parent.glob("*.tmp")) == [leftover]  # our own writes leave no temporary file
 
 
