@@ -112,7 +112,7 @@ def validation_memory(args: argparse.Namespace) -> dict:
     """Peak memory (max RSS) of one training step followed by validation on the whole test split."""
     from delta_keras.train import builders
 
-    config = _config(args)
+    config = _config(args, cache_dir=None)  # the default: validation clips decoded each epoch
     model = builders.build_model(config)
     builders.compile_model(model, builders.build_optimizer(config), config)
     steps = builders.validation_steps(config)

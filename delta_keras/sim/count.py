@@ -161,8 +161,8 @@ def _prepare(probe: _Probe, values: dict, samples: int, frames: int) -> None:
 
 
 def _frame_counts(mask, fan_out=None):
-    """Per-frame sums over samples of a 0/1 float32 mask ``(N, T, *frame)``, each entry weighted by its
-    fan-out (int64 map of a frame) if given: ``(T,)`` float64, exact.
+    """Per-sample, per-frame sums of a 0/1 float32 mask ``(N, T, *frame)``, each entry weighted by its
+    fan-out (int64 map of a frame) if given: ``(N, T)`` float64, exact.
 
     Sums along a frame's last axis run in float32 (fast) when they cannot exceed 2**24, where float32
     integers stop being exact, and in float64 otherwise; the rest of the sum runs in float64.
@@ -174,7 +174,7 @@ def _frame_counts(mask, fan_out=None):
         with tf.init_scope():  # an eager tensor is captured by reference, not copied into the graph
             fan_out = tf.constant(fan_out, dtype)
         rows = tf.cast(rows, dtype) * fan_out
-    return tf.reduce_sum(tf.cast(tf.reduce_sum(rows, axis=-1), "float64"), axis=[0, 2])
+    return tf.reduce_sum(tf.cast(tf.reduce_sum(rows, axis=-1), "float64"), axis=2)
 
 
 def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granularity) -> dict:
@@ -184,12 +184,17 @@ def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granular
     changed = tf.cast(tf.not_equal(changes, 0), "float32")
     blocks = granularity.blocks(len(stage.frame_shape), stage.channel_axis)
     charged, charged_changes = geometry.block_any(nonzero, blocks), geometry.block_any(changed, blocks)
-    return {
+    per_clip = {
         "zero_activation": _frame_counts(charged, stage.fan_out(False)),
         "both": _frame_counts(charged, stage.fan_out(True)),
         "zero_delta": _frame_counts(charged_changes, stage.fan_out(False)),
         "nonzero": _frame_counts(nonzero),
         "changed": _frame_counts(changed),
+    }
+    return {
+        # Per frame (summed over clips), and per clip (summed over frames) under the `CLIP_TOTALS` keys.
+        **{key: tf.reduce_sum(value, axis=0) for key, value in per_clip.items()},
+        **{f"{policy}{_PER_CLIP}": tf.reduce_sum(per_clip[policy], axis=1) for policy in _PER_CLIP_POLICIES},
         # NeuroBench counts a layer whose inputs are all in {-1, 0, 1} as accumulates (ACs).
         "non_ternary": tf.math.count_nonzero((sequence != 0) & (tf.abs(sequence) != 1), dtype="float64"),
     }
@@ -209,6 +214,26 @@ def _count_batch(probe: _Probe, values: dict, samples: int, granularity: geometr
         results[key] = {"nonzero": tf.math.count_nonzero(values[key], dtype="float64"),
                         "size": tf.cast(tf.size(values[key], out_type="int64"), "float64")}
     return results
+
+
+# Policies whose MACs are also kept per clip (the others are the same for every clip), and their key suffix.
+_PER_CLIP_POLICIES = ("zero_activation", "both", "zero_delta")
+_PER_CLIP = "@clip"
+
+
+def _merge(totals: dict | None, batch: dict) -> dict:
+    """Adds a batch's counts to the totals; per-clip counts are appended (one entry a clip)."""
+    if totals is None:
+        return batch
+
+    def merge(total, new, key: str = ""):
+        if isinstance(total, dict):
+            return {k: merge(total[k], new[k], k) for k in total}
+        if isinstance(total, list):
+            return [merge(t, n, key) for t, n in zip(total, new)]
+        return np.concatenate([total, new]) if key.endswith(_PER_CLIP) else np.add(total, new)
+
+    return merge(totals, batch)
 
 
 @dataclasses.dataclass
@@ -324,13 +349,19 @@ def count_macs(
         if not counter.prepared:
             _prepare(probe, values, len(inputs), clips.shape[1])
             counter.prepared = True
-        batch = tf.nest.map_structure(lambda t: t.numpy(), counter.count(values, len(inputs)))
-        totals = batch if totals is None else tf.nest.map_structure(np.add, totals, batch)
+        totals = _merge(totals, tf.nest.map_structure(lambda t: t.numpy(), counter.count(values, len(inputs))))
         if bar is not None:
             bar.add(len(clips[start:start + batch_size]))
     sites = {site.key: site for site in probe.all_sites()}
     layers = [_layer_count(sites[key], counts, len(clips)) for key, counts in totals.items() if key in sites]
     activations = [v for key, v in totals.items() if key not in sites]
+    clip_macs = {policy: np.zeros(len(clips)) for policy in (*_PER_CLIP_POLICIES, "dense", "zero_weight")}
+    for key, counts in totals.items():
+        for stage, count in zip(sites[key].stages if key in sites else (), counts):
+            for policy in _PER_CLIP_POLICIES:
+                clip_macs[policy] += count[f"{policy}{_PER_CLIP}"]
+            clip_macs["dense"] += stage.dense_macs() * clips.shape[1]
+            clip_macs["zero_weight"] += stage.weight_macs() * clips.shape[1]
     return MacReport(
         layers=layers,
         uncounted=dict(probe.uncounted),
@@ -340,6 +371,7 @@ def count_macs(
         frames=clips.shape[1],
         activation_nonzero=float(sum(a["nonzero"] for a in activations)),
         activation_size=float(sum(a["size"] for a in activations)),
+        clip_macs={p: clip_macs[p] for p in POLICIES if p in policies},
     )
 
 

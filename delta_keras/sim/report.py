@@ -84,6 +84,8 @@ class MacReport:
         granularity: the skipping granularity counted.
         samples, frames: clips counted and frames per clip.
         activation_nonzero, activation_size: nonzero and total outputs of activation layers (NeuroBench).
+        clip_macs: ``{policy: MACs of each clip}`` (arrays of ``samples`` entries, in the order of the clips),
+            so a study can show the spread over clips or videos.
     """
 
     layers: list
@@ -94,6 +96,7 @@ class MacReport:
     frames: int
     activation_nonzero: float
     activation_size: float
+    clip_macs: dict = dataclasses.field(default_factory=dict)
 
     def total(self, policy: str) -> float:
         """Total MACs over layers, frames and samples."""
@@ -102,6 +105,11 @@ class MacReport:
     def reduction(self, policy: str) -> float:
         """``dense / policy`` MACs over the whole model."""
         return _ratio(self.total("dense"), self.total(policy))
+
+    def clip_reductions(self, policy: str) -> np.ndarray:
+        """``dense / policy`` MACs of each clip (one entry a clip, in the order counted)."""
+        with np.errstate(divide="ignore"):  # a clip that triggers no MAC saves them all: infinity
+            return self.clip_macs["dense"] / self.clip_macs[policy]
 
     def rows(self) -> list[dict]:
         """One dict per layer (MACs per sample), then a ``"total"`` row."""

@@ -85,15 +85,11 @@ def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names:
 
     outputs = model.predict(clips, batch_size=1, verbose=0)
     policies = ("dense", "zero_activation", "zero_delta")
-    totals, by_layer, per_clip = dict.fromkeys(policies, 0.0), {}, {}
-    for index, name in enumerate(names):
-        report = sim.count_macs(model, clips[index:index + 1], policies=policies, batch_size=1)
-        for policy in policies:
-            totals[policy] += report.total(policy)
-        for layer in report.layers:
-            by_layer[layer.name] = by_layer.get(layer.name, 0.0) + float(layer.macs("zero_delta").sum())
-        per_clip[name] = {"reduction_zero_delta": report.total("dense") / report.total("zero_delta"),
-                          "edge_f1": edge_f1(reference[index], outputs[index])}
+    report = sim.count_macs(model, clips, policies=policies, batch_size=1)
+    totals = {policy: report.total(policy) for policy in policies}
+    by_layer = {layer.name: float(layer.macs("zero_delta").sum()) for layer in report.layers}
+    per_clip = {name: {"reduction_zero_delta": float(reduction), "edge_f1": edge_f1(reference[index], outputs[index])}
+                for index, (name, reduction) in enumerate(zip(names, report.clip_reductions("zero_delta")))}
     share = {k: v / totals["zero_delta"] for k, v in sorted(by_layer.items(), key=lambda kv: -kv[1])[:6]}
     return {
         "reduction_zero_delta": totals["dense"] / totals["zero_delta"],

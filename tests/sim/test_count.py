@@ -179,3 +179,28 @@ def test_repeated_calls_reuse_the_counter_until_kernel_zeros_change():
     assert count_macs(model, clips).total("both") == first and count._COUNTERS[model][1] is counter
     layer.kernel.assign(np.where(np.arange(2) == 0, 0.0, layer.kernel.numpy()))  # prune one filter
     assert count_macs(model, clips).total("both") == first / 2
+
+
+def test_per_clip_totals_add_up_and_match_counting_each_clip_alone():
+    import keras
+    import numpy as np
+
+    from delta_keras.sim import count_macs
+
+    clips_in = keras.Input((4, 10, 10, 2))
+    x = keras.layers.TimeDistributed(keras.layers.Conv2D(3, 3, activation="relu"))(clips_in)
+    model = keras.Model(clips_in, keras.layers.TimeDistributed(keras.layers.Conv2D(2, 3))(x))
+    rng = np.random.default_rng(0)
+    clips = rng.uniform(0, 1, (5, 4, 10, 10, 2)).astype("float32")
+    clips[1] = clips[1, :1]  # a still clip: only frame 0 is charged
+    clips[3] = 0.0  # a black clip
+    report = count_macs(model, clips, batch_size=2)
+    for policy in report.policies:
+        assert report.clip_macs[policy].shape == (5,)
+        np.testing.assert_allclose(report.clip_macs[policy].sum(), report.total(policy))
+    for index in range(5):
+        alone = count_macs(model, clips[index:index + 1])
+        for policy in report.policies:
+            assert report.clip_macs[policy][index] == alone.total(policy)
+    reductions = report.clip_reductions("zero_delta")
+    assert reductions[1] > reductions[0] and reductions[3] > reductions[1]
