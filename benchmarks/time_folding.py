@@ -20,7 +20,7 @@ import numpy as np
 
 from delta_keras import DeltaActivation, sparsify
 from delta_keras.models import graph
-from delta_keras.models.sparsify import ends_in_activation
+from delta_keras.registry import is_activation
 
 LAYER_KWARGS = dict(step_init=0.25, sparsity_weight=1e-4)
 
@@ -30,7 +30,7 @@ def time_distributed_model(image_model: keras.Model, frames: int) -> keras.Model
 
     def visit(layer, x, **kwargs):
         x = keras.layers.TimeDistributed(graph.copy_layer(layer))(x, **kwargs)
-        return DeltaActivation(**LAYER_KWARGS)(x) if ends_in_activation(layer) else x
+        return DeltaActivation(**LAYER_KWARGS)(x) if is_activation(layer) else x
 
     clips = keras.Input((frames, *image_model.input.shape[1:]))
     return keras.Model(clips, graph.run_graph(image_model, clips, visit))

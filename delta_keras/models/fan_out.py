@@ -12,9 +12,9 @@ like the published per-layer MAC formulas:
 - ``Dense``: ``units``.
 
 MAC-free layers pass the fan-out of their output back to their input, multiplied by the number of
-outputs one input element reaches: 1 for elementwise and rearranging layers (BatchNormalization,
-activations, Dropout, Add, Concatenate, Flatten, Reshape, ZeroPadding, Rescaling, global pooling...);
-``prod(pool_size) / prod(strides)`` for pooling. For average pooling with ``pool_size == strides`` that
+outputs one input element reaches (their registered ``reach``, `delta_keras.registry`): 1 for elementwise
+and rearranging layers (BatchNormalization, activations, Dropout, Add, Concatenate, Flatten, Reshape,
+ZeroPadding, Rescaling, global pooling...); ``prod(pool_size) / prod(strides)`` for pooling. For average pooling with ``pool_size == strides`` that
 is 1: an element feeds one pooled output, and a nonzero change there triggers that output's fan-out.
 (If several changes fall in one window a delta engine may merge them into one, so the figure is an upper
 bound, exact when changes are isolated.) For max pooling the same figure is an upper bound too: a change
@@ -35,31 +35,14 @@ from typing import Iterable
 
 import keras
 
-from delta_keras.layers import FoldTime, ImagePreprocessing, Quantize, SparsityLayer, UnfoldTime
+from delta_keras import registry
+from delta_keras.layers import SparsityLayer, UnfoldTime
 from delta_keras.models import graph as graph_lib
-
-L = keras.layers
-_CONVOLUTIONS = (L.Conv1D, L.Conv2D, L.Conv3D)
-_TRANSPOSED_CONVOLUTIONS = (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
-_DEPTHWISE_CONVOLUTIONS = (L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
-_POOLING = (
-    L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D,
-)
-_UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
-# Layers where an input element reaches one output element (or is dropped).
-_ONE_TO_ONE = (
-    L.InputLayer, L.BatchNormalization, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D,
-    L.GaussianDropout, L.GaussianNoise, L.AlphaDropout, L.Activation, L.ReLU, L.LeakyReLU, L.PReLU, L.ELU,
-    L.Softmax, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate, L.Flatten,
-    L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D,
-    L.Cropping3D, L.Rescaling, L.Normalization, L.Identity, L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
-    L.GlobalAveragePooling3D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D,
-    ImagePreprocessing, Quantize, FoldTime, UnfoldTime,
-)
 
 
 def layer_fan_out(layer: keras.layers.Layer) -> float | None:
-    """MACs that one nonzero element of ``layer``'s input triggers inside ``layer``.
+    """MACs that one nonzero element of ``layer``'s input triggers inside ``layer`` (its registered
+    ``fan_out``, `delta_keras.registry`).
 
     Args:
         layer: any Keras layer (built or not).
@@ -78,34 +61,21 @@ def layer_fan_out(layer: keras.layers.Layer) -> float | None:
     >>> layer_fan_out(keras.layers.ReLU()) is None
     True
     """
-    if isinstance(layer, L.Dense):
-        return float(layer.units)
-    if isinstance(layer, _TRANSPOSED_CONVOLUTIONS):
-        return float(layer.filters * math.prod(layer.kernel_size))
-    if isinstance(layer, _CONVOLUTIONS + _DEPTHWISE_CONVOLUTIONS):
-        outputs_per_read = layer.filters / layer.groups if isinstance(layer, _CONVOLUTIONS) else layer.depth_multiplier
-        return outputs_per_read * math.prod(layer.kernel_size) / math.prod(layer.strides)
-    return None
+    kind = registry.layer_kind(layer)
+    return float(kind.fan_out(layer)) if kind is not None and kind.role == "mac" else None
 
 
 def _reach(layer: keras.layers.Layer) -> float:
     """How many outputs of a MAC-free layer one input element reaches (interior average)."""
-    if isinstance(layer, _POOLING):
-        return math.prod(layer.pool_size) / math.prod(layer.strides)
-    if isinstance(layer, _UPSAMPLING):
-        return float(math.prod(layer.size))
-    if isinstance(layer, L.Resizing):
-        # Each output reads 4 inputs (bilinear) or 1 (nearest): per input, that times outputs / inputs.
-        taps = 4.0 if layer.interpolation == "bilinear" else 1.0
-        height, width = layer.input.shape[-3:-1] if layer.data_format == "channels_last" else layer.input.shape[-2:]
-        return taps * layer.height * layer.width / (height * width)
-    if not isinstance(layer, _ONE_TO_ONE):
+    kind = registry.layer_kind(layer)
+    if kind is None:
         warnings.warn(
             f"fan-out: layer {layer.name!r} ({type(layer).__name__}) is unknown, counted as one-to-one "
-            "(each input element reaches one output element).",
+            "(each input element reaches one output element); teach it with delta_keras.registry.register_layer.",
             stacklevel=3,
         )
-    return 1.0
+        return 1.0
+    return float(kind.reach(layer)) if kind.reach else 1.0
 
 
 def _data_inputs(node) -> list:

@@ -15,27 +15,11 @@ from delta_keras.layers import (
     SparsityLayer,
     UnfoldTime,
 )
+from delta_keras import registry
 from delta_keras.models import graph as graph_lib
 from delta_keras.models.fan_out import dense_macs, graph_fan_outs
 
 METHODS = {"delta": DeltaActivation, "l1": ActivitySparsity}
-# Activation layers without an `activation` attribute; `Activation` and fused activations have one.
-_ACTIVATION_FUNCTION_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU)
-_ACTIVATION_LAYERS = (keras.layers.Activation, *_ACTIVATION_FUNCTION_LAYERS)
-# A classifier's output distribution feeds no MACs: no sparsity layer after these.
-_NOT_SPARSIFIED = (keras.activations.linear, keras.activations.softmax, keras.activations.log_softmax)
-
-
-def ends_in_activation(layer: keras.layers.Layer) -> bool:
-    """Whether ``layer``'s output is a nonlinear activation (a place for a sparsity layer).
-
-    True for activation layers (``ReLU``, ``Activation``, ...) and for layers with their own
-    ``activation`` argument (``Conv2D(..., activation="relu")``), except linear and softmax ones.
-    """
-    if isinstance(layer, _ACTIVATION_FUNCTION_LAYERS):
-        return True
-    activation = getattr(layer, "activation", None)
-    return callable(activation) and activation not in _NOT_SPARSIFIED
 
 
 def _check_method(method) -> None:
@@ -87,7 +71,7 @@ def apply_per_frame(
     input_layer = graph.inputs[0]._keras_history.operation
     points = set()
     if method is not None:
-        points = {layer.name for layer in graph.layers if ends_in_activation(layer) and (where or bool)(layer)}
+        points = {layer.name for layer in graph.layers if registry.is_activation(layer) and (where or bool)(layer)}
     # The input is no activation: a boundary only when asked for.
     inputs = {input_layer.name} if include_input else set()
     fan_outs = graph_fan_outs(graph, stop_at=points | inputs)
@@ -107,7 +91,8 @@ def apply_per_frame(
 
     def visit(layer, *args, **kwargs):
         point = layer.name in points
-        fused = point and not isinstance(layer, _ACTIVATION_LAYERS)
+        kind = registry.layer_kind(layer)
+        fused = point and not (kind is not None and kind.activation)
         # Split `Conv2D(..., activation=f)` into the linear layer and `Activation(f)`, so the sparsity
         # layer sees the activated output and the MAC layer stays a plain, recognisable layer.
         overrides = {"activation": "linear"} if fused else None

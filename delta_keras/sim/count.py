@@ -11,23 +11,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.layers import ActivitySparsity, DeltaActivation, density
+from delta_keras import registry
+from delta_keras.layers import SparsityLayer, density
 from delta_keras.sim import geometry
 from delta_keras.sim.report import LayerCount, MacReport, StageCount
 
 POLICIES = ("dense", "zero_activation", "zero_delta", "zero_weight", "both")
 
-# Layers whose outputs count as activations for NeuroBench's activation sparsity.
-ACTIVATION_LAYERS = (
-    keras.layers.ReLU,
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-    DeltaActivation,
-    ActivitySparsity,
-)
+
+
+def _counts_as_activation(layer) -> bool:
+    """Whether a layer's outputs count as activations for NeuroBench's activation sparsity: the registry's
+    activation layers, a softmax, the sparsity layers, and layers with a nonlinear ``activation`` of their own."""
+    kind = registry.layer_kind(layer)
+    return (kind is not None and kind.activation) or isinstance(layer, (keras.layers.Softmax, SparsityLayer)) or (
+        _has_activation(layer))
 
 
 def graph_nodes(model):
@@ -92,7 +90,7 @@ class _Probe:
                 self.sites.append(site)
                 self._outputs.append(("site", site.key))
                 tensors.append(node.input_tensors[0])
-            if isinstance(layer, ACTIVATION_LAYERS) or _has_activation(layer):
+            if _counts_as_activation(layer):
                 self.activations.append(key + "/output")
                 self._outputs.append(("activation", key + "/output"))
                 tensors.append(node.output_tensors[0])

@@ -6,37 +6,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.layers import (
-    ActivitySparsity,
-    DeltaActivation,
-    FoldTime,
-    FrameDifference,
-    ImagePreprocessing,
-    Quantize,
-    UnfoldTime,
-)
+from delta_keras import registry
+from delta_keras.layers import DeltaActivation
 from delta_keras.sim import geometry
 from delta_keras.sim.count import check_clips, graph_nodes, node_keys
 
 L = keras.layers
-# Frame-wise layers without MACs, re-evaluated on the accumulated state every frame; the change of their
-# output is passed on. Non-linear ones must be. For affine ones (batch normalisation, add, average
-# pooling, padding, reshapes, the input's `ImagePreprocessing`...) it equals propagating the change
-# through them, but exactly in float: a change that cancels (a quantised value moving within an average
-# pool) is an exact zero, as on integer hardware, rather than a rounding residue that would charge the
-# next MAC layer.
-FRAME_WISE_LAYERS = (
-    L.BatchNormalization, L.Add, L.Subtract, L.Average, L.Concatenate, L.AveragePooling1D, L.AveragePooling2D,
-    L.AveragePooling3D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.ZeroPadding1D, L.ZeroPadding2D,
-    L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Reshape, L.Flatten, L.Rescaling, L.Dropout,
-    L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.Identity,
-    L.Permute, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D, L.Resizing, ImagePreprocessing,
-    L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
-    L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, DeltaActivation, Quantize,
-)
+# Frame-wise layers without MACs (the registry's "affine" and "nonlinear" roles) are re-evaluated on the
+# accumulated state every frame; the change of their output is passed on. Non-linear ones must be. For
+# affine ones (batch normalisation, add, average pooling, padding, reshapes, the input's
+# `ImagePreprocessing`...) it equals propagating the change through them, but exactly in float: a change that
+# cancels (a quantised value moving within an average pool) is an exact zero, as on integer hardware, rather
+# than a rounding residue that would charge the next MAC layer. The same holds for these Keras operations:
 FRAME_WISE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
-# Pass-through layers with side effects when called (`ActivitySparsity` updates its statistics).
-IDENTITY_LAYERS = (ActivitySparsity,)
 # Nodes that only view their input: its value and its change pass through the same view. With one
 # frame per step, folding time into batch is a squeeze of the time axis and unfolding an expand.
 _VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x: x[:, None]}
@@ -68,15 +50,12 @@ class _Node:
                 raise NotImplementedError(f"{self.key}: recurrent layers are not supported by DeltaInference")
             geometry.stages(layer, self.node.input_tensors[0].shape[1:])  # raises UncountableLayer early
             return "mac"
-        if isinstance(layer, FoldTime):
-            return "fold"
-        if isinstance(layer, UnfoldTime):
-            return "unfold"
-        if isinstance(layer, FrameDifference):
-            if self.time_distributed:
-                raise NotImplementedError(f"{self.key}: FrameDifference needs the time axis; it cannot run "
-                                          "inside TimeDistributed")
-            return "previous_frame"
+        kind = registry.layer_kind(layer)
+        role = kind.role if kind is not None else None
+        if role == "previous_frame" and self.time_distributed:
+            raise NotImplementedError(f"{self.key}: {name} needs the time axis; it cannot run inside TimeDistributed")
+        if role in ("fold", "unfold", "previous_frame"):
+            return role
         if isinstance(layer, DeltaActivation) and layer.output_mode != "quantized":
             raise NotImplementedError(f"{self.key}: DeltaInference runs DeltaActivation(output='quantized') only "
                                       f"(got output={layer.output_mode!r}): the engine computes the deltas itself")
@@ -92,13 +71,13 @@ class _Node:
                 return "fold"
             if len(shape_out) == len(shape_in) + 1 and shape_out[2:] == shape_in[1:] and shape_out[1] == time:
                 return "unfold"
-        if isinstance(layer, FRAME_WISE_LAYERS) or name in FRAME_WISE_OPS:
+        if role in ("affine", "nonlinear") or name in FRAME_WISE_OPS:
             return "evaluate"
-        if isinstance(layer, IDENTITY_LAYERS):
+        if role == "pass_through":
             return "identity"
-        raise NotImplementedError(f"{self.key}: DeltaInference cannot run {name} (supported: MAC layers, "
-                                  "affine layers, element-wise non-linearities, pooling, time folding, "
-                                  "delta_keras' sparsity, preprocessing and frame-difference layers)")
+        raise NotImplementedError(f"{self.key}: DeltaInference cannot run {name} (supported: the registry's MAC, "
+                                  "affine, nonlinear, pass-through, time-fold and previous-frame layers; teach it "
+                                  "a layer with delta_keras.registry.register_layer)")
 
 
 class DeltaInference:

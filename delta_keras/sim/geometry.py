@@ -24,6 +24,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from delta_keras import registry
+
 
 class UncountableLayer(ValueError):
     """Raised for a layer whose MACs the simulator cannot count; the message says why."""
@@ -235,20 +237,16 @@ def _recurrent_stages(layer, frame_shape):
     ]
 
 
-# Order matters: the first matching class wins.
-_STAGE_BUILDERS = (
-    (keras.layers.SeparableConv1D, _separable_stages),
-    (keras.layers.SeparableConv2D, _separable_stages),
-    (keras.layers.DepthwiseConv1D, _depthwise_stages),
-    (keras.layers.DepthwiseConv2D, _depthwise_stages),
-    (keras.layers.Conv1D, _conv_stages),
-    (keras.layers.Conv2D, _conv_stages),
-    (keras.layers.Conv3D, _conv_stages),
-    (keras.layers.Dense, _dense_stages),
-    (keras.layers.LSTM, _recurrent_stages),
-    (keras.layers.GRU, _recurrent_stages),
-    (keras.layers.SimpleRNN, _recurrent_stages),
-)
+# The simulator's part of the layer registry: the exact linear stages of each Keras MAC layer.
+for _classes, _builder in (
+    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D), _separable_stages),
+    ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), _depthwise_stages),
+    ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D), _conv_stages),
+    ((keras.layers.Dense,), _dense_stages),
+    ((keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN), _recurrent_stages),
+):
+    for _cls in _classes:
+        registry.register_layer(_cls, stages=_builder)
 RECURRENT_LAYERS = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
 
 
@@ -260,20 +258,22 @@ def unwrap(layer):
 
 
 def is_mac_layer(layer) -> bool:
-    """Whether ``layer`` (unwrapped) multiplies activations by weights: a known MAC type, or any other
-    layer holding a ``kernel`` weight (listed as uncounted rather than silently dropped)."""
-    return isinstance(layer, tuple(cls for cls, _ in _STAGE_BUILDERS)) or any(
+    """Whether ``layer`` (unwrapped) multiplies activations by weights: a ``"mac"`` layer of the registry, or
+    any other layer holding a ``kernel`` weight (listed as uncounted rather than silently dropped)."""
+    kind = registry.layer_kind(layer)
+    return (kind is not None and kind.role == "mac") or any(
         "kernel" in w.path.rsplit("/", 1)[-1] for w in getattr(layer, "weights", ())
     )
 
 
 def stages(layer, frame_shape: tuple[int, ...]) -> list[Stage]:
-    """The linear stages of a MAC layer (unwrapped) on frames of ``frame_shape``.
+    """The linear stages of a MAC layer (unwrapped) on frames of ``frame_shape``, from its registered ``stages``.
 
     Raises:
         UncountableLayer: for a layer type (or configuration) the simulator cannot count.
     """
-    for cls, builder in _STAGE_BUILDERS:
-        if isinstance(layer, cls):
-            return builder(layer, tuple(frame_shape))
-    raise UncountableLayer(f"no MAC rule for {type(layer).__name__}")
+    kind = registry.layer_kind(layer)
+    if kind is None or kind.stages is None:
+        raise UncountableLayer(f"no MAC rule for {type(layer).__name__} (register its stages with "
+                               "delta_keras.registry.register_layer)")
+    return kind.stages(layer, tuple(frame_shape))
