@@ -88,8 +88,13 @@ def get_penalty(identifier) -> Penalty:
     raise ValueError(f"penalty must be one of {sorted(_PENALTIES)} or a Penalty, got {identifier!r}")
 
 
-class Schedule:
-    """Base class: ``schedule(step)`` returns the float32 sparsity weight at an integer training step."""
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Base class: ``schedule(step)`` returns the float32 sparsity weight at an integer training step.
+
+    A Keras `LearningRateSchedule` (the same contract: a function of the step, serialisable), so any of
+    Keras' own schedules (``PiecewiseConstantDecay``, ``CosineDecay``, ``ExponentialDecay``...) serves as a
+    sparsity weight too; these subclasses add the shapes a sparsity weight needs (a warm-up from zero).
+    """
 
     def __call__(self, step):
         raise NotImplementedError
@@ -159,12 +164,12 @@ class PiecewiseConstant(Schedule):
         return {"boundaries": self.boundaries, "values": self.values}
 
 
-def get_schedule(identifier) -> Schedule:
-    """Resolves a number (constant weight), a config dict or a `Schedule` instance."""
-    if isinstance(identifier, Schedule):
+def get_schedule(identifier) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Resolves a number (constant weight), a config dict, a `Schedule` or any Keras `LearningRateSchedule`."""
+    if isinstance(identifier, keras.optimizers.schedules.LearningRateSchedule):
         return identifier
     if isinstance(identifier, (int, float)):
         return Constant(identifier)
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
-    raise ValueError(f"sparsity_weight must be a number or a Schedule, got {identifier!r}")
+    raise ValueError(f"sparsity_weight must be a number, a Schedule or a keras LearningRateSchedule, got {identifier!r}")

@@ -71,3 +71,19 @@ def test_layer_follows_its_schedule_during_fit():
     assert layer.sparsity_weight == pytest.approx(0.75)
     model.predict(x, verbose=0)  # inference does not advance the schedule
     assert layer.sparsity_weight == pytest.approx(0.75)
+
+
+def test_a_keras_learning_rate_schedule_serves_as_a_sparsity_weight(tmp_path):
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([2], [0.0, 0.5])
+    assert isinstance(regularizers.LinearWarmup(1.0, 4), keras.optimizers.schedules.LearningRateSchedule)
+    clips = keras.Input((3, 4))
+    layer = DeltaActivation(step_init=0.1, sparsity_weight=schedule)
+    model = keras.Model(clips, keras.layers.Dense(1)(layer(clips)))
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).normal(size=(6, 3, 4)).astype("float32")
+    model.fit(x, np.zeros((6, 3, 1)), batch_size=2, epochs=1, verbose=0)  # 3 steps
+    assert layer.sparsity_weight == pytest.approx(0.5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.layers[1].schedule).__name__ == "PiecewiseConstantDecay"
+    assert loaded.layers[1].sparsity_weight == pytest.approx(0.5)

@@ -33,7 +33,8 @@ class SparsityLayer(keras.layers.Layer):
     """Base class of the sparsity layers.
 
     Args:
-        sparsity_weight: float or `delta_keras.regularizers.Schedule` of the training step: the weight
+        sparsity_weight: float, `delta_keras.regularizers.Schedule` or any Keras `LearningRateSchedule` of
+            the training step: the weight
             of the sparsity loss. The layer counts its own training steps (a variable saved with the
             model), so a schedule needs no callback and resumes where it stopped.
         fan_out: MACs that one nonzero output triggers in the layers that consume it; weighs the loss
