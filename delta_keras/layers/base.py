@@ -34,9 +34,8 @@ class SparsityLayer(keras.layers.Layer):
 
     Args:
         sparsity_weight: float, `delta_keras.regularizers.Schedule` or any Keras `LearningRateSchedule` of
-            the training step: the weight
-            of the sparsity loss. The layer counts its own training steps (a variable saved with the
-            model), so a schedule needs no callback and resumes where it stopped.
+            the training step: the weight of the sparsity loss. The layer counts its own training steps (a
+            variable saved with the model), so a schedule needs no callback and resumes where it stopped.
         fan_out: MACs that one nonzero output triggers in the layers that consume it; weighs the loss
             by what a zero saves. `delta_keras.sparsify()` sets it from the graph.
         penalty: ``"l1"`` (default), ``"hoyer_square"``, ``"target_rate"`` or a
