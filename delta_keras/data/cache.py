@@ -1,7 +1,7 @@
 """On-disk cache of decoded, resized video frames: lossless, compressed in time, bounded in size.
 
-A video's frames are stored in chunks of `CHUNK` frames; each chunk holds its first frame and then the
-frame-to-frame differences (modulo 256), zlib-compressed. Consecutive frames barely change, so this is
+A video's frames are stored in chunks of `CHUNK` frames; each chunk holds its first frame (as differences
+between its rows) and then the frame-to-frame differences (modulo 256), zlib-compressed. Consecutive frames barely change, so this is
 lossless and about 4x smaller than raw frames on real footage (a lossy codec such as JPEG would be
 smaller still, but its noise differs from frame to frame and would change the temporal deltas the
 package measures: on a UCF101 clip, JPEG at quality 95 turns 69 % exact-zero pixel changes into 50 %).
@@ -24,8 +24,8 @@ import numpy as np
 from delta_keras.files import atomic_save
 
 # Bump when the cached content changes meaning, so old caches are not reused.
-_FORMAT_VERSION = 3
-_MAGIC = b"DKFRAMES3\n"
+_FORMAT_VERSION = 4
+_MAGIC = b"DKFRAMES4\n"
 SUFFIX = ".frames"
 CHUNK = 32
 
@@ -40,7 +40,10 @@ def encode_frames(frames: np.ndarray, chunk: int = CHUNK, level: int = 6) -> byt
     pieces = []
     for start in range(0, len(frames), chunk):
         block = frames[start:start + chunk]
-        changes = np.concatenate([block[:1], np.diff(block, axis=0)])  # uint8 arithmetic wraps modulo 256
+        # The first frame as differences between its rows (natural images: smaller numbers, better compressed),
+        # then each frame's difference from the previous one; uint8 arithmetic wraps modulo 256.
+        first = np.concatenate([block[0, :1], np.diff(block[0], axis=0)])
+        changes = np.concatenate([first[None], np.diff(block, axis=0)])
         pieces.append(zlib.compress(changes.tobytes(), level))
     offsets = np.cumsum([0, *map(len, pieces)]).tolist()
     # A checksum a chunk: a partial decompression verifies nothing by itself, and damage must not pass as frames.
@@ -78,6 +81,8 @@ def decode_frames(path: str | os.PathLike, positions: np.ndarray | None = None) 
             changes = np.frombuffer(data, np.uint8).reshape(-1, *shape[1:])
             if len(changes) != needed:
                 raise ValueError(f"{path}: chunk {index} is incomplete")
+            changes = changes.copy()
+            changes[0] = np.cumsum(changes[0], axis=0, dtype=np.uint8)  # the first frame's rows
             chunks[index] = np.cumsum(changes, axis=0, dtype=np.uint8)  # wraps modulo 256, as written
     if not positions.size:
         return np.zeros((0, *shape[1:]), np.uint8)
