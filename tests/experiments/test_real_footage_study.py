@@ -66,3 +66,13 @@ def test_tiny_study_on_real_clips(tmp_path):
     report = write_report([], tmp_path / "docs" / "RESULTS.md", real_footage=[out]).read_text()
     assert "## Real footage: HED on real clips" in report and "### Targets" in report
     assert (tmp_path / "docs" / "results" / "real" / summary["figure"]).is_file()
+
+
+def test_the_report_says_what_the_25x_target_asks_of_later_frames():
+    from delta_keras.study.real_footage import _why
+
+    runs = [{"name": "dense", "method": "dense", "reduction_zero_activation": 4.0, "reduction_zero_delta": 4.0},
+            {"name": "d", "method": "distill", "reduction_zero_delta": 10.0}]
+    (line, _) = _why({"best_trained": "d"}, runs, frames=16)
+    # Frame 0 costs 1/4 of a dense frame; 25x leaves (16/25 - 0.25) / 15 = 2.6% a later frame; 10x spends 9.0%.
+    assert "exceed 64x" in line and "2.6%" in line and "9.0%" in line and "3.5x that" in line
