@@ -1,8 +1,11 @@
-"""Reading and rebuilding the layer graph of functional and Sequential Keras models.
+"""Reading, running and rebuilding the layer graph of functional and Sequential Keras models.
 
-Keras has no public graph-rewriting API beyond `keras.models.clone_model`, which can neither inline
-nested models nor change the input rank; so this module uses the graph walk that `clone_model` itself
-is built on (`Functional._run_through_graph`). Everything else in the package goes through here.
+Keras has no public graph API beyond `keras.models.clone_model`, which can neither inline nested models
+nor change the input rank, and offers no way to walk a graph's nodes or call one node on new values. This
+module is the one place in the package that uses Keras' graph internals for that (the node walk that
+`clone_model` itself is built on: ``_run_through_graph``, ``_nodes_by_depth``, ``_keras_history``,
+``_inputs_struct``, ``Node.arguments.fill_in``, ``_call_has_training_arg``); everything else goes through
+its functions, and `tests/models/test_graph_internals.py` fails loudly if Keras renames any of them.
 """
 
 from __future__ import annotations
@@ -10,10 +13,19 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
-from keras.src.models.functional import Functional  # the class of functional models (not exported)
+
+# Keras' internal names this module relies on (checked by tests/models/test_graph_internals.py).
+INTERNALS = {"model": ("_run_through_graph", "_nodes_by_depth", "_inputs_struct"),
+             "sequential": ("_functional",), "layer": ("_call_has_training_arg",)}
 
 
-def functional_graph(model: keras.Model) -> Functional:
+def _is_functional(model) -> bool:
+    # The functional model class is not exported; a functional graph is a Model with a node table.
+    return isinstance(model, keras.Model) and not isinstance(model, keras.Sequential) and hasattr(
+        model, "_nodes_by_depth") and hasattr(model, "_run_through_graph")
+
+
+def functional_graph(model: keras.Model) -> keras.Model:
     """Returns the functional graph of a functional or built Sequential model.
 
     Raises:
@@ -28,7 +40,7 @@ def functional_graph(model: keras.Model) -> Functional:
                 "e.g. keras.Sequential([keras.Input((224, 224, 3)), ...])."
             )
         return graph
-    if isinstance(model, Functional):
+    if _is_functional(model):
         return model
     raise TypeError(
         f"Expected a functional or Sequential keras.Model, got {type(model).__name__}: a subclassed model "
@@ -38,7 +50,7 @@ def functional_graph(model: keras.Model) -> Functional:
 
 def is_graph_model(layer) -> bool:
     """Whether ``layer`` is a functional or Sequential model (whose layers can be inlined)."""
-    return isinstance(layer, (Functional, keras.Sequential))
+    return isinstance(layer, keras.Sequential) or _is_functional(layer)
 
 
 def run_graph(model: keras.Model, inputs, call: Callable):
@@ -61,11 +73,11 @@ def run_graph(model: keras.Model, inputs, call: Callable):
 def new_inputs(model: keras.Model):
     """New `keras.Input` tensors like the model's inputs (shapes, dtypes, names), in its input structure."""
     graph = functional_graph(model)
-    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t._keras_history.operation.name) for t in graph.inputs]
+    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=producer(t).name) for t in graph.inputs]
     return keras.tree.pack_sequence_as(graph._inputs_struct, inputs)
 
 
-def flatten(model: keras.Model) -> Functional:
+def flatten(model: keras.Model) -> keras.Model:
     """Returns ``model`` as one functional graph with nested models inlined (sharing the same layers)."""
     graph = functional_graph(model)
     if not any(is_graph_model(layer) for layer in graph.layers):
@@ -75,10 +87,38 @@ def flatten(model: keras.Model) -> Functional:
     return keras.Model(inputs, outputs, name=model.name)
 
 
-def nodes(model: Functional) -> list:
+def nodes(model: keras.Model) -> list:
     """The nodes (layer calls) of a functional graph, inputs first."""
     by_depth = model._nodes_by_depth
     return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+
+
+def layer_calls(model: keras.Model) -> list:
+    """The layer-call nodes of a functional or Sequential model in topological order, input nodes excluded
+    (nested models appear as one node each).
+
+    Raises:
+        ValueError: for a subclassed model (it has no graph to walk).
+    """
+    try:
+        graph = functional_graph(model)
+    except TypeError as error:
+        raise ValueError(f"{model.name}: only functional and Sequential models can be simulated ({error})") from None
+    return [node for node in nodes(graph) if not node.is_input]
+
+
+def producer(tensor) -> keras.layers.Layer:
+    """The layer (or operation) whose call produced a symbolic tensor."""
+    return tensor._keras_history.operation
+
+
+def call_node(node, values: dict):
+    """Calls a node's layer again on new values: ``values`` maps ``id(symbolic input tensor)`` to a value; the
+    node's other arguments are kept, and a layer that takes ``training`` gets ``training=False``."""
+    args, kwargs = node.arguments.fill_in(values)
+    if getattr(node.operation, "_call_has_training_arg", False):
+        kwargs["training"] = False
+    return node.operation(*args, **kwargs)
 
 
 def copy_layer(layer: keras.layers.Layer, **config_overrides) -> keras.layers.Layer:

@@ -68,7 +68,7 @@ def apply_per_frame(
     graph = _image_graph(model)
     if layer_kwargs.get("normalization") == "dense_macs":
         layer_kwargs = {**layer_kwargs, "dense_macs": dense_macs(graph)}
-    input_layer = graph.inputs[0]._keras_history.operation
+    input_layer = graph_lib.producer(graph.inputs[0])
     points = set()
     if method is not None:
         points = {layer.name for layer in graph.layers if registry.is_activation(layer) and (where or bool)(layer)}
@@ -106,7 +106,7 @@ def apply_per_frame(
         frames = sparsity(frames, input_layer.name, include_input if isinstance(include_input, dict) else None)
     outputs = graph_lib.run_graph(graph, frames, visit)
     return keras.tree.map_structure(
-        lambda x: UnfoldTime(name=f"{x._keras_history.operation.name}_frames")([x, clips]), outputs
+        lambda x: UnfoldTime(name=f"{graph_lib.producer(x).name}_frames")([x, clips]), outputs
     )
 
 

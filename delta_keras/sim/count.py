@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from delta_keras import registry
 from delta_keras.layers import SparsityLayer, density
+from delta_keras.models import graph as graph_lib
 from delta_keras.sim import geometry
 from delta_keras.sim.report import LayerCount, MacReport, StageCount
 
@@ -26,16 +27,6 @@ def _counts_as_activation(layer) -> bool:
     kind = registry.layer_kind(layer)
     return (kind is not None and kind.activation) or isinstance(layer, (keras.layers.Softmax, SparsityLayer)) or (
         _has_activation(layer))
-
-
-def graph_nodes(model):
-    """The nodes of a functional or Sequential model in topological order (inputs first), input nodes excluded."""
-    graph = getattr(model, "_functional", None) or model
-    if not hasattr(graph, "_nodes_by_depth"):
-        raise ValueError(f"{model.name}: only functional and Sequential models can be simulated (subclassed models "
-                         "have no graph to walk)")
-    depths = sorted(graph._nodes_by_depth, reverse=True)
-    return [node for d in depths for node in graph._nodes_by_depth[d] if not node.is_input]
 
 
 def node_keys(nodes, prefix: str = ""):
@@ -76,7 +67,7 @@ class _Probe:
         self.sites, self.activations = [], []
         self._outputs = []  # (what, item) in the order of the probe model's outputs
         tensors = []
-        for node, key in node_keys(graph_nodes(model), prefix):
+        for node, key in node_keys(graph_lib.layer_calls(model), prefix):
             layer, time_distributed = geometry.unwrap(node.operation)
             if isinstance(layer, keras.Model):
                 if len(node.input_tensors) != 1:
@@ -94,7 +85,7 @@ class _Probe:
                 self.activations.append(key + "/output")
                 self._outputs.append(("activation", key + "/output"))
                 tensors.append(node.output_tensors[0])
-        graph = getattr(model, "_functional", None) or model
+        graph = graph_lib.functional_graph(model)
         self.model = keras.Model(graph.inputs, tensors) if tensors else None
 
     def __call__(self, inputs) -> dict:

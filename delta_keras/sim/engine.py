@@ -8,8 +8,9 @@ import tensorflow as tf
 
 from delta_keras import registry
 from delta_keras.layers import DeltaActivation
+from delta_keras.models import graph as graph_lib
 from delta_keras.sim import geometry
-from delta_keras.sim.count import check_clips, graph_nodes, node_keys
+from delta_keras.sim.count import check_clips, node_keys
 
 L = keras.layers
 # Frame-wise layers without MACs (the registry's "affine" and "nonlinear" roles) are re-evaluated on the
@@ -118,7 +119,7 @@ class DeltaInference:
             raise NotImplementedError(f"{model.name}: DeltaInference runs single-input, single-output models")
         self.model = model
         self.time = model.inputs[0].shape[1]
-        self._nodes = [_Node(node, key, self.time) for node, key in node_keys(graph_nodes(model))]
+        self._nodes = [_Node(node, key, self.time) for node, key in node_keys(graph_lib.layer_calls(model))]
         self.reset()
 
     def reset(self) -> None:
@@ -205,10 +206,7 @@ class DeltaInference:
             self._set(output, total / (self.frames + 1), changes)
 
     def _call(self, node: _Node, values: dict):
-        args, kwargs = node.node.arguments.fill_in(values)
-        if getattr(node.op, "_call_has_training_arg", False):
-            kwargs["training"] = False
-        return node.op(*args, **kwargs)
+        return graph_lib.call_node(node.node, values)
 
     def _mac(self, node: _Node, change):
         """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output.
