@@ -125,8 +125,8 @@ class SparsityTensorBoard(keras.callbacks.Callback):
 
     Example:
 
-    >>> clips = next(iter(test.batch(8)))[0]
-    >>> model.fit(train, validation_data=test, epochs=10,
+    >>> clips = next(iter(test.batch(8)))[0]  # doctest: +SKIP
+    >>> model.fit(train, validation_data=test, epochs=10,  # doctest: +SKIP
     ...           callbacks=[SparsityTensorBoard("runs/a", validation_clips=clips)])
     """
 

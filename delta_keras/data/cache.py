@@ -106,8 +106,8 @@ class FrameCache:
 
     Example:
 
-    >>> cache = FrameCache("/tmp/frames", max_bytes=50e9, short_side=112, frame_stride=1)
-    >>> clip = cache.read("v.avi", np.arange(16), lambda: decode_all_frames("v.avi"))
+    >>> cache = FrameCache("/tmp/frames", max_bytes=50e9, short_side=112, frame_stride=1)  # doctest: +SKIP
+    >>> clip = cache.read("v.avi", np.arange(16), lambda: decode_all_frames("v.avi"))  # doctest: +SKIP
     """
 
     def __init__(self, cache_dir: str | os.PathLike, max_bytes: float | None = None, **settings: object):

@@ -233,9 +233,9 @@ def synthetic_actions(
 
     Example:
 
-    >>> train = synthetic_actions("train", num_videos=2400).batch(32)
-    >>> test = synthetic_actions("test", num_videos=600).batch(32)
-    >>> model.fit(train, validation_data=test, epochs=5)
+    >>> train = synthetic_actions("train", num_videos=2400).batch(32)  # doctest: +SKIP
+    >>> test = synthetic_actions("test", num_videos=600).batch(32)  # doctest: +SKIP
+    >>> model.fit(train, validation_data=test, epochs=5)  # doctest: +SKIP
     """
     # No flips: they would turn move_left into move_right.
     sampling = ClipSampling.for_split(
@@ -301,8 +301,8 @@ def write_ucf101_folder(
 
     Example:
 
-    >>> root = write_ucf101_folder("/tmp/synthetic_ucf", num_videos_per_class=8)
-    >>> train = ucf101(root, "train", fold=1, image_size=64)
+    >>> root = write_ucf101_folder("/tmp/synthetic_ucf", num_videos_per_class=8)  # doctest: +SKIP
+    >>> train = ucf101(root, "train", fold=1, image_size=64)  # doctest: +SKIP
     """
     root = Path(root)
     classes = ["".join(word.title() for word in name.split("_")) for name in SYNTHETIC_CLASSES]

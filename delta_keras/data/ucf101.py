@@ -388,9 +388,9 @@ class VideoFolder(ProbedVideos):
 
     Example:
 
-    >>> folder = VideoFolder("/data/ucf101", split="test", fold=1)
-    >>> ds = folder.dataset(frames=16, image_size=112, clips_per_video=3, with_video_id=True)
-    >>> print(folder.report.summary())
+    >>> folder = VideoFolder("/data/ucf101", split="test", fold=1)  # doctest: +SKIP
+    >>> ds = folder.dataset(frames=16, image_size=112, clips_per_video=3, with_video_id=True)  # doctest: +SKIP
+    >>> print(folder.report.summary())  # doctest: +SKIP
     """
 
     def __init__(
@@ -468,8 +468,8 @@ class VideoFiles(ProbedVideos):
 
     Example:
 
-    >>> videos = VideoFiles("/data/dashcam")
-    >>> clips = videos.clips(frames=8, image_size=112, training=True).batch(4)   # clips only, no labels
+    >>> videos = VideoFiles("/data/dashcam")  # doctest: +SKIP
+    >>> clips = videos.clips(frames=8, image_size=112, training=True).batch(4)   # clips only, no labels  # doctest: +SKIP
     """
 
     def __init__(self, root: str | os.PathLike | list, strict: bool = False, verify: bool | str = True,
@@ -529,8 +529,8 @@ def ucf101(
 
     Example:
 
-    >>> train = ucf101("/data/ucf101", "train", fold=1, cache_dir="/data/cache")
-    >>> model.fit(train.batch(8).prefetch(2), epochs=10)
+    >>> train = ucf101("/data/ucf101", "train", fold=1, cache_dir="/data/cache")  # doctest: +SKIP
+    >>> model.fit(train.batch(8).prefetch(2), epochs=10)  # doctest: +SKIP
     """
     folder = VideoFolder(root, split, fold, strict=strict, verify=verify)
     return folder.dataset(

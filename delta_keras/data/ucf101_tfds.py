@@ -63,7 +63,7 @@ def ucf101_tfds(
 
     Example:
 
-    >>> test = ucf101_tfds(split="test", clips_per_video=3, with_video_id=True)
+    >>> test = ucf101_tfds(split="test", clips_per_video=3, with_video_id=True)  # doctest: +SKIP
     """
     sampling = ClipSampling.for_split(
         split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,

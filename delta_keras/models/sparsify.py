@@ -210,7 +210,8 @@ def strip_sparsity(model: keras.Model) -> keras.Model:
 
     >>> import keras
     >>> import delta_keras
-    >>> image_model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, activation="relu", name="conv")])
+    >>> image_model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, activation="relu", name="conv"),
+    ...                                 keras.layers.Conv2D(1, 1, name="head")])
     >>> trained = delta_keras.sparsify(image_model, sparsity_weight=1e-3)
     >>> deployed = delta_keras.strip_sparsity(trained)
     >>> type(trained.get_layer("conv_delta")).__name__, type(deployed.get_layer("conv_delta")).__name__

@@ -2,8 +2,8 @@
 
 >>> from delta_keras.study import StudyConfig, run_study, write_report
 >>> from delta_keras.train import TrainConfig
->>> summary = run_study(StudyConfig(TrainConfig(backbone="tiny"), out="results/tiny"))
->>> write_report(["results/tiny"], "docs/RESULTS.md")
+>>> summary = run_study(StudyConfig(TrainConfig(backbone="tiny"), out="results/tiny"))  # doctest: +SKIP
+>>> write_report(["results/tiny"], "docs/RESULTS.md")  # doctest: +SKIP
 
 Methods (`delta_keras.study.methods.METHODS`): the dense baseline; post-hoc delta inference (the trained
 baseline with fixed-step quantisers, `posthoc_delta_model`); the spatial L1 baseline; DeltaActivation
