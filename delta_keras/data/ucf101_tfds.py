@@ -102,3 +102,15 @@ def ucf101_tfds(
 
     clips = clip_dataset(videos, load, sampling, with_video_id)
     return clips.shuffle(shuffle_buffer, seed=seed) if sampling.training else clips
+
+
+def tfds_ready(config_name: str, data_dir: str | None) -> str | None:
+    """Returns ``None`` when tfds has prepared ``config_name`` in ``data_dir``, else what is missing."""
+    builder = tfds.builder(config_name, data_dir=data_dir)
+    if tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+        return None
+    return (
+        f"{config_name} is not prepared in {builder.data_dir}; prepare it first "
+        f"(tfds build {config_name.replace('/', ' --config ')}{' --data_dir ' + data_dir if data_dir else ''}, "
+        "about 7 GB, needs ffmpeg)"
+    )

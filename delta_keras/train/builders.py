@@ -13,7 +13,8 @@ from delta_keras import data, models, regularizers
 from delta_keras.callbacks import all_layers, child_layers
 from delta_keras.layers import SparsityLayer
 from delta_keras.optimizers import with_step_rate
-from delta_keras.train.config import TrainConfig
+from delta_keras.train.config import ConfigError, TrainConfig
+from delta_keras.train.run import load_model_from
 
 # Opened UCF101 splits, so that a process checks each split's videos once (see `video_folder`).
 _FOLDERS: dict[tuple, data.VideoFolder] = {}
@@ -101,26 +102,11 @@ def data_summary(config: TrainConfig) -> dict:
 
 def check_training_videos(config: TrainConfig) -> None:
     """Raises `ConfigError` when fewer usable training videos than a batch exist (nothing would train)."""
-    from delta_keras.train.config import ConfigError  # noqa: PLC0415
 
     usable = training_videos(config)
     if usable < config.batch_size:
         raise ConfigError(f"{usable} usable training video(s) but --batch-size {config.batch_size}: every batch "
                           "drops its remainder, so nothing would train; lower --batch-size or add videos")
-
-
-def tfds_ready(config_name: str, data_dir: str | None) -> str | None:
-    """Returns ``None`` when tfds has prepared ``config_name`` in ``data_dir``, else what is missing."""
-    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
-
-    builder = tfds.builder(config_name, data_dir=data_dir)
-    if tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
-        return None
-    return (
-        f"{config_name} is not prepared in {builder.data_dir}; prepare it first "
-        f"(tfds build {config_name.replace('/', ' --config ')}{' --data_dir ' + data_dir if data_dir else ''}, "
-        "about 7 GB, needs ffmpeg)"
-    )
 
 
 def _reading(config: TrainConfig) -> dict:
@@ -288,8 +274,6 @@ def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distill
     Raises:
         ConfigError: the teacher's input or output shape is not the student's.
     """
-    from delta_keras.train.config import ConfigError  # noqa: PLC0415
-    from delta_keras.train.run import load_model_from  # noqa: PLC0415 (run imports this module's callers)
 
     path, teacher = load_model_from(config.distill_from)
     for what in ("input_shape", "output_shape"):
@@ -357,7 +341,6 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
 def init_from_checkpoint(model: keras.Model, checkpoint: str | os.PathLike) -> list[str]:
     """Loads a trained model's checkpoint (``.keras`` or run folder) into ``model`` by layer name."""
-    from delta_keras.train.run import load_model_from  # noqa: PLC0415 (run imports this module's callers)
 
     return transfer_weights(load_model_from(checkpoint)[1], model)
 

@@ -283,7 +283,7 @@ class TrainConfig:
             if missing:
                 raise ConfigError(f"--data-dir {root}: missing {', '.join(missing)} (the UCF101 folder layout)")
         if self.dataset == "ucf101-tfds":
-            from delta_keras.train.builders import tfds_ready  # noqa: PLC0415 (tfds is slow to import)
+            from delta_keras.data.ucf101_tfds import tfds_ready  # noqa: PLC0415 (tfds is slow to import)
 
             problem = tfds_ready(self.tfds_config, self.data_dir)
             if problem:
