@@ -79,3 +79,30 @@ def test_core_trains_and_round_trips_on_backend(backend, tmp_path):
     done = subprocess.run([sys.executable, "-c", SCRIPT, backend], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+
+
+DOCTESTS = textwrap.dedent(
+    """
+    import doctest, importlib, sys
+    failed = 0
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+        failed += doctest.testmod(sys.modules[name], optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE).failed
+    print("FAILED" if failed else "OK")
+    """
+)
+CORE_MODULES = ["delta_keras.layers.delta_activation", "delta_keras.layers.activity_sparsity",
+                "delta_keras.layers.quantize", "delta_keras.layers.preprocessing", "delta_keras.layers.time_folding",
+                "delta_keras.regularizers", "delta_keras.optimizers", "delta_keras.registry",
+                "delta_keras.models.fan_out", "delta_keras.models.sparsify", "delta_keras.models.video_classifier"]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_core_docstring_examples_print_the_same_on_backend(backend, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", DOCTESTS, *CORE_MODULES], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("OK"), (done.stdout + done.stderr)[-3000:]
+

@@ -30,8 +30,8 @@ class ActivitySparsity(SparsityLayer):
     >>> import numpy as np, keras
     >>> from delta_keras import ActivitySparsity
     >>> layer = ActivitySparsity(sparsity_weight=1e-4)
-    >>> layer(np.ones((2, 4, 10), "float32")).shape
-    TensorShape([2, 4, 10])
+    >>> tuple(layer(np.ones((2, 4, 10), "float32")).shape)
+    (2, 4, 10)
     """
 
     penalises_deltas = False

@@ -98,8 +98,8 @@ class DeltaActivation(SparsityLayer):
     >>> x = keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3, activation="relu"))(clips)
     >>> x = DeltaActivation(step_init=0.25, sparsity_weight=1e-3)(x)
     >>> model = keras.Model(clips, x)
-    >>> model(np.zeros((2, 8, 16, 16, 3), "float32")).shape
-    TensorShape([2, 8, 14, 14, 4])
+    >>> tuple(model(np.zeros((2, 8, 16, 16, 3), "float32")).shape)
+    (2, 8, 14, 14, 4)
     """
 
     def __init__(

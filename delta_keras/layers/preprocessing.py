@@ -27,8 +27,8 @@ class ImagePreprocessing(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from delta_keras.layers import ImagePreprocessing
-    >>> ImagePreprocessing("tf")(np.full((1, 2, 2, 3), 255.0, "float32"))[0, 0, 0]
-    <tf.Tensor: shape=(3,), dtype=float32, numpy=array([1., 1., 1.], dtype=float32)>
+    >>> keras.ops.convert_to_numpy(ImagePreprocessing("tf")(np.full((1, 2, 2, 3), 255.0, "float32")))[0, 0, 0]
+    array([1., 1., 1.], dtype=float32)
     """
 
     def __init__(self, mode: str = "unit", mean: tuple[float, float, float] | None = None, **kwargs):
@@ -67,8 +67,8 @@ class FrameDifference(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from delta_keras.layers import FrameDifference
-    >>> FrameDifference()(np.zeros((2, 4, 8, 8, 3), "float32")).shape
-    TensorShape([2, 4, 8, 8, 6])
+    >>> tuple(FrameDifference()(np.zeros((2, 4, 8, 8, 3), "float32")).shape)
+    (2, 4, 8, 8, 6)
     """
 
     def call(self, inputs):

@@ -30,8 +30,8 @@ class Quantize(keras.layers.Layer):
     >>> layer = Quantize()
     >>> layer.build(None)
     >>> _ = layer.step.assign(0.5)
-    >>> layer(np.array([0.2, 0.3, 1.1], "float32"))
-    <tf.Tensor: shape=(3,), dtype=float32, numpy=array([0. , 0.5, 1. ], dtype=float32)>
+    >>> keras.ops.convert_to_numpy(layer(np.array([0.2, 0.3, 1.1], "float32")))
+    array([0. , 0.5, 1. ], dtype=float32)
     """
 
     def __init__(self, step_shape: tuple = (), step_gradient: str = "lsq", **kwargs):

@@ -19,8 +19,8 @@ class FoldTime(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from delta_keras.layers import FoldTime
-    >>> FoldTime()(np.zeros((2, 3, 4, 4, 1), "float32")).shape
-    TensorShape([6, 4, 4, 1])
+    >>> tuple(FoldTime()(np.zeros((2, 3, 4, 4, 1), "float32")).shape)
+    (6, 4, 4, 1)
     """
 
     def __init__(self, **kwargs):
@@ -49,8 +49,8 @@ class UnfoldTime(keras.layers.Layer):
     >>> import numpy as np
     >>> from delta_keras.layers import UnfoldTime
     >>> clips = np.zeros((2, 3, 4, 4, 1), "float32")
-    >>> UnfoldTime()([np.zeros((6, 5), "float32"), clips]).shape
-    TensorShape([2, 3, 5])
+    >>> tuple(UnfoldTime()([np.zeros((6, 5), "float32"), clips]).shape)
+    (2, 3, 5)
     """
 
     def __init__(self, **kwargs):

@@ -153,8 +153,8 @@ def video_classifier(
     >>> model = video_classifier("tiny", num_classes=4, frames=16, image_size=64, sparsity="delta",
     ...                          step_init=0.1, sparsity_weight=1e-5)
     >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> model(np.zeros((2, 16, 64, 64, 3), "float32")).shape
-    TensorShape([2, 4])
+    >>> tuple(model(np.zeros((2, 16, 64, 64, 3), "float32")).shape)
+    (2, 4)
     """
     if sparsity is None and sparsity_kwargs:
         raise TypeError(f"sparsity arguments {sorted(sparsity_kwargs)} given with sparsity=None")
