@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.slow  # many seconds each: `make quick` leaves them out
+
 SCRIPT = textwrap.dedent(
     """
     import os, sys, tempfile

@@ -1,11 +1,14 @@
 """notebooks/quickstart.ipynb runs from top to bottom with the interpreter running the tests."""
 
+import pytest
 import json
 import sys
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow  # many seconds each: `make quick` leaves them out
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 

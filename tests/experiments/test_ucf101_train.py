@@ -87,6 +87,7 @@ def test_missing_dataset_exits_2_before_training(tmp_path, script_env):
     assert "missing UCF-101, ucfTrainTestlist" in done.stderr
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, script_env):
     logdir = tmp_path / "run"
     flags = [*TINY_FLAGS, "--sparsity", "delta", "--lr-schedule", "constant", "--logdir", str(logdir)]
@@ -130,6 +131,7 @@ def test_refinement_then_evaluation_of_the_checkpoint(tmp_path, capsys):
     assert "clip accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_distillation_on_unlabelled_videos_resumes_and_evaluates_the_student(tmp_path, capsys):
     from delta_keras.data import write_ucf101_folder
     from delta_keras.models import Distiller

@@ -9,6 +9,7 @@ from delta_keras.models import frame_classifier
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "backbone, alpha, preprocessing, inserted",
     [("tiny", 1.0, "unit", 4), ("mobilenet", 0.25, "tf", 27), ("mobilenet_v2", 0.35, "tf", 35), ("resnet50", 1.0, "caffe", 49)],
