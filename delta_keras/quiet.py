@@ -23,28 +23,41 @@ NOISE = re.compile(
 
 
 @contextlib.contextmanager
-def filtered_stderr() -> Iterator[None]:
-    """Inside the block, stderr (the file descriptor, so C++ output too) is captured; afterwards every
-    line that is not known TensorFlow start-up noise is written to stderr."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def captured_stderr() -> Iterator[list[bytes]]:
+    """Inside the block, stderr (the file descriptor, so C++ output too) goes to a temporary file; after the
+    block the yielded list holds what was written there (one bytes item; empty where there is no descriptor 2)."""
+    output: list[bytes] = []
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no file descriptor 2 (an embedded interpreter): nothing to filter
-        yield
+    except (OSError, ValueError):  # no file descriptor 2 (an embedded interpreter): nothing to capture
+        yield output
         return
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            yield
+            yield output
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if line.strip() and not NOISE.search(line):
-                    print(line, file=sys.stderr)
+            output.append(captured.read())
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Inside the block, stderr is captured (`captured_stderr`); afterwards every line that is not known
+    TensorFlow start-up noise is written to stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    output: list[bytes] = []
+    try:
+        with captured_stderr() as output:
+            yield
+    finally:
+        for line in b"".join(output).decode(errors="replace").splitlines():
+            if line.strip() and not NOISE.search(line):
+                print(line, file=sys.stderr)
 
 
 def start_tensorflow() -> None:

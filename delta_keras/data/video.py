@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 import cv2
 import numpy as np
@@ -120,20 +119,15 @@ def decode_check(path: str | os.PathLike) -> int:
         VideoDecodeError: the file cannot be opened, the decoder reports an error, or it yields fewer
             frames than the header announces (beyond `FRAME_COUNT_TOLERANCE`).
     """
-    with tempfile.TemporaryFile() as messages:
-        saved = os.dup(2)
-        os.dup2(messages.fileno(), 2)
-        try:
-            capture = _open(path)
-            announced, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
-            while capture.grab():
-                decoded += 1
-            capture.release()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        messages.seek(0)
-        errors = _DECODER_ERROR.findall(messages.read())
+    from delta_keras.quiet import captured_stderr  # noqa: PLC0415 (keeps this module loadable on its own)
+
+    with captured_stderr() as messages:
+        capture = _open(path)
+        announced, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
+        while capture.grab():
+            decoded += 1
+        capture.release()
+    errors = _DECODER_ERROR.findall(b"".join(messages))
     if errors:
         raise VideoDecodeError(path, f"damaged: the decoder reports {errors[0].decode(errors='replace').strip()!r}"
                                      f"{f' and {len(errors) - 1} more error(s)' if len(errors) > 1 else ''}")
