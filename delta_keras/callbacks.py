@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras.layers import DeltaActivation, SparsityLayer
-from delta_keras.models.distiller import Distiller
+from delta_keras.models.distiller import deployed_model
 
 MAC_POLICIES = ("zero_activation", "zero_delta")
 
@@ -182,9 +182,8 @@ class SparsityTensorBoard(keras.callbacks.Callback):
                         tf.summary.histogram(f"step_histogram/{layer.name}", step)
         if self.validation_clips is not None:
             with self._writer("validation").as_default(step=epoch):
-                # A Distiller's MACs are its student's (the teacher is dense and only trains it).
-                counted = self.model.student if isinstance(self.model, Distiller) else self.model
-                for name, value in mac_scalars(counted, self.validation_clips, self.policies).items():
+                for name, value in mac_scalars(deployed_model(self.model), self.validation_clips,
+                                               self.policies).items():
                     tf.summary.scalar(f"macs/{name}", value)
         for writer in self._writers.values():
             writer.flush()

@@ -126,3 +126,9 @@ class Distiller(keras.Model):
             self._trackers["label_loss"].update_state(labelled)
             total = total + self.label_weight * labelled
         return total
+
+
+def deployed_model(model: keras.Model) -> keras.Model:
+    """The model a run deploys, measures and evaluates: a `Distiller`'s student (its teacher only trains it),
+    any other model itself."""
+    return model.student if isinstance(model, Distiller) else model

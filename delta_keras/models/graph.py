@@ -2,10 +2,12 @@
 
 Keras has no public graph API beyond `keras.models.clone_model`, which can neither inline nested models
 nor change the input rank, and offers no way to walk a graph's nodes or call one node on new values. This
-module is the one place in the package that uses Keras' graph internals for that (the node walk that
+module is the one place in the package that uses Keras internals: for that (the node walk that
 `clone_model` itself is built on: ``_run_through_graph``, ``_nodes_by_depth``, ``_keras_history``,
-``_inputs_struct``, ``Node.arguments.fill_in``, ``_call_has_training_arg``); everything else goes through
-its functions, and `tests/models/test_graph_internals.py` fails loudly if Keras renames any of them.
+``_inputs_struct``, ``Node.arguments.fill_in``, ``_call_has_training_arg``), and for the multi-worker
+work-around of `delta_keras.train.distribute` (``_symbolic_build``, ``_maybe_symbolic_build``). Everything
+else goes through its functions, and `tests/models/test_graph_internals.py` fails loudly if Keras renames
+any of them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Callable
 import keras
 
 # Keras' internal names this module relies on (checked by tests/models/test_graph_internals.py).
-INTERNALS = {"model": ("_run_through_graph", "_nodes_by_depth", "_inputs_struct"),
+INTERNALS = {"model": ("_run_through_graph", "_nodes_by_depth", "_inputs_struct", "_symbolic_build",
+                       "_maybe_symbolic_build"),
              "sequential": ("_functional",), "layer": ("_call_has_training_arg",)}
 
 
@@ -119,6 +122,23 @@ def call_node(node, values: dict):
     if getattr(node.operation, "_call_has_training_arg", False):
         kwargs["training"] = False
     return node.operation(*args, **kwargs)
+
+
+def build_from_batch(model: keras.Model, batch) -> None:
+    """Builds a compiled model's losses and metrics from ``batch`` now, and keeps `fit` and `evaluate` from
+    building them again from a batch of their own (which, under multi-worker training, Keras first averages
+    across workers, keras-team/keras#20585; see `delta_keras.train.distribute`).
+
+    Raises:
+        RuntimeError: this Keras has no such build methods (a renamed method would make the patch silently
+            do nothing).
+    """
+    missing = [name for name in ("_symbolic_build", "_maybe_symbolic_build") if not hasattr(model, name)]
+    if missing:
+        raise RuntimeError(f"Keras {keras.__version__} has no Model.{', '.join(missing)}: the multi-worker "
+                           "work-around (delta_keras/models/graph.py, build_from_batch) needs updating")
+    model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda *args, **kwargs: None
 
 
 def copy_layer(layer: keras.layers.Layer, **config_overrides) -> keras.layers.Layer:

@@ -9,6 +9,8 @@ import os
 import keras
 import tensorflow as tf
 
+from delta_keras.models import graph
+
 
 def build_strategy(name: str) -> tf.distribute.Strategy:
     """``"default"`` (one device), ``"mirrored"`` (every local GPU) or ``"multiworker"`` (TF_CONFIG)."""
@@ -31,10 +33,6 @@ def is_multiworker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
-# The Keras-internal methods `prepare_for_multiworker` calls or replaces (tests/models/test_graph_internals.py).
-PATCHED = ("_symbolic_build", "_maybe_symbolic_build")
-
-
 def prepare_for_multiworker(model: keras.Model, strategy: tf.distribute.Strategy, batch) -> None:
     """Lets ``model.fit``/``evaluate`` run under `tf.distribute.MultiWorkerMirroredStrategy` in Keras 3.
 
@@ -50,13 +48,8 @@ def prepare_for_multiworker(model: keras.Model, strategy: tf.distribute.Strategy
         strategy: the strategy.
         batch: one local ``(x, y)`` batch.
     """
-    missing = [name for name in PATCHED if not hasattr(model, name)]
-    if missing:  # a renamed method would make the patch silently do nothing: stop instead
-        raise RuntimeError(f"Keras {keras.__version__} has no Model.{', '.join(missing)}: the multi-worker "
-                           "work-around of delta_keras/train/distribute.py needs updating")
     with strategy.scope():
-        model._symbolic_build(data_batch=batch)
-    model._maybe_symbolic_build = lambda *args, **kwargs: None
+        graph.build_from_batch(model, batch)
 
     def with_leading_axis(step):
         @functools.wraps(step)

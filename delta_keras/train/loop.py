@@ -16,6 +16,7 @@ import tensorflow as tf
 import delta_keras
 from delta_keras.callbacks import SparsityTensorBoard
 from delta_keras.files import write_json
+from delta_keras.models.distiller import deployed_model
 from delta_keras.train import builders, distribute
 from delta_keras.train.config import ConfigError, TrainConfig
 from delta_keras.train.evaluation import evaluate_clips, mac_report
@@ -163,7 +164,7 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
                                      steps_per_epoch=steps_per_epoch, **fit).history)
     if not chief:
         return {}
-    trained = model.student if config.distill_from else model  # a Distiller's student is the result
+    trained = deployed_model(model)
     if config.strategy != "default":
         # Evaluate a single-device copy: evaluation and the simulator run plain calls, no collectives.
         evaluated = builders.build_model(config)

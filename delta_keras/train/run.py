@@ -29,7 +29,7 @@ from typing import Callable, TypeVar
 import keras
 
 from delta_keras import files
-from delta_keras.models.distiller import Distiller
+from delta_keras.models.distiller import deployed_model
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)(?:-step-(\d+))?\.keras$")
 T = TypeVar("T")
@@ -88,11 +88,11 @@ def load_model_from(path: str | os.PathLike) -> tuple[Path, keras.Model]:
     """
     path = Path(path)
     if path.is_dir():
-        path, model = RunFolder(path).load_newest(lambda p: keras.models.load_model(p, compile=False))
-        path = path.path
+        checkpoint, model = RunFolder(path).load_newest()
+        path = checkpoint.path
     else:
         model = load_checkpoint(path)
-    return path, model.student if isinstance(model, Distiller) else model
+    return path, deployed_model(model)
 
 
 class RunFolder:
@@ -139,8 +139,9 @@ class RunFolder:
         found = self.checkpoints()
         return found[-1] if found else None
 
-    def load_newest(self, load: Callable[[Path], T]) -> tuple[Checkpoint, T]:
-        """``load`` applied to the newest checkpoint that loads; each one skipped is warned about by name.
+    def load_newest(self, load: Callable[[Path], T] | None = None) -> tuple[Checkpoint, T]:
+        """``load`` (default as `load_checkpoint`'s) applied to the newest checkpoint that loads; each one
+        skipped is warned about by name.
 
         Raises:
             FileNotFoundError: the run has no checkpoint.
