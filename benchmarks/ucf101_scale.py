@@ -139,6 +139,7 @@ def evaluation_time(args: argparse.Namespace) -> dict:
 def clip_rate(args: argparse.Namespace) -> dict:
     """Training clips/s decoded from video (no cache), then filling the cache, then read from the cache."""
     from delta_keras.data import FrameCache, VideoFolder
+    from delta_keras.data.cache import decode_frames
 
     folder = VideoFolder(args.root, "train", index=args.work / "cache" / "video-index.json")
     cache_dir = args.work / "rate-cache"
@@ -148,9 +149,10 @@ def clip_rate(args: argparse.Namespace) -> dict:
         started = time.time()
         clips = sum(int(batch.shape[0]) for batch, _ in dataset)
         result[f"clips_per_s_{name}"] = clips / (time.time() - started)
-    cached = list((cache_dir).glob("*/*.frames"))
+    cached = list(cache_dir.glob("*/*.frames"))
     result["cache_bytes_per_video"] = FrameCache(cache_dir).size_bytes() / max(len(cached), 1)
-    result["raw_bytes_per_video"] = 164 * 112 * 149 * 3  # the clip's 164 frames at short side 112
+    result["raw_bytes_per_video"] = decode_frames(cached[0]).nbytes  # every video is the same clip
+    result["frames_per_video"] = folder.videos[0].num_frames
     return result
 
 
@@ -218,7 +220,7 @@ def main() -> None:
         ("training clips/s, filling the cache", f"{r['rate']['clips_per_s_filling_cache']:.0f}"),
         ("training clips/s, from the cache", f"{r['rate']['clips_per_s_cache']:.0f}  "
          f"({r['rate']['clips_per_s_cache'] / r['rate']['clips_per_s_video']:.1f}x video)"),
-        ("cache bytes per video (164 frames, short side 112)",
+        (f"cache bytes per video ({r['rate']['frames_per_video']} frames, short side 112)",
          f"{r['rate']['cache_bytes_per_video'] / 1e6:.2f} MB  (raw {r['rate']['raw_bytes_per_video'] / 1e6:.1f} MB, "
          f"{r['rate']['raw_bytes_per_video'] / r['rate']['cache_bytes_per_video']:.1f}x smaller)"),
     ]

@@ -149,9 +149,9 @@ for _cls in (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose):
 for _cls in (L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D):
     register_layer(_cls, "mac", fan_out=_depthwise_fan_out)
 register_layer(L.Dense, "mac", fan_out=lambda layer: float(layer.units))
-for _cls in (L.LSTM, L.GRU, L.SimpleRNN):
-    register_layer(_cls, "mac", fan_out=lambda layer: float(layer.units * (4 if isinstance(layer, L.LSTM) else
-                                                                           3 if isinstance(layer, L.GRU) else 1)))
+# A recurrent layer's input element feeds every gate of every unit.
+for _cls, _gates in ((L.LSTM, 4), (L.GRU, 3), (L.SimpleRNN, 1)):
+    register_layer(_cls, "mac", fan_out=lambda layer, gates=_gates: float(layer.units * gates))
 for _cls in (L.InputLayer, L.BatchNormalization, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
              L.SpatialDropout3D, L.GaussianDropout, L.GaussianNoise, L.AlphaDropout, L.Add, L.Subtract, L.Average,
              L.Concatenate, L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,
@@ -163,9 +163,8 @@ for _cls in (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D):
 for _cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):
     register_layer(_cls, "affine", reach=lambda layer: float(math.prod(layer.size)))
 register_layer(L.Resizing, "affine", reach=_resizing_reach)
-for _cls in (L.ReLU, L.LeakyReLU, L.PReLU, L.ELU):
+for _cls in (L.ReLU, L.LeakyReLU, L.PReLU, L.ELU, L.Activation):
     register_layer(_cls, "nonlinear", activation=True)
-register_layer(L.Activation, "nonlinear", activation=True)
 register_layer(L.Softmax, "nonlinear")
 register_layer(L.Multiply, "nonlinear")
 register_layer(L.Maximum, "nonlinear")

@@ -94,17 +94,8 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     A Keras `LearningRateSchedule` (the same contract: a function of the step, serialisable), so any of
     Keras' own schedules (``PiecewiseConstantDecay``, ``CosineDecay``, ``ExponentialDecay``...) serves as a
     sparsity weight too; these subclasses add the shapes a sparsity weight needs (a warm-up from zero).
+    Subclasses define ``__call__`` and ``get_config``; ``from_config`` is Keras' (``cls(**config)``).
     """
-
-    def __call__(self, step):
-        raise NotImplementedError
-
-    def get_config(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="delta_keras")

@@ -121,7 +121,7 @@ VERIFY_LEVELS = ("header", "full", "decode")
 def verify_level(verify: bool | str) -> str:
     """``"header"`` (frame count only), ``"full"`` (also decode the first and last frames) or ``"decode"`` (decode
     every frame and read the decoder's error messages: finds damage inside a file); True means ``"full"``."""
-    level = {True: "full", False: "header"}.get(verify, verify) if isinstance(verify, bool) else verify
+    level = {True: "full", False: "header"}[verify] if isinstance(verify, bool) else verify
     if level not in VERIFY_LEVELS:
         raise ValueError(f"verify must be a bool or one of {VERIFY_LEVELS}, got {verify!r}")
     return level
@@ -236,14 +236,13 @@ class ProbedVideos:
                 remembered.remember(path, level, result)
             remembered.save()
         found = iter(found)
-        counts = [next(found) if result is None else result for result in known]
-        counts = [VideoDecodeError(path, count) if isinstance(count, str) else count for path, count in zip(paths, counts)]
         videos = []
-        for (path, label), count in zip(located, counts):
-            if isinstance(count, VideoDecodeError):
-                self._skip(count)
+        for (path, label), result in zip(located, known):
+            result = next(found) if result is None else result  # a frame count, or why the video is unusable
+            if isinstance(result, str):
+                self._skip(VideoDecodeError(path, result))
             else:
-                videos.append(VideoEntry(path, label, self.classes[label] if label >= 0 else "", count))
+                videos.append(VideoEntry(path, label, self.classes[label] if label >= 0 else "", result))
         return videos
 
     def _skip(self, error: VideoDecodeError) -> None:

@@ -181,7 +181,7 @@ def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granular
         "changed": _frame_counts(changed),
     }
     return {
-        # Per frame (summed over clips), and per clip (summed over frames) under the `CLIP_TOTALS` keys.
+        # Per frame (summed over clips), and per clip (summed over frames) under the ``<policy>@clip`` keys.
         **{key: tf.reduce_sum(value, axis=0) for key, value in per_clip.items()},
         **{f"{policy}{_PER_CLIP}": tf.reduce_sum(per_clip[policy], axis=1) for policy in _PER_CLIP_POLICIES},
         # NeuroBench counts a layer whose inputs are all in {-1, 0, 1} as accumulates (ACs).
@@ -344,13 +344,10 @@ def count_macs(
     sites = {site.key: site for site in probe.all_sites()}
     layers = [_layer_count(sites[key], counts, len(clips)) for key, counts in totals.items() if key in sites]
     activations = [v for key, v in totals.items() if key not in sites]
-    clip_macs = {policy: np.zeros(len(clips)) for policy in (*_PER_CLIP_POLICIES, "dense", "zero_weight")}
-    for key, counts in totals.items():
-        for stage, count in zip(sites[key].stages if key in sites else (), counts):
-            for policy in _PER_CLIP_POLICIES:
-                clip_macs[policy] += count[f"{policy}{_PER_CLIP}"]
-            clip_macs["dense"] += stage.dense_macs() * clips.shape[1]
-            clip_macs["zero_weight"] += stage.weight_macs() * clips.shape[1]
+    clip_macs = {policy: sum((count[f"{policy}{_PER_CLIP}"] for key in sites for count in totals[key]),
+                             np.zeros(len(clips))) for policy in _PER_CLIP_POLICIES}
+    for policy in ("dense", "zero_weight"):  # the same for every clip
+        clip_macs[policy] = np.full(len(clips), sum(layer.macs(policy).sum() for layer in layers) / len(clips))
     return MacReport(
         layers=layers,
         uncounted=dict(probe.uncounted),

@@ -249,7 +249,7 @@ def targets(runs: list[dict], f1: float = 0.98) -> dict:
 
 def _minutes(runs: list[dict]) -> int:
     """The study's compute time, from its runs' own timings, rounded to 5 minutes."""
-    seconds = sum(r.get("time_s", 0) + r.get("train_time_s", 0) for r in runs) + 60  # + loading and the teacher
+    seconds = sum(r.get("time_s", 0) + r.get("train_time_s", 0) for r in runs)
     return max(5, 5 * round(seconds / 300))
 
 

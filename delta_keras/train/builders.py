@@ -102,7 +102,6 @@ def data_summary(config: TrainConfig) -> dict:
 
 def check_training_videos(config: TrainConfig) -> None:
     """Raises `ConfigError` when fewer usable training videos than a batch exist (nothing would train)."""
-
     usable = training_videos(config)
     if usable < config.batch_size:
         raise ConfigError(f"{usable} usable training video(s) but --batch-size {config.batch_size}: every batch "
@@ -274,7 +273,6 @@ def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distill
     Raises:
         ConfigError: the teacher's input or output shape is not the student's.
     """
-
     path, teacher = load_model_from(config.distill_from)
     for what in ("input_shape", "output_shape"):
         if getattr(teacher, what) != getattr(student, what):
@@ -341,6 +339,5 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
 def init_from_checkpoint(model: keras.Model, checkpoint: str | os.PathLike) -> list[str]:
     """Loads a trained model's checkpoint (``.keras`` or run folder) into ``model`` by layer name."""
-
     return transfer_weights(load_model_from(checkpoint)[1], model)
 

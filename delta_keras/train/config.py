@@ -14,12 +14,13 @@ import math
 import os
 from pathlib import Path
 
+from delta_keras.layers.base import NORMALIZATIONS
+
 DATASETS = ("synthetic", "ucf101", "ucf101-tfds")
 BACKBONES = ("tiny", "mobilenet", "mobilenet_v2", "resnet50")
 SPARSITY_MODES = ("none", "l1", "delta")
 SPARSITY_SCHEDULES = ("constant", "warmup", "step")
 OPTIMIZERS = ("sgd", "adam")
-NORMALIZATIONS = ("mean", "frame", "sample", "dense_macs")
 VERIFY_LEVELS = ("full", "header", "decode")
 # Settings that change how data is read or checked, not what a run computes: a resume may change them.
 READING_FIELDS = ("verify_videos", "decode_threads", "opencv_threads", "cache_dir", "cache_max_gb")
