@@ -4,7 +4,8 @@ A video's frames are stored in chunks of `CHUNK` frames; each chunk holds its fi
 between its rows) and then the frame-to-frame differences (modulo 256), zlib-compressed. Consecutive frames barely change, so this is
 lossless and about 4x smaller than raw frames on real footage (a lossy codec such as JPEG would be
 smaller still, but its noise differs from frame to frame and would change the temporal deltas the
-package measures: on a UCF101 clip, JPEG at quality 95 turns 69 % exact-zero pixel changes into 50 %).
+package measures: on a UCF101 clip, JPEG at quality 95 turns 69 % exact-zero pixel changes into 50 %;
+``python benchmarks/cache_formats.py``).
 Reading a clip decompresses only the chunks it touches.
 """
 
