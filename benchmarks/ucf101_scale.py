@@ -149,8 +149,9 @@ def clip_rate(args: argparse.Namespace) -> dict:
         started = time.time()
         clips = sum(int(batch.shape[0]) for batch, _ in dataset)
         result[f"clips_per_s_{name}"] = clips / (time.time() - started)
-    cached = list(cache_dir.glob("*/*.frames"))
-    result["cache_bytes_per_video"] = FrameCache(cache_dir).size_bytes() / max(len(cached), 1)
+    cache = FrameCache(cache_dir)
+    cached = cache.own_files()
+    result["cache_bytes_per_video"] = cache.size_bytes() / max(len(cached), 1)
     result["raw_bytes_per_video"] = decode_frames(cached[0]).nbytes  # every video is the same clip
     result["frames_per_video"] = folder.videos[0].num_frames
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import threading
 import zlib
@@ -29,6 +30,9 @@ _FORMAT_VERSION = 4
 _MAGIC = b"DKFRAMES4\n"
 SUFFIX = ".frames"
 CHUNK = 32
+# What `FrameCache` names its folders (a settings digest) and files (`<video stem>-<digest>.frames`).
+_OWN_FOLDER = re.compile(r"[0-9a-f]{16}")
+_OWN_FILE = re.compile(r".+-[0-9a-f]{16}" + re.escape(SUFFIX))
 
 
 def _digest(value: object) -> str:
@@ -96,7 +100,7 @@ class FrameCache:
     Each setting (for example short side 112, every 2nd frame) gets its own sub-folder named by a hash of
     the settings, so changing them never reads stale frames. A video's file name includes a hash of its
     path, size and modification time, so a replaced video is decoded again. With ``max_bytes``, the cache
-    files (``*.frames``, of every setting under ``cache_dir``) that were used least recently are deleted
+    files (`own_files`: of every setting under ``cache_dir``) that were used least recently are deleted
     after a write until the total fits; nothing else in the folder is touched. Threads that miss the same
     video at once decode it once.
 
@@ -165,15 +169,23 @@ class FrameCache:
             os.utime(path)  # marks it as recently used, for the eviction order
         return frames
 
+    def own_files(self) -> list[Path]:
+        """The cache files under ``cache_dir`` that this class wrote (every setting): ``<stem>-<digest>.frames``
+        in a settings folder (named by a digest, holding ``settings.json``); any other file is never counted
+        or evicted."""
+        return [path for folder in self.root.glob("*") if _OWN_FOLDER.fullmatch(folder.name)
+                and (folder / "settings.json").is_file() for path in folder.glob(f"*{SUFFIX}")
+                if _OWN_FILE.fullmatch(path.name)]
+
     def size_bytes(self) -> int:
         """Bytes taken by the cache files under ``cache_dir`` (every setting)."""
-        return sum(path.stat().st_size for path in self.root.glob(f"*/*{SUFFIX}"))
+        return sum(path.stat().st_size for path in self.own_files())
 
     def _evict(self, keep: Path) -> None:
         if self.max_bytes is None:
             return
         entries = []
-        for path in self.root.glob(f"*/*{SUFFIX}"):
+        for path in self.own_files():
             try:
                 stat = path.stat()
             except FileNotFoundError:  # evicted by another thread or process meanwhile

@@ -81,6 +81,9 @@ def test_the_bound_evicts_the_least_recently_used_videos_and_nothing_else(tmp_pa
     root.mkdir()
     users_file = root / "notes.txt"
     users_file.write_text("mine")
+    users_frames = root / "0123456789abcdef" / "clip.frames"  # a user's file of the same suffix, not the cache's
+    users_frames.parent.mkdir()
+    users_frames.write_bytes(b"mine" * 10_000)
     frames = _frames(40)
     one_video = len(encode_frames(frames))
     cache = FrameCache(root, max_bytes=2.5 * one_video, short_side=8)
@@ -91,9 +94,10 @@ def test_the_bound_evicts_the_least_recently_used_videos_and_nothing_else(tmp_pa
     cache.read(videos[0], [0], lambda: frames)  # v0 used again: v1 is now the least recently used
     time.sleep(0.01)
     cache.read(videos[2], [0], lambda: frames)
-    kept = sorted(p.name.split("-")[0] for p in root.glob("*/*.frames"))
+    kept = sorted(p.name.split("-")[0] for p in cache.own_files())
     assert kept == ["v0", "v2"] and cache.size_bytes() <= 2.5 * one_video
     assert users_file.read_text() == "mine" and (cache.directory / "settings.json").is_file()
+    assert users_frames.read_bytes() == b"mine" * 10_000
     with pytest.raises(ValueError, match="max_bytes"):
         FrameCache(root, max_bytes=0)
 
