@@ -344,8 +344,9 @@ def count_macs(
     sites = {site.key: site for site in probe.all_sites()}
     layers = [_layer_count(sites[key], counts, len(clips)) for key, counts in totals.items() if key in sites]
     activations = [v for key, v in totals.items() if key not in sites]
-    clip_macs = {policy: sum((count[f"{policy}{_PER_CLIP}"] for key in sites for count in totals[key]),
-                             np.zeros(len(clips))) for policy in _PER_CLIP_POLICIES}
+    counted = [count for key, counts in totals.items() if key in sites for count in counts]  # per stage
+    clip_macs = {policy: sum((count[f"{policy}{_PER_CLIP}"] for count in counted), np.zeros(len(clips)))
+                 for policy in _PER_CLIP_POLICIES}
     for policy in ("dense", "zero_weight"):  # the same for every clip
         clip_macs[policy] = np.full(len(clips), sum(layer.macs(policy).sum() for layer in layers) / len(clips))
     return MacReport(
