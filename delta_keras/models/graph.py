@@ -1,7 +1,8 @@
 """Reading, running and rebuilding the layer graph of functional and Sequential Keras models.
 
-Keras has no public graph API beyond `keras.models.clone_model`, which can neither inline nested models
-nor change the input rank, and offers no way to walk a graph's nodes or call one node on new values. This
+Keras' public graph API is `keras.models.clone_model`: `strip_sparsity` uses it (`clone_with_weights`).
+It can neither inline nested models nor change the input rank (as `sparsify` must: it folds a clip's time
+axis into the batch before the image layers), and Keras offers no way to walk a graph's nodes or call one node on new values. This
 module is the one place in the package that uses Keras internals: for that (the node walk that
 `clone_model` itself is built on: ``_run_through_graph``, ``_nodes_by_depth``, ``_keras_history``,
 ``_inputs_struct``, ``Node.arguments.fill_in``, ``_call_has_training_arg``), and for the multi-worker
@@ -158,3 +159,23 @@ def call_copy(layer: keras.layers.Layer, *args, config_overrides: dict | None = 
     outputs = copy(*args, **kwargs)
     copy.set_weights(layer.get_weights())
     return outputs
+
+
+def clone_with_weights(model: keras.Model, clone_function: Callable) -> keras.Model:
+    """`keras.models.clone_model` (nested models cloned too) in which copies keep the original's weights.
+
+    ``clone_function(layer)`` returns the new layer; one of the original's own class is taken for a copy
+    (e.g. from `copy_layer`) and gets its weights once built, any other is used as returned.
+    """
+    copies = []
+
+    def clone(layer):
+        new = clone_function(layer)
+        if type(new) is type(layer):
+            copies.append((new, layer))
+        return new
+
+    cloned = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    for new, layer in copies:
+        new.set_weights(layer.get_weights())
+    return cloned

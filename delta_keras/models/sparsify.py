@@ -191,10 +191,10 @@ def strip_sparsity(model: keras.Model) -> keras.Model:
       trained network depends on its quantisation, which is kept bit for bit, but the sparsity loss
       and the statistics go; a memory-mode `DeltaActivation` (state across frames) stays, with its
       threshold and without its loss;
-    - `ActivitySparsity` (a pass-through) is removed.
+    - `ActivitySparsity` (a pass-through) becomes a `keras.layers.Identity` with the same name.
 
     The other layers are copies with the same weights; the outputs are unchanged and the model has no
-    sparsity losses.
+    sparsity losses. The rewrite is Keras' own `keras.models.clone_model` (nested models stay nested).
 
     Args:
         model: a functional or Sequential model, e.g. from `sparsify`.
@@ -218,9 +218,9 @@ def strip_sparsity(model: keras.Model) -> keras.Model:
     ('DeltaActivation', 'Quantize')
     """
 
-    def visit(layer, *args, **kwargs):
+    def strip(layer):
         if isinstance(layer, ActivitySparsity):
-            return args[0]
+            return keras.layers.Identity(name=layer.name)
         if isinstance(layer, DeltaActivation):
             if layer.output_mode != "quantized":
                 raise ValueError(
@@ -230,15 +230,10 @@ def strip_sparsity(model: keras.Model) -> keras.Model:
             if layer.memory:
                 # Memory mode keeps state across frames: no per-frame quantiser can stand in for it, so the
                 # layer stays, with its threshold and without its loss.
-                stripped = DeltaActivation.from_config({**layer.get_config(), "sparsity_weight": 0.0})
-                output = stripped(*args)
-                stripped.set_weights(layer.get_weights())
-                return output
-            return Quantize.from_delta_activation(layer)(*args)
+                return graph_lib.copy_layer(layer, sparsity_weight=0.0)
+            return Quantize.from_delta_activation(layer)
         if isinstance(layer, SparsityLayer):
             raise TypeError(f"strip_sparsity: unknown sparsity layer {layer.name!r} ({type(layer).__name__})")
-        return graph_lib.call_copy(layer, *args, **kwargs)
+        return graph_lib.copy_layer(layer)
 
-    inputs = graph_lib.new_inputs(model)
-    outputs = graph_lib.run_graph(model, inputs, visit)
-    return keras.Model(inputs, outputs, name=model.name)
+    return graph_lib.clone_with_weights(model, strip)

@@ -130,6 +130,22 @@ def test_strip_sparsity_keeps_outputs_and_removes_losses(branchy, random_clips):
     np.testing.assert_allclose(stripped.predict(clips, verbose=0), l1_model.predict(clips, verbose=0), atol=1e-6)
 
 
+def test_strip_sparsity_clones_sequential_and_nested_models_with_copied_weights(random_clips):
+    # Through keras.models.clone_model: a Sequential clip model with a nested image model stays that shape,
+    # and the deployed copy owns its weights (training the original later does not change it).
+    image = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3, name="conv")], name="image")
+    model = keras.Sequential([keras.Input((3, 8, 8, 1)), L.TimeDistributed(image, name="frames"),
+                              DeltaActivation(step_init=0.25, name="delta"), ActivitySparsity(name="l1")])
+    clips = random_clips((1, 3, 8, 8, 1))
+    stripped = strip_sparsity(model)
+    assert isinstance(stripped, keras.Sequential)
+    assert [type(layer).__name__ for layer in stripped.layers] == ["TimeDistributed", "Quantize", "Identity"]
+    np.testing.assert_array_equal(stripped.predict(clips, verbose=0), model.predict(clips, verbose=0))
+    conv = image.get_layer("conv")
+    conv.kernel.assign(conv.kernel + 1.0)
+    assert not np.array_equal(stripped.predict(clips, verbose=0), model.predict(clips, verbose=0))
+
+
 def test_strip_sparsity_refuses_delta_outputs():
     inputs = keras.Input((3, 4))
     model = keras.Model(inputs, DeltaActivation(output="delta")(inputs))
