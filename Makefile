@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev,hed]'
+	$(PY) -m pip install -e '.[dev,hed,runtime]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -25,7 +25,7 @@ FRAME_WISE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "Exp
 _VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x: x[:, None]}
 
 
-class _Node:
+class FrameNode:
     """How the engine runs one graph node.
 
     ``kind`` is one of ``mac``, ``evaluate`` (re-evaluated on the accumulated state), ``identity``,
@@ -119,7 +119,7 @@ class DeltaInference:
             raise NotImplementedError(f"{model.name}: DeltaInference runs single-input, single-output models")
         self.model = model
         self.time = model.inputs[0].shape[1]
-        self._nodes = [_Node(node, key, self.time) for node, key in node_keys(graph_lib.layer_calls(model))]
+        self._nodes = [FrameNode(node, key, self.time) for node, key in node_keys(graph_lib.layer_calls(model))]
         self.reset()
 
     def reset(self) -> None:
@@ -173,7 +173,7 @@ class DeltaInference:
         changes[id(tensor)] = value if previous is None else value - previous
         self._values[id(tensor)] = value
 
-    def _run(self, node: _Node, changes: dict) -> None:
+    def _run(self, node: FrameNode, changes: dict) -> None:
         output = node.node.output_tensors[0]
         inputs = node.node.input_tensors
         if node.kind == "mac":
@@ -205,10 +205,10 @@ class DeltaInference:
             self._sums[node.key] = total
             self._set(output, total / (self.frames + 1), changes)
 
-    def _call(self, node: _Node, values: dict):
+    def _call(self, node: FrameNode, values: dict):
         return graph_lib.call_node(node.node, values)
 
-    def _mac(self, node: _Node, change):
+    def _mac(self, node: FrameNode, change):
         """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output.
 
         The MACs performed are counted from the nonzero changes. The output is the layer's own call on

@@ -1,0 +1,119 @@
+"""Does temporal sparsity make streaming inference faster on a CPU? `DeltaRuntime` against dense, side by side.
+
+For HED (VGG16 edge detector, the real pretrained network of `delta_keras.models.hed`) at a few frame sizes
+and post-hoc quantisation steps (sparsity levels), on real clips, in one process with the same weights:
+
+- ``dense``: the same clip model (quantisers included) compiled with `tf.function`, one frame per call;
+- ``runtime``: `delta_keras.DeltaRuntime`, one ``step(frame)`` per frame.
+
+Per setting it prints milliseconds per frame (frames 1..T-1: frame 0 is dense for both), the speedup, the MAC
+reduction over those frames (``zero_delta``: dense MACs / MACs of the nonzero changes, elementwise, as
+`count_macs` counts them) and the reduction of the MACs the runtime executed (dense-only layers and dense
+fallbacks at full cost), and where the runtime's time goes: listing changed elements, multiplying them in,
+copying outputs, and the rest (the graph's other layers). Before timing it checks, on the first clip, that
+the runtime's outputs match the forward pass and that its MAC counts equal `count_macs`.
+
+Scene cuts: ``cut`` alternates the frames of two clips, so every frame is a scene cut; the runtime must
+then fall back to dense and not be much slower (target >= 0.9x).
+
+    python benchmarks/streaming_speed.py [--sizes 96,192] [--steps 8,32] [--frames 12] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from delta_keras import sparsify
+from delta_keras.models.hed import hed_edge_detector
+from delta_keras.runtime import DeltaRuntime
+from delta_keras.sim import count_macs
+from delta_keras.sim.__main__ import load_clip
+
+CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips")
+DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"
+
+
+def per_frame_seconds(step, frames: list) -> np.ndarray:
+    """Wall seconds of ``step(frame)`` for each frame, each result waited for."""
+    seconds = []
+    for frame in frames:
+        started = time.perf_counter()
+        np.asarray(step(frame))
+        seconds.append(time.perf_counter() - started)
+    return np.asarray(seconds)
+
+
+def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
+    """Outputs against the forward pass and MAC counts against count_macs, as one line."""
+    outputs, expected = runtime.run(clip), np.asarray(model(clip))
+    error = np.abs(outputs - expected)
+    report = count_macs(model, clip, policies=("zero_delta",))
+    counted = np.asarray([layer.macs("zero_delta") for layer in report.layers], np.float64)
+    ours = np.asarray([runtime.macs[layer.name] for layer in report.layers], np.float64)
+    return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}; "
+            f"MACs per frame vs count_macs: largest difference {np.max(np.abs(ours - counted).sum(0) / counted.sum(0)):.1e}"
+            f" of a frame's total, layers x frames equal: {np.mean(ours == counted):.0%}")
+
+
+def measure(runtime: DeltaRuntime, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int) -> dict:
+    """Per-frame seconds of ``runtime`` and ``dense`` (median over repeats), with MAC reductions over frames
+    1..T-1 (``counter`` counts the zero_delta MACs)."""
+    frames = [tf.constant(clip[:, t]) for t in range(clip.shape[1])]
+    runtime_times, dense_times, shares = [], [], None
+    for _ in range(repeats):  # alternate the two, so that both see the same machine load
+        runtime.reset()
+        before = runtime.kernel_seconds
+        runtime_times.append(per_frame_seconds(runtime.step, frames))
+        after = runtime.kernel_seconds
+        shares = {part: (after[part] - before[part]) / runtime_times[-1].sum() for part in after}
+        dense_times.append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
+    counter.run(clip)
+    later = lambda counts: sum(sum(frame_counts[1:]) for frame_counts in counts.values())
+    dense_macs = sum(runtime.dense_macs.values()) * (clip.shape[1] - 1)
+    return {"runtime": np.median(runtime_times, axis=0), "dense": np.median(dense_times, axis=0), "shares": shares,
+            "reduction": dense_macs / max(later(counter.macs), 1),
+            "executed": dense_macs / max(later(runtime.executed_macs), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="96,192", help="HED frame sizes (square), comma-separated")
+    parser.add_argument("--steps", default="8,32", help="post-hoc quantisation steps, comma-separated")
+    parser.add_argument("--clips", default=DEFAULT_CLIPS, help=f"real clips in {CLIPS}")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--dense-above", type=float, default=0.1)
+    args = parser.parse_args()
+    names = args.clips.split(",")
+    print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(names)}); milliseconds per frame over "
+          f"frames 1..{args.frames - 1}, median of {args.repeats} runs; {os.cpu_count()} CPUs visible")
+    print(f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>8} {'runtime':>8} {'speedup':>7} {'MACs /':>7} "
+          f"{'executed /':>10} | {'changes':>7} {'multiply':>8} {'copy':>5} {'rest':>5}")
+    for size in map(int, args.sizes.split(",")):
+        image_model = hed_edge_detector(size, size)
+        clips = {name: load_clip(os.path.join(CLIPS, name), args.frames, (size, size))[None] for name in names}
+        for step in map(float, args.steps.split(",")):
+            model = sparsify(image_model, frames=None, step_init=step, granularity="layer")
+            dense = tf.function(lambda frames: model(frames, training=False))
+            checked = DeltaRuntime(model, dense_above=args.dense_above)
+            print(f"  check (size {size}, step {step:g}): {check(model, checked, clips[names[0]])}")
+            runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)
+            cut = np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]
+            for name, clip in [*clips.items(), ("cut: every frame (alternating 2 clips)", cut)]:
+                result = measure(runtime, checked, dense, clip, args.repeats)
+                dense_ms, runtime_ms = result["dense"][1:].mean() * 1e3, result["runtime"][1:].mean() * 1e3
+                shares = result["shares"]
+                rest = 1 - sum(shares.values())
+                print(f"{size:>4} {step:>5g} {name[:28]:<28} {dense_ms:>8.1f} {runtime_ms:>8.1f} "
+                      f"{dense_ms / runtime_ms:>6.2f}x {result['reduction']:>6.1f}x {result['executed']:>9.1f}x | "
+                      f"{shares['changes']:>7.0%} {shares['multiply']:>8.0%} {shares['copy']:>5.0%} {rest:>5.0%}")
+    os._exit(0)  # numba's and TensorFlow's thread pools can hold up the interpreter's shutdown
+
+
+if __name__ == "__main__":
+    main()

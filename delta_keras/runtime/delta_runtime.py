@@ -1,0 +1,232 @@
+"""`DeltaRuntime`: runs a clip model frame by frame, multiplying only the changes of each MAC layer's input."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from delta_keras.layers import DeltaActivation
+from delta_keras.models import graph as graph_lib
+from delta_keras.runtime.kernels import delta_kernel
+from delta_keras.sim import geometry
+from delta_keras.sim.count import check_clips, node_keys
+from delta_keras.sim.engine import FrameNode
+
+
+class DeltaRuntime:
+    """Streams frames through a clip model, doing a MAC layer's work only for the input elements that changed.
+
+    Each ``Conv2D`` (any stride, dilation, "same"/"valid" padding, one group) and each ``Dense`` on vectors
+    keeps its output in an accumulator. Per frame, its input is compared with the previous one and only the
+    changed elements are multiplied and added in (`delta_keras.runtime.kernels`: a compiled, multi-threaded
+    element-sparse kernel, so the MACs done are exactly the ``zero_delta`` MACs). When more than
+    ``dense_above`` of a layer's input changed (a scene cut, the first frame) the layer is recomputed densely
+    instead, which also clears the accumulator's float rounding. Other MAC layers (depthwise, separable,
+    grouped, transposed, 1D/3D convolutions) run densely every frame; layers without MACs run on the whole
+    frame. A frame is one `tf.function` call (no retracing); the convolutions' states are NumPy arrays the
+    kernel updates in place (host memory: this is a CPU runtime).
+
+    Graphs, frame-0 charging and outputs are those of `delta_keras.sim.DeltaInference` (any model that
+    `sparsify`, `strip_sparsity` or `video_classifier` builds, memory-mode `DeltaActivation` included):
+    ``run(clips)`` equals ``model(clips)`` within float32 rounding, and ``macs`` (the MACs each layer's nonzero
+    input changes trigger) equals `count_macs`' ``zero_delta``. ``executed_macs`` is what the runtime actually
+    multiplied: dense frames and dense-only layers at their dense cost.
+
+    TensorFlow backend; convolutions need numba (``pip install 'delta_keras[runtime]'``), else they run
+    densely. The weights are read when the runtime is built: build a new one after changing them. Batch > 1
+    works (clips streamed side by side, one state each; a layer goes dense when the batch as a whole changed
+    a lot), but batch-1 streaming is what it is made for.
+
+    Args:
+        model: a clip model, input ``(batch, frames, ...)`` (``frames`` may be None).
+        batch_size: clips per step.
+        dense_above: share of changed input elements above which a layer is recomputed densely (estimated
+            from every 8th row of the input: a wrong guess costs time, never exactness).
+        count_macs: count ``macs`` on every frame; without it, frames a layer computes densely are not
+            compared in full (the sparse updates count theirs for free).
+
+    Example:
+
+    >>> runtime = DeltaRuntime(clip_model)             # doctest: +SKIP
+    >>> for frame in camera:                           # doctest: +SKIP
+    ...     edges = runtime.step(frame)                # (1, 1, ...): this frame's output
+    >>> runtime.reset()                                # between videos  # doctest: +SKIP
+    """
+
+    def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True):
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise NotImplementedError(f"{model.name}: DeltaRuntime runs single-input, single-output models")
+        if not 0.0 <= dense_above <= 1.0:
+            raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
+        self.model, self.batch_size, self.count = model, batch_size, count_macs
+        self._nodes = [FrameNode(node, key, model.inputs[0].shape[1])
+                       for node, key in node_keys(graph_lib.layer_calls(model))]
+        shapes = self._frame_shapes()
+        self._state, self._kernels, self._stages, self._fan_outs = {}, {}, {}, {}
+        # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
+        self.dense_macs: dict[str, int] = {}
+        for node in self._nodes:
+            inputs = node.node.input_tensors
+            if node.kind == "mac":
+                # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
+                frame_shape = shapes[id(inputs[0])][2 if node.time_distributed else 1:]
+                stages = geometry.stages(node.layer, frame_shape)
+                fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
+                kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs)
+                self._kernels[node.key] = kernel
+                self.dense_macs[node.key] = sum(stage.dense_macs() for stage in stages) * batch_size
+                if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
+                    self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
+                    self._stages[node.key], self._fan_outs[node.key] = stages, fan_outs
+            elif node.kind in ("previous_frame", "time_mean") or (
+                    isinstance(node.layer, DeltaActivation) and node.layer.memory):
+                shape = shapes[id(inputs[0])]
+                # A running sum over time has no time axis.
+                shape = (shape[0], *shape[2:]) if node.kind == "time_mean" else shape
+                self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
+        self.mac_layers = [node.key for node in self._nodes if node.kind == "mac"]
+        self._frames = tf.Variable(0, trainable=False)
+        frame_spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[2:]), "float32")
+        self._step = tf.function(self._run_frame, input_signature=[frame_spec])
+        self.reset()
+
+    def _frame_shapes(self) -> dict:
+        """The shape of every tensor of the graph for one frame of ``batch_size`` clips."""
+        clip_level = {id(self.model.inputs[0]): True}
+        shapes = {}
+        for tensor in self.model.inputs:
+            shapes[id(tensor)] = (self.batch_size, 1, *tensor.shape[2:])
+        for node in self._nodes:
+            level = clip_level.get(id(node.node.input_tensors[0]), False) if node.node.input_tensors else False
+            level = {"fold": False, "unfold": True, "time_mean": False}.get(node.kind, level)
+            for tensor in node.node.output_tensors:
+                clip_level[id(tensor)] = level
+                shapes[id(tensor)] = (self.batch_size, 1, *tensor.shape[2:]) if level else (
+                    self.batch_size, *tensor.shape[1:])
+        return shapes
+
+    def reset(self) -> None:
+        """Forgets every state (call between videos): the next frame is charged as a first frame."""
+        for variable in self._state.values():
+            variable.assign(tf.zeros_like(variable))
+        for kernel in self._kernels.values():
+            if kernel is not None:
+                kernel.reset()
+        self._frames.assign(0)
+        self._macs, self._executed = [], []
+
+    def step(self, frame):
+        """Feeds one frame ``(batch_size, ...)`` (or ``(...)`` at batch 1); returns the model's output for it.
+
+        Returns:
+            The output with the state carried from previous frames: for a per-frame output ``(batch, 1, ...)``;
+            after a time average, the average over the frames seen so far.
+        """
+        frame = tf.convert_to_tensor(frame, "float32")
+        expected = (self.batch_size, *self.model.inputs[0].shape[2:])
+        if frame.shape.rank == len(expected) - 1:
+            frame = frame[None]
+        if tuple(frame.shape) != expected:
+            raise ValueError(f"{self.model.name}: a frame must have shape {expected}, got {tuple(frame.shape)}")
+        output, macs, executed = self._step(frame)
+        self._macs.append(macs)
+        self._executed.append(executed)
+        return output
+
+    def run(self, clips) -> np.ndarray:
+        """Runs clips ``(batch_size, frames, ...)`` from a reset state; returns the outputs like ``model(clips)``."""
+        clips = check_clips(self.model, clips)
+        self.reset()
+        outputs = [self.step(clips[:, t]) for t in range(clips.shape[1])]
+        if len(self.model.outputs[0].shape) >= 3 and self.model.outputs[0].shape[1] in (None, clips.shape[1]):
+            return np.concatenate([np.asarray(o) for o in outputs], axis=1)
+        return np.asarray(outputs[-1])
+
+    @property
+    def macs(self) -> dict[str, list[int]]:
+        """Per MAC layer, per frame since `reset`: the MACs its nonzero input changes trigger (``zero_delta``)."""
+        if not self.count:
+            raise RuntimeError("this DeltaRuntime does not count MACs (count_macs=False)")
+        return self._per_layer(self._macs)
+
+    @property
+    def executed_macs(self) -> dict[str, list[int]]:
+        """Per MAC layer, per frame since `reset`: the MACs the runtime multiplied (dense frames at dense cost)."""
+        return self._per_layer(self._executed)
+
+    @property
+    def kernel_seconds(self) -> dict[str, float]:
+        """Wall seconds the sparse convolution kernels spent since the runtime was built, by part: listing the
+        changed elements (``changes``), multiplying them into the accumulators (``multiply``), copying the
+        outputs out (``copy``). The rest of a frame's time is the graph's other work."""
+        kernels = [k for k in self._kernels.values() if hasattr(k, "seconds")]
+        return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply", "copy")}
+
+    def _per_layer(self, frames: list) -> dict[str, list[int]]:
+        table = np.asarray(frames, np.int64).reshape(len(frames), len(self.mac_layers))
+        return {key: table[:, i].tolist() for i, key in enumerate(self.mac_layers)}
+
+    # ------------------------------------------------------------------ one frame, compiled
+    def _run_frame(self, frame):
+        values = {id(self.model.inputs[0]): frame[:, None]}
+        macs, executed = [], []
+        for node in self._nodes:
+            if node.kind == "mac":
+                output, counted, done = self._mac(node, values)
+                macs.append(counted)
+                executed.append(done)
+            else:
+                output = self._frame_wise(node, values)
+            values[id(node.node.output_tensors[0])] = output
+        self._frames.assign_add(1)
+        as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
+        return values[id(self.model.outputs[0])], as_ints(macs), as_ints(executed)
+
+    def _mac(self, node: FrameNode, values: dict):
+        value = values[id(node.node.input_tensors[0])]
+        if node.time_distributed:
+            value = tf.reshape(value, (-1, *value.shape[2:]))
+        kernel = self._kernels[node.key]
+        if kernel is not None:
+            output, counted, executed = kernel.update(value)
+            return (output[:, None] if node.time_distributed else output), counted, executed
+        previous = self._state[node.key]
+        counted = self._count(node, value - previous) if self.count else tf.constant(0, tf.int64)
+        previous.assign(value)
+        output = graph_lib.call_node(node.node, values)
+        return output, counted, tf.constant(self.dense_macs[node.key], tf.int64)
+
+    def _count(self, node: FrameNode, change):
+        """The MACs the nonzero changes trigger: per linear stage, mask times the stage's fan-out map."""
+        total = tf.constant(0, tf.int64)
+        stages = self._stages[node.key]
+        for i, (stage, fan_out) in enumerate(zip(stages, self._fan_outs[node.key])):
+            if i:
+                previous = stages[i - 1]
+                change = previous.apply(change, tf.constant(previous.kernel))
+            mask = tf.cast(tf.not_equal(change, 0), tf.int64)
+            total += tf.reduce_sum(mask * fan_out[None])
+        return total
+
+    def _frame_wise(self, node: FrameNode, values: dict):
+        source = values[id(node.node.input_tensors[0])]
+        if node.kind in ("identity", "fold", "unfold"):
+            return {"identity": source, "fold": source[:, 0], "unfold": source[:, None]}[node.kind]
+        if node.kind == "previous_frame":
+            # On frame 0 the previous frame is the frame itself, as `FrameDifference` pads a clip.
+            previous = tf.where(self._frames == 0, source, self._state[node.key])
+            self._state[node.key].assign(source)
+            window = tf.concat([previous, source], axis=1)
+            return graph_lib.call_node(node.node, {id(node.node.input_tensors[0]): window})[:, 1:]
+        if node.kind == "time_mean":
+            total = self._state[node.key].assign_add(source[:, 0])
+            return total / tf.cast(self._frames + 1, tf.float32)
+        if isinstance(node.layer, DeltaActivation) and node.layer.memory:
+            sent = node.layer.memory_step(self._state[node.key], source)
+            self._state[node.key].assign(sent)
+            return sent
+        if isinstance(node.layer, DeltaActivation):
+            # Through the class: Keras replaces `layer.quantize` on instances by its own wrapper.
+            return node.layer.quantize_values(source)
+        return graph_lib.call_node(node.node, values)

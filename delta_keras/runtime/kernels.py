@@ -1,0 +1,250 @@
+"""Delta updates of one MAC layer: multiply only the nonzero input changes, add the products to an accumulator.
+
+Real footage changes few *elements* between frames but touches most pixels and tiles (at HED's block1_conv2
+on a UCF101 clip, 0.5 % of the elements change, spread over 19 % of the pixels and 58 % of the 8 x 8 tiles:
+`benchmarks/streaming_speed.py --layers` prints these shares). Gathering pixel vectors or tiles and calling a
+dense convolution on them therefore does most of the dense work plus a scatter, and loses to dense on a CPU;
+what wins is element-sparse work. `SparseConv` does it with a compiled (numba) kernel, in two parallel
+passes: (1) per input row, compare the frame with the previous one and list the changed elements (and sum
+their exact fan-outs, the ``zero_delta`` MAC count); (2) per output row, for each changed element within
+the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output pixel (a vectorised axpy over the
+output channels). Each output row is written by one thread, so no atomics; the MACs done are exactly the
+``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its kernel's rows.
+
+Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed (a scene
+cut, the first frame), which also clears the accumulator's float rounding.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+try:
+    import numba
+except ImportError:  # optional: pip install 'delta_keras[runtime]'
+    numba = None
+
+# Rows compared to choose between the sparse and the dense update: one in this many.
+SAMPLED_ROWS = 8
+
+def _njit(function):
+    return numba.njit(parallel=True, fastmath=True, cache=True)(function) if numba else function
+
+
+@_njit
+def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no cover (compiled)
+    """Pass 1: per input row, the changed elements (flat x * C + c) and their changes.
+    Returns the number of changed elements and the sum of their fan-outs (the zero_delta MACs)."""
+    batch, height, width, channels = value.shape
+    macs = np.zeros(batch * height, np.int64)
+    for row in numba.prange(batch * height):
+        b, y = row // height, row % height
+        n = 0
+        for x in range(width):
+            for c in range(channels):
+                d = value[b, y, x, c] - previous[b, y, x, c]
+                if d != 0:
+                    index[b, y, n] = x * channels + c
+                    change[b, y, n] = d
+                    macs[row] += fan_out[y, x, c]
+                    n += 1
+        count[b, y] = n
+    return count.sum(), macs.sum()
+
+
+@_njit
+def _sampled_share(previous, value, every):  # pragma: no cover (compiled)
+    """The share of changed elements in every ``every``-th row: decides dense or sparse for a small part of a
+    full comparison's cost (a wrong guess only costs time)."""
+    batch, height, width, channels = value.shape
+    rows = (height + every - 1) // every
+    changed = np.zeros(batch * rows, np.int64)
+    for row in numba.prange(batch * rows):
+        b, y = row // rows, (row % rows) * every
+        for x in range(width):
+            for c in range(channels):
+                changed[row] += value[b, y, x, c] != previous[b, y, x, c]
+    return changed.sum() / (batch * rows * width * channels)
+
+
+@_njit
+def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation):  # pragma: no cover
+    """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
+    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x)."""
+    batch, out_h, out_w, filters = accumulator.shape
+    kernel_h, kernel_w, channels, _ = kernel.shape
+    height = count.shape[1]
+    for row in numba.prange(batch * out_h):
+        b, oy = row // out_h, row % out_h
+        for i in range(kernel_h):
+            y = oy * strides[0] - offsets[0] + i * dilation[0]
+            if y < 0 or y >= height:
+                continue
+            for k in range(count[b, y]):
+                x, c = index[b, y, k] // channels, index[b, y, k] % channels
+                d = change[b, y, k]
+                for j in range(kernel_w):
+                    shifted = x + offsets[1] - j * dilation[1]
+                    if shifted < 0 or shifted % strides[1]:
+                        continue
+                    ox = shifted // strides[1]
+                    if ox < out_w:
+                        for f in range(filters):
+                            accumulator[b, oy, ox, f] += d * kernel[i, j, c, f]
+
+
+def _leading_padding(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Padding before the first input row of a convolution axis (TensorFlow's "same": the extra row goes last)."""
+    if padding == "valid":
+        return 0
+    out = -(-size // stride)
+    return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0) // 2
+
+
+class SparseConv:
+    """Delta updates of a `keras.layers.Conv2D` (channels last, one group, "same" or "valid" padding).
+
+    The kernel's weights are read once: rebuild the runtime after changing them.
+
+    Args:
+        layer: the convolution.
+        frame_shape: its input frame ``(H, W, C)``.
+        batch: frames per step.
+        fan_out: ``(H, W, C)`` int64, the MACs each input element triggers (`delta_keras.sim.geometry.Stage.fan_out`).
+        dense_above: share of changed input elements above which the layer is recomputed densely.
+        counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison).
+    """
+
+    def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
+                 counts: bool = True):
+        self.layer, self.dense_above, self.counts = layer, dense_above, counts
+        height, width, channels = frame_shape
+        self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
+        self.fan_out = np.ascontiguousarray(np.asarray(fan_out), np.int64)
+        self.strides = np.asarray(layer.strides, np.int64)
+        self.dilation = np.asarray(layer.dilation_rate, np.int64)
+        self.offsets = np.asarray([_leading_padding(size, k, s, d, layer.padding) for size, k, s, d in zip(
+            (height, width), layer.kernel_size, layer.strides, layer.dilation_rate)], np.int64)
+        out_shape = layer.compute_output_shape((batch, *frame_shape))
+        self.previous = np.zeros((batch, *frame_shape), np.float32)
+        self.accumulator = np.zeros(out_shape, np.float32)
+        self.index = np.empty((batch, height, width * channels), np.int32)
+        self.change = np.empty((batch, height, width * channels), np.float32)
+        self.count = np.zeros((batch, height), np.int64)
+        self.size = self.previous.size
+        self.dense_macs = int(np.prod(out_shape[1:-1])) * self.kernel.size * batch
+        # Wall time in the kernel's parts: listing the changes, multiplying them in, copying the output out.
+        self.seconds = dict.fromkeys(("changes", "multiply", "copy"), 0.0)
+        self.recomputed = None
+
+    def reset(self) -> None:
+        self.previous = np.zeros_like(self.previous)
+        self.accumulator[:] = 0.0
+        self.recomputed = None
+
+    def _sparse(self, value):
+        # ``value`` shares the memory of an (immutable) input tensor, whose buffer the reference kept here
+        # holds: keeping it as the previous frame costs no copy, and TensorFlow does not reuse a buffer
+        # that is still referenced.
+        started = time.perf_counter()
+        dense = _sampled_share(self.previous, value, SAMPLED_ROWS) > self.dense_above
+        macs = 0
+        if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
+            changed, macs = _list_changes(self.previous, value, self.fan_out, self.index, self.change, self.count)
+        self.previous = value
+        listed = time.perf_counter()
+        if not dense:
+            if self.recomputed is not None:  # the last dense output, kept uncopied until now
+                self.accumulator[:] = self.recomputed
+                self.recomputed = None
+            _add_changes(self.accumulator, self.kernel, self.index, self.change, self.count, self.strides,
+                         self.offsets, self.dilation)
+        multiplied = time.perf_counter()
+        # On a dense frame the caller computes the output; an empty array saves the copy.
+        linear = self.accumulator.copy() if not dense else np.zeros((0,) * self.accumulator.ndim, np.float32)
+        self.seconds["changes"] += listed - started
+        self.seconds["multiply"] += multiplied - listed
+        self.seconds["copy"] += time.perf_counter() - multiplied
+        return np.int64(macs), np.bool_(dense), linear
+
+    def _store(self, linear):
+        self.recomputed = linear
+        return np.int64(0)
+
+    def update(self, value):
+        """Brings the layer's output up to date with its input ``value`` (B, H, W, C).
+
+        Returns:
+            ``(output, zero_delta MACs, MACs executed)`` as tensors.
+        """
+        macs, dense, linear = tf.numpy_function(self._sparse, [value], [tf.int64, tf.bool, tf.float32])
+
+        def recompute():
+            full = self.layer.convolution_op(value, self.layer.kernel)
+            with tf.control_dependencies([tf.numpy_function(self._store, [full], tf.int64)]):
+                return tf.identity(full)
+
+        linear = tf.cond(dense, recompute, lambda: tf.ensure_shape(linear, self.accumulator.shape))
+        executed = tf.where(dense, tf.constant(self.dense_macs, tf.int64), macs)
+        return _finish(self.layer, linear), macs, executed
+
+
+class GatheredDense:
+    """Delta updates of a `keras.layers.Dense` on vectors ``(B, N)``: the kernel rows of changed inputs only.
+
+    Args: as `SparseConv` (``fan_out`` and ``counts`` unused: a vector's changes are always counted, for free).
+    """
+
+    def __init__(self, layer: keras.layers.Dense, frame_shape: tuple, batch: int, fan_out, dense_above: float,
+                 counts: bool = True):
+        self.layer, self.dense_above = layer, dense_above
+        self.previous = tf.Variable(tf.zeros((batch, *frame_shape)), trainable=False)
+        self.accumulator = tf.Variable(tf.zeros((batch, layer.units)), trainable=False)
+
+    def reset(self) -> None:
+        self.previous.assign(tf.zeros_like(self.previous))
+        self.accumulator.assign(tf.zeros_like(self.accumulator))
+
+    def update(self, value):
+        """As `SparseConv.update`."""
+        change = value - self.previous
+        self.previous.assign(value)
+        nonzero = tf.math.count_nonzero(change)
+        macs = nonzero * self.layer.units
+        changed = tf.reduce_any(change != 0, axis=0)
+        index = tf.where(changed)[:, 0]
+
+        def sparse():
+            rows = tf.gather(self.layer.kernel, index)
+            self.accumulator.assign_add(tf.matmul(tf.gather(change, index, axis=1), rows))
+            return tf.cast(tf.size(index) * tf.shape(value)[0] * self.layer.units, tf.int64)
+
+        def dense():
+            self.accumulator.assign(tf.matmul(value, self.layer.kernel))
+            return tf.cast(tf.size(value) * self.layer.units, tf.int64)
+
+        share = tf.reduce_mean(tf.cast(changed, tf.float32))
+        executed = tf.cond(share > self.dense_above, dense, sparse)
+        return _finish(self.layer, self.accumulator.value()), macs, executed
+
+
+def _finish(layer, linear):
+    if layer.use_bias:
+        linear = linear + layer.bias
+    return layer.activation(linear) if layer.activation is not None else linear
+
+
+def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True):
+    """The delta kernel for a MAC layer on frames of ``frame_shape``, or None where the layer runs densely
+    every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense layers on feature maps;
+    convolutions when numba is not installed)."""
+    if type(layer) is keras.layers.Conv2D and numba is not None and layer.groups == 1 and (
+            layer.data_format == "channels_last" and layer.padding in ("same", "valid")):
+        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts)
+    if type(layer) is keras.layers.Dense and len(frame_shape) == 1:
+        return GatheredDense(layer, frame_shape, batch, fan_out, dense_above, counts)
+    return None
