@@ -17,6 +17,11 @@ Scene cuts: ``cut`` alternates the frames of two clips, so every frame is a scen
 then fall back to dense and not be much slower (target >= 0.9x).
 
     python benchmarks/streaming_speed.py [--sizes 96,192] [--steps 8,32] [--frames 12] [--repeats 2]
+
+``--layers`` measures instead, for single VGG16 layers of HED on the change between two frames of the first
+clip, the share of changed elements, of pixels with any changed channel and of 8x8 output tiles a change
+reaches (what a pixel- or tile-gathering kernel would have to compute), and the time of the element-sparse
+kernel against the layer's dense convolution.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,6 +39,7 @@ from delta_keras.models.hed import hed_edge_detector
 from delta_keras.runtime import DeltaRuntime
 from delta_keras.sim import count_macs
 from delta_keras.sim.__main__ import load_clip
+from delta_keras.study.real_footage import edge_f1
 
 CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips")
 DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"
@@ -55,7 +62,8 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
     report = count_macs(model, clip, policies=("zero_delta",))
     counted = np.asarray([layer.macs("zero_delta") for layer in report.layers], np.float64)
     ours = np.asarray([runtime.macs[layer.name] for layer in report.layers], np.float64)
-    return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}; "
+    return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}, "
+            f"edge F1 against the forward pass {edge_f1(expected, outputs):.4f}; "
             f"MACs per frame vs count_macs: largest difference {np.max(np.abs(ours - counted).sum(0) / counted.sum(0)):.1e}"
             f" of a frame's total, layers x frames equal: {np.mean(ours == counted):.0%}")
 
@@ -80,6 +88,48 @@ def measure(runtime: DeltaRuntime, counter: DeltaRuntime, dense, clip: np.ndarra
             "executed": dense_macs / max(later(runtime.executed_macs), 1)}
 
 
+def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], repeats: int = 20) -> None:
+    from delta_keras.runtime.kernels import SparseConv  # noqa: PLC0415
+    from delta_keras.sim import geometry  # noqa: PLC0415
+
+    model = sparsify(hed_edge_detector(size, size), frames=None, step_init=step, granularity="layer")
+    print(f"HED {size}x{size}, step {step:g}: the change between frames 0 and 1, one layer at a time")
+    print(f"{'layer':<13} {'input':>14} | {'elements':>8} {'pixels':>6} {'tiles':>6} | {'dense':>8} {'sparse':>8} {'x':>6}")
+    for name in names:
+        layer = model.get_layer(name)
+        inputs = np.asarray(keras.Model(model.inputs[0], layer.input)(clip[:, :2]))
+        frames = inputs.reshape(2, 1, *inputs.shape[-3:])
+        shape = frames.shape[2:]
+        changed = frames[1, 0] != frames[0, 0]
+        pixels = changed.any(axis=-1)
+        reach = np.pad(pixels, 1)
+        reach = np.max([reach[dy:dy + shape[0], dx:dx + shape[1]] for dy in range(3) for dx in range(3)], axis=0)
+        grid = (-(-shape[0] // 8), -(-shape[1] // 8))
+        tiles = np.pad(reach, [(0, grid[0] * 8 - shape[0]), (0, grid[1] * 8 - shape[1])])
+        tiles = tiles.reshape(grid[0], 8, grid[1], 8).any(axis=(1, 3))
+        kernel = SparseConv(layer, shape, 1, geometry.stages(layer, shape)[0].fan_out(False), dense_above=1.0)
+        dense = tf.function(lambda x: layer.convolution_op(x, layer.kernel))
+        value = tf.constant(frames[1])
+
+        def sparse():
+            kernel.previous = frames[0]
+            kernel._sparse(frames[1])
+
+        def dense_conv():
+            np.asarray(dense(value))
+
+        dense_conv(), sparse()
+        times = {}
+        for label, function in (("dense", dense_conv), ("sparse", sparse)):
+            started = time.perf_counter()
+            for _ in range(repeats):
+                function()
+            times[label] = (time.perf_counter() - started) / repeats
+        print(f"{name:<13} {'x'.join(map(str, shape)):>14} | {changed.mean():>8.2%} {pixels.mean():>6.1%} "
+              f"{tiles.mean():>6.1%} | {times['dense'] * 1e3:>6.2f}ms {times['sparse'] * 1e3:>6.2f}ms "
+              f"{times['dense'] / times['sparse']:>5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="96,192", help="HED frame sizes (square), comma-separated")
@@ -88,8 +138,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dense-above", type=float, default=0.1)
+    parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
+                        help="measure these HED layers alone (at the last size and step, on the first clip)")
     args = parser.parse_args()
     names = args.clips.split(",")
+    if args.layers:
+        size, step = int(args.sizes.split(",")[-1]), float(args.steps.split(",")[-1])
+        layer_shares(size, step, load_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None], args.layers.split(","))
+        os._exit(0)
     print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(names)}); milliseconds per frame over "
           f"frames 1..{args.frames - 1}, median of {args.repeats} runs; {os.cpu_count()} CPUs visible")
     print(f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>8} {'runtime':>8} {'speedup':>7} {'MACs /':>7} "
