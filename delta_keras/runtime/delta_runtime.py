@@ -157,11 +157,11 @@ class DeltaRuntime:
 
     @property
     def kernel_seconds(self) -> dict[str, float]:
-        """Wall seconds the sparse convolution kernels spent since the runtime was built, by part: listing the
-        changed elements (``changes``), multiplying them into the accumulators (``multiply``), copying the
-        outputs out (``copy``). The rest of a frame's time is the graph's other work."""
+        """Wall seconds the sparse convolution kernels spent since the runtime was built, by pass: listing the
+        changed elements (``changes``) and multiplying them into the accumulators (``multiply``). The rest of
+        a frame's time is the graph's other work (and dense recomputations)."""
         kernels = [k for k in self._kernels.values() if hasattr(k, "seconds")]
-        return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply", "copy")}
+        return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply")}
 
     def _per_layer(self, frames: list) -> dict[str, list[int]]:
         table = np.asarray(frames, np.int64).reshape(len(frames), len(self.mac_layers))
