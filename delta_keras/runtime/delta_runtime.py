@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from delta_keras.layers import DeltaActivation
 from delta_keras.models import graph as graph_lib
-from delta_keras.runtime.kernels import delta_kernel
+from delta_keras.runtime.kernels import SparseConv, delta_kernel
 from delta_keras.sim import geometry
 from delta_keras.sim.count import check_clips, node_keys
 from delta_keras.sim.engine import FrameNode
@@ -42,9 +42,11 @@ class DeltaRuntime:
         model: a clip model, input ``(batch, frames, ...)`` (``frames`` may be None).
         batch_size: clips per step.
         dense_above: share of changed input elements above which a layer is recomputed densely (estimated
-            from every 8th row of the input: a wrong guess costs time, never exactness).
+            from 8192 elements spread over the input: a wrong guess costs time, never exactness).
         count_macs: count ``macs`` on every frame; without it, frames a layer computes densely are not
-            compared in full (the sparse updates count theirs for free).
+            compared in full (the sparse updates count theirs for free), and scene cuts are detected.
+        cut_above: share of changed input elements (the frame itself) above which a frame is a scene cut:
+            the whole frame then runs densely, without a per-layer decision (only without ``count_macs``).
 
     Example:
 
@@ -54,11 +56,13 @@ class DeltaRuntime:
     >>> runtime.reset()                                # between videos  # doctest: +SKIP
     """
 
-    def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True):
+    def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
+                 cut_above: float = 0.6):
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise NotImplementedError(f"{model.name}: DeltaRuntime runs single-input, single-output models")
-        if not 0.0 <= dense_above <= 1.0:
-            raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
+        for name, share in (("dense_above", dense_above), ("cut_above", cut_above)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {share!r}")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
         self._nodes = [FrameNode(node, key, model.inputs[0].shape[1])
                        for node, key in node_keys(graph_lib.layer_calls(model))]
@@ -87,6 +91,8 @@ class DeltaRuntime:
                 self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
         self.mac_layers = [node.key for node in self._nodes if node.kind == "mac"]
         self._frames = tf.Variable(0, trainable=False)
+        self.cut_above = cut_above
+        self._last_frame = tf.Variable(tf.zeros((batch_size, *model.inputs[0].shape[2:])), trainable=False)
         frame_spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[2:]), "float32")
         self._step = tf.function(self._run_frame, input_signature=[frame_spec])
         self.reset()
@@ -169,28 +175,58 @@ class DeltaRuntime:
 
     # ------------------------------------------------------------------ one frame, compiled
     def _run_frame(self, frame):
+        if self.count or not any(isinstance(k, SparseConv) for k in self._kernels.values()):
+            result = self._run_nodes(frame, whole_frame_dense=False)
+        else:
+            # A scene cut (or the first frame) changes every layer's input: the whole frame runs densely, as the
+            # dense model does, and the kernels get their state in one hand-over instead of one call a layer.
+            changed = tf.reduce_mean(tf.cast(tf.not_equal(frame, self._last_frame), tf.float32))
+            cut = tf.logical_or(tf.equal(self._frames, 0), changed > self.cut_above)
+            result = tf.cond(cut, lambda: self._run_nodes(frame, whole_frame_dense=True),
+                             lambda: self._run_nodes(frame, whole_frame_dense=False))
+        self._last_frame.assign(frame)
+        self._frames.assign_add(1)
+        return result
+
+    def _run_nodes(self, frame, whole_frame_dense: bool):
         values = {id(self.model.inputs[0]): frame[:, None]}
-        macs, executed = [], []
+        macs, executed, kept = [], [], []
         for node in self._nodes:
-            if node.kind == "mac":
+            if node.kind != "mac":
+                output = self._frame_wise(node, values)
+            elif whole_frame_dense and isinstance(self._kernels[node.key], SparseConv):
+                kernel, value = self._kernels[node.key], self._mac_input(node, values)
+                summed = kernel.summed(value)
+                kept += [value, summed]
+                output = self._mac_output(node, kernel.activate(summed))
+                macs.append(tf.constant(0, tf.int64))
+                executed.append(tf.constant(self.dense_macs[node.key], tf.int64))
+            else:
                 output, counted, done = self._mac(node, values)
                 macs.append(counted)
                 executed.append(done)
-            else:
-                output = self._frame_wise(node, values)
             values[id(node.node.output_tensors[0])] = output
-        self._frames.assign_add(1)
+        output = values[id(self.model.outputs[0])]
+        if kept:
+            kernels = [self._kernels[n.key] for n in self._nodes if isinstance(self._kernels.get(n.key), SparseConv)]
+            with tf.control_dependencies([SparseConv.keep(kernels, kept)]):
+                output = tf.identity(output)
         as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
-        return values[id(self.model.outputs[0])], as_ints(macs), as_ints(executed)
+        return output, as_ints(macs), as_ints(executed)
+
+    def _mac_input(self, node: FrameNode, values: dict):
+        value = values[id(node.node.input_tensors[0])]
+        return tf.reshape(value, (-1, *value.shape[2:])) if node.time_distributed else value
+
+    def _mac_output(self, node: FrameNode, output):
+        return output[:, None] if node.time_distributed else output
 
     def _mac(self, node: FrameNode, values: dict):
-        value = values[id(node.node.input_tensors[0])]
-        if node.time_distributed:
-            value = tf.reshape(value, (-1, *value.shape[2:]))
+        value = self._mac_input(node, values)
         kernel = self._kernels[node.key]
         if kernel is not None:
             output, counted, executed = kernel.update(value)
-            return (output[:, None] if node.time_distributed else output), counted, executed
+            return self._mac_output(node, output), counted, executed
         previous = self._state[node.key]
         counted = self._count(node, value - previous) if self.count else tf.constant(0, tf.int64)
         previous.assign(value)

@@ -28,11 +28,13 @@ try:
 except ImportError:  # optional: pip install 'delta_keras[runtime]'
     numba = None
 
-# Rows compared to choose between the sparse and the dense update: one in this many.
-SAMPLED_ROWS = 8
+# Input elements compared to choose between the sparse and the dense update.
+SAMPLES = 8192
 
-def _njit(function):
-    return numba.njit(parallel=True, fastmath=True, cache=True)(function) if numba else function
+def _njit(function=None, parallel: bool = True):
+    if function is None:
+        return lambda f: _njit(f, parallel)
+    return numba.njit(parallel=parallel, fastmath=True, cache=True)(function) if numba else function
 
 
 @_njit
@@ -56,19 +58,17 @@ def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no
     return count.sum(), macs.sum()
 
 
-@_njit
-def _sampled_share(previous, value, every):  # pragma: no cover (compiled)
-    """The share of changed elements in every ``every``-th row: decides dense or sparse for a small part of a
-    full comparison's cost (a wrong guess only costs time)."""
-    batch, height, width, channels = value.shape
-    rows = (height + every - 1) // every
-    changed = np.zeros(batch * rows, np.int64)
-    for row in numba.prange(batch * rows):
-        b, y = row // rows, (row % rows) * every
-        for x in range(width):
-            for c in range(channels):
-                changed[row] += value[b, y, x, c] != previous[b, y, x, c]
-    return changed.sum() / (batch * rows * width * channels)
+@_njit(parallel=False)
+def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
+    """The share of changed elements among about ``samples`` spread evenly over the whole input: decides dense or
+    sparse for a small part of a full comparison's cost (a wrong guess only costs time). One thread: waking
+    the pool would cost more than the work on a frame that then runs densely."""
+    before, after = previous.ravel(), value.ravel()
+    stride = max(after.size // samples, 1)
+    changed = 0
+    for i in range(0, after.size, stride):
+        changed += after[i] != before[i]
+    return changed / len(range(0, after.size, stride))
 
 
 @_njit
@@ -131,7 +131,9 @@ class SparseConv:
             (height, width), layer.kernel_size, layer.strides, layer.dilation_rate)], np.int64)
         out_shape = layer.compute_output_shape((batch, *frame_shape))
         self.previous = np.zeros((batch, *frame_shape), np.float32)
-        self.accumulator = np.zeros(out_shape, np.float32)
+        # The accumulator holds the convolution plus its bias (added once, not every frame).
+        self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
+        self.accumulator = np.zeros(out_shape, np.float32) + self.bias
         self.index = np.empty((batch, height, width * channels), np.int32)
         self.change = np.empty((batch, height, width * channels), np.float32)
         self.count = np.zeros((batch, height), np.int64)
@@ -143,7 +145,7 @@ class SparseConv:
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
-        self.accumulator[:] = 0.0
+        self.accumulator[:] = self.bias
         self.recomputed = None
 
     def _sparse(self, value):
@@ -151,7 +153,7 @@ class SparseConv:
         # holds: keeping it as the previous frame costs no copy, and TensorFlow does not reuse a buffer
         # that is still referenced.
         started = time.perf_counter()
-        dense = _sampled_share(self.previous, value, SAMPLED_ROWS) > self.dense_above
+        dense = _sampled_share(self.previous, value, SAMPLES) > self.dense_above
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
             _, macs = _list_changes(self.previous, value, self.fan_out, self.index, self.change, self.count)
@@ -167,11 +169,11 @@ class SparseConv:
         self.seconds["multiply"] += time.perf_counter() - listed
         # TensorFlow copies what a numpy_function returns: the accumulator itself is safe to return. On a dense
         # frame the caller computes the output, and an empty array saves that copy.
-        linear = self.accumulator if not dense else np.zeros((0,) * self.accumulator.ndim, np.float32)
-        return np.int64(macs), np.bool_(dense), linear
+        summed = self.accumulator if not dense else np.zeros((0,) * self.accumulator.ndim, np.float32)
+        return np.int64(macs), np.bool_(dense), summed
 
-    def _store(self, linear):
-        self.recomputed = linear
+    def _store(self, summed):
+        self.recomputed = summed
         return np.int64(0)
 
     def update(self, value):
@@ -180,16 +182,37 @@ class SparseConv:
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors.
         """
-        macs, dense, linear = tf.numpy_function(self._sparse, [value], [tf.int64, tf.bool, tf.float32])
+        macs, dense, summed = tf.numpy_function(self._sparse, [value], [tf.int64, tf.bool, tf.float32])
 
         def recompute():
-            full = self.layer.convolution_op(value, self.layer.kernel)
+            full = self.summed(value)
             with tf.control_dependencies([tf.numpy_function(self._store, [full], tf.int64)]):
                 return tf.identity(full)
 
-        linear = tf.cond(dense, recompute, lambda: tf.ensure_shape(linear, self.accumulator.shape))
+        summed = tf.cond(dense, recompute, lambda: tf.ensure_shape(summed, self.accumulator.shape))
         executed = tf.where(dense, tf.constant(self.dense_macs, tf.int64), macs)
-        return _finish(self.layer, linear), macs, executed
+        return self.activate(summed), macs, executed
+
+    def summed(self, value):
+        """The convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution)."""
+        full = self.layer.convolution_op(value, self.layer.kernel)
+        return tf.nn.bias_add(full, self.layer.bias) if self.layer.use_bias else full
+
+    def activate(self, summed):
+        activation = self.layer.activation
+        return activation(summed) if activation is not None else summed
+
+    @staticmethod
+    def keep(kernels: list, tensors: list):
+        """One op that hands each kernel its input and dense ``summed`` output of a frame computed densely as a
+        whole (``tensors``: input, summed, input, summed... in the order of ``kernels``): one call for all."""
+
+        def store(*arrays):
+            for kernel, value, summed in zip(kernels, arrays[::2], arrays[1::2]):
+                kernel.previous, kernel.recomputed = value, summed
+            return np.int64(0)
+
+        return tf.numpy_function(store, tensors, tf.int64)
 
 
 class GatheredDense:
@@ -228,13 +251,11 @@ class GatheredDense:
 
         share = tf.reduce_mean(tf.cast(changed, tf.float32))
         executed = tf.cond(share > self.dense_above, dense, sparse)
-        return _finish(self.layer, self.accumulator.value()), macs, executed
-
-
-def _finish(layer, linear):
-    if layer.use_bias:
-        linear = linear + layer.bias
-    return layer.activation(linear) if layer.activation is not None else linear
+        output = self.accumulator.value()
+        if self.layer.use_bias:
+            output = output + self.layer.bias
+        activation = self.layer.activation
+        return (activation(output) if activation is not None else output), macs, executed
 
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True):

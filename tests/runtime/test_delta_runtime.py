@@ -84,6 +84,19 @@ def test_a_scene_cut_falls_back_to_dense_and_stays_exact():
     assert executed[3] == dense and executed[2] < dense and executed[4] < dense
 
 
+def test_without_counting_a_scene_cut_runs_the_whole_frame_densely():
+    # Detected on the frame itself; the kernels then get their state in one hand-over, and the frame after the
+    # cut is sparse again, from that state.
+    model = dyadic_clip_model()
+    clip = moving_square(6, cut_at=3)
+    runtime = DeltaRuntime(model, count_macs=False, dense_above=1.0)
+    np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
+    executed = runtime.executed_macs
+    convolutions = ("same", "strided", "dilated", "pointwise")
+    assert all(executed[name][3] == runtime.dense_macs[name] for name in convolutions)
+    assert executed["same"][4] < runtime.dense_macs["same"] / 4 and executed["same"][2] < runtime.dense_macs["same"] / 4
+
+
 def test_real_clips_with_a_scene_cut(real_clip):
     other = real_clip.replace("v_ApplyEyeMakeup_g01_c01.avi", "hmdb51_talk.mp4")
     clip = np.concatenate([load_clip(real_clip, 4, (24, 24)), load_clip(other, 3, (24, 24))])[None]
@@ -125,6 +138,8 @@ def test_streaming_api():
         runtime.macs
     with pytest.raises(ValueError, match="dense_above"):
         DeltaRuntime(model, dense_above=2.0)
+    with pytest.raises(ValueError, match="cut_above"):
+        DeltaRuntime(model, cut_above=-0.1)
 
 
 def test_batches_stream_side_by_side():
