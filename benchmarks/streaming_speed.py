@@ -23,7 +23,9 @@ then fall back to dense and not be much slower (target >= 0.9x).
 ``--layers`` measures instead, for single VGG16 layers of HED on the change between two frames of the first
 clip, the share of changed elements, of pixels with any changed channel and of 8x8 output tiles a change
 reaches (what a pixel- or tile-gathering kernel would have to compute), and the time of the element-sparse
-kernel against the layer's dense convolution.
+kernel against the layer's dense convolution. ``--cuts`` prints the relative change of consecutive frames,
+``mean |frame - previous| / mean |frame|``, of every real clip against that between the first frames of two
+different clips: the statistic `DeltaRuntime` detects scene cuts with (``cut_above``).
 """
 
 from __future__ import annotations
@@ -132,6 +134,21 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
               f"{times['dense'] / times['sparse']:>5.2f}x")
 
 
+def relative_change(frame: np.ndarray, previous: np.ndarray) -> float:
+    return float(np.abs(frame - previous).mean() / np.abs(frame).mean())
+
+
+def cut_statistics(size: int, frames: int) -> None:
+    names = sorted(name for name in os.listdir(CLIPS) if name.endswith((".avi", ".mp4")))
+    clips = {name: load_clip(os.path.join(CLIPS, name), frames, (size, size)) for name in names}
+    print(f"relative change of consecutive frames ({frames} frames, {size}x{size}): min / median / max")
+    for name, clip in clips.items():
+        changes = [relative_change(clip[t], clip[t - 1]) for t in range(1, frames)]
+        print(f"  {name:<32} {min(changes):.3f} / {np.median(changes):.3f} / {max(changes):.3f}")
+    cuts = [relative_change(clips[a][0], clips[b][0]) for a in names for b in names if a != b]
+    print(f"cuts between the first frames of two clips: min {min(cuts):.3f}, median {np.median(cuts):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="96,192", help="HED frame sizes (square), comma-separated")
@@ -142,8 +159,12 @@ def main() -> None:
     parser.add_argument("--dense-above", type=float, default=0.1)
     parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
                         help="measure these HED layers alone (at the last size and step, on the first clip)")
+    parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
     args = parser.parse_args()
     names = args.clips.split(",")
+    if args.cuts:
+        cut_statistics(int(args.sizes.split(",")[0]), args.frames)
+        os._exit(0)
     if args.layers:
         size, step = int(args.sizes.split(",")[-1]), float(args.steps.split(",")[-1])
         layer_shares(size, step, load_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None], args.layers.split(","))

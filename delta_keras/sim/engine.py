@@ -26,7 +26,7 @@ _VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x
 
 
 class FrameNode:
-    """How the engine runs one graph node.
+    """How a frame-by-frame executor (this engine, `delta_keras.runtime.DeltaRuntime`) runs one graph node.
 
     ``kind`` is one of ``mac``, ``evaluate`` (re-evaluated on the accumulated state), ``identity``,
     ``previous_frame`` (a layer that also reads the previous frame), ``time_mean``, ``fold`` or ``unfold``.
