@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from delta_keras import DeltaActivation
+from delta_keras.models import video_classifier
 from delta_keras.train import (
     ConfigError,
     RunFolder,
@@ -141,6 +142,18 @@ def test_refinement_loads_the_dense_weights_by_layer_name(tmp_path):
         for mine, theirs in zip(delta.get_layer(name).get_weights(), dense.get_layer(name).get_weights()):
             np.testing.assert_array_equal(mine, theirs)
     assert any(isinstance(layer, DeltaActivation) for layer in delta.layers)
+
+
+def test_models_take_clips_of_any_length_and_the_study_needs_no_rebuild():
+    from delta_keras.study import real_clip_density
+
+    model = build_model(dataclasses.replace(TINY, sparsity="delta"))
+    assert model.inputs[0].shape[1] is None
+    clip = np.random.default_rng(0).uniform(0, 255, (1, 7, 16, 16, 3)).astype("float32")
+    assert len(real_clip_density(model, clip)["mac_weighted"]) == 7  # a clip longer than --frames, as built
+    fixed = video_classifier("tiny", 5, frames=4, image_size=16, sparsity="delta")  # as checkpoints used to be
+    with pytest.raises(ValueError, match="takes clips of 4 frames only, not the real clip's 7"):
+        real_clip_density(fixed, clip)
 
 
 def test_transfer_weights_names_the_layers_it_cannot_match():

@@ -126,15 +126,6 @@ def agreement_test(model: keras.Model, clips: np.ndarray, reference: np.ndarray,
     return lambda: float(np.mean(model.predict(clips, batch_size=batch_size, verbose=0).argmax(-1) == reference)) >= agreement
 
 
-def model_with_frames(model: keras.Model, config: TrainConfig, frames: int, **changes) -> keras.Model:
-    """The same network built for clips of ``frames`` frames, with ``model``'s weights (e.g. to run a
-    longer real clip through a model trained on short clips). ``changes`` are further config fields
-    that describe ``model`` (e.g. those `posthoc_delta_model` sets)."""
-    copy = build_model(dataclasses.replace(config, frames=frames, init_from=None, **changes))
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def load_real_clip(path: str, frames: int, image_size: int, start: int = 0, stride: int = 1) -> np.ndarray:
     """``frames`` consecutive frames of a video file, short side resized to ``image_size`` and centre-cropped,
     float32 raw pixels ``(1, frames, image_size, image_size, 3)``."""

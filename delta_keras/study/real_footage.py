@@ -101,9 +101,10 @@ def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names:
     }
 
 
-def _clip_model(image_model: keras.Model, frames: int, memory: bool, step: float, weight: float = 0.0,
+def _clip_model(image_model: keras.Model, memory: bool, step: float, weight: float = 0.0,
                 normalization: str = "mean") -> keras.Model:
-    return sparsify(image_model, frames=frames, step_init=step, granularity="layer", sparsity_weight=weight,
+    # Clips of any length: one model trains on calibration clips and is measured on longer ones.
+    return sparsify(image_model, frames=None, step_init=step, granularity="layer", sparsity_weight=weight,
                     memory=memory, normalization=normalization)
 
 
@@ -121,12 +122,10 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
     clips = load_clips(study, measured, study.frames)
     calib = load_clips(study, calibration, study.calibration_frames)
 
-    def teacher(frames: int) -> keras.Model:
-        inputs = keras.Input((frames, study.size, study.size, 3))
-        return keras.Model(inputs, apply_per_frame(image_model, inputs, method=None))
-
-    reference = teacher(study.frames).predict(clips, batch_size=1, verbose=0)
-    calib_reference = teacher(study.calibration_frames).predict(calib, batch_size=1, verbose=0)
+    inputs = keras.Input((None, study.size, study.size, 3))
+    teacher = keras.Model(inputs, apply_per_frame(image_model, inputs, method=None))
+    reference = teacher.predict(clips, batch_size=1, verbose=0)
+    calib_reference = teacher.predict(calib, batch_size=1, verbose=0)
     runs = []
     # Completed runs of an earlier invocation with the same measurement settings are reused (resumable).
     previous = {}
@@ -154,11 +153,11 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
         runs.append(result)
 
     if not reuse("dense"):
-        record("dense", "dense", teacher(study.frames))
+        record("dense", "dense", teacher)
     for step in study.posthoc_steps:
         if not reuse(f"posthoc-q{step:g}"):
-            record(f"posthoc-q{step:g}", "posthoc", _clip_model(image_model, study.frames, False, step), step=step)
-    calib_model = _clip_model(image_model, study.calibration_frames, True, min(study.thresholds))
+            record(f"posthoc-q{step:g}", "posthoc", _clip_model(image_model, False, step), step=step)
+    calib_model = _clip_model(image_model, True, min(study.thresholds))
     for target in study.f1_targets:
         if reuse(f"posthoc-memory-f{target:g}"):
             continue
@@ -167,7 +166,7 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
             return edge_f1(calib_reference, calib_model.predict(calib, batch_size=1, verbose=0)) >= target
 
         thresholds = calibrate_thresholds(calib_model, acceptable, study.thresholds)
-        model = _clip_model(image_model, study.frames, True, min(study.thresholds))
+        model = _clip_model(image_model, True, min(study.thresholds))
         for layer in delta_layers(model):
             layer.step_variable.assign(thresholds[layer.name])
         record(f"posthoc-memory-f{target:g}", "posthoc_memory", model, f1_target=target, thresholds=thresholds)
@@ -183,18 +182,16 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
                 continue
             keras.utils.set_random_seed(0)
             step = study.distill_step_init * (0.5 if memory else 1.0)  # same worst-case error
-            student = _clip_model(image_model, study.calibration_frames, memory, step, weight, normalization)
+            student = _clip_model(image_model, memory, step, weight, normalization)
             if trains == "steps":
                 for layer in student.layers:
                     layer.trainable = isinstance(layer, DeltaActivation)
-            distiller = Distiller(student, teacher(study.calibration_frames))
+            distiller = Distiller(student, teacher)
             distiller.compile(with_step_rate(keras.optimizers.Adam(learning_rate), step_rate), distillation_loss="bce")
             t = time.time()
             history = distiller.fit(training, epochs=study.distill_epochs, steps_per_epoch=study.distill_steps_per_epoch,
                                     verbose=0).history
-            model = _clip_model(image_model, study.frames, memory, step)
-            model.set_weights(student.get_weights())
-            record(name, method, model, sparsity_weight=weight, trains=trains, learning_rate=learning_rate,
+            record(name, method, student, sparsity_weight=weight, trains=trains, learning_rate=learning_rate,
                    step_rate=step_rate, normalization=normalization, train_time_s=time.time() - t,
                    final_distillation_loss=history["distillation_loss"][-1])
     summary = {"study": {**dataclasses.asdict(study), "calibration": calibration, "measured": measured},

@@ -132,13 +132,20 @@ def _selection_accuracy(model: keras.Model, config: TrainConfig) -> float:
     return evaluate_clips(model, dataset.take(limit).batch(config.batch_size))["video_accuracy"]
 
 
-def real_clip_density(model: keras.Model, config: TrainConfig, clip: np.ndarray, **changes) -> dict:
+def real_clip_density(model: keras.Model, clip: np.ndarray) -> dict:
     """Density over the frames of one real clip: MAC-weighted (zero_delta / dense MACs per frame) and
-    neuron-weighted (nonzero input changes / inputs of the MAC layers per frame; frame 0: nonzero activations)."""
+    neuron-weighted (nonzero input changes / inputs of the MAC layers per frame; frame 0: nonzero activations).
+
+    Raises:
+        ValueError: ``model`` was built for clips of another fixed length (models now take any length).
+    """
     from delta_keras import sim  # noqa: PLC0415
 
-    longer = methods.model_with_frames(model, config, clip.shape[1], **changes)
-    report = sim.count_macs(longer, clip, policies=("dense", "zero_activation", "zero_delta"))
+    frames = model.inputs[0].shape[1]
+    if frames not in (None, clip.shape[1]):
+        raise ValueError(f"{model.name} takes clips of {frames} frames only, not the real clip's {clip.shape[1]} "
+                         "(a checkpoint from before models took clips of any length: rerun its training)")
+    report = sim.count_macs(model, clip, policies=("dense", "zero_activation", "zero_delta"))
     layers = report.layers
     dense = sum(layer.macs("dense") for layer in layers).astype(float)
     delta = sum(layer.macs("zero_delta") for layer in layers).astype(float)
@@ -193,9 +200,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
                       "dense_selection_accuracy": dense_selection}
             record = run_record(name, method, params, results, time.time() - t)
-            changes = dict(sparsity="delta", sparsity_weight=0.0, step_init=step, granularity="layer",
-                           step_gradient="lsq", memory=memory, **methods.input_quantiser(study.input_step_init, memory))
-            models_for_clip[name] = (model, dense_config, changes)
+            models_for_clip[name] = model
         else:
             results = _cached(config)
             if results is None:
@@ -206,7 +211,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             record = run_record(name, method, params, results, results["wall_time_s"], config.logdir)
             if method == "dense":
                 dense_config = config
-            models_for_clip[name] = (None, config, {})
+            models_for_clip[name] = config.logdir  # its checkpoint, loaded only if it is a best point
         log(f"    video accuracy {record['video_accuracy']:.3f}, zero_delta reduction "
             f"{record['reduction_zero_delta']:.2f}x")
         records.append(record)
@@ -222,10 +227,10 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     real = {}
     if clip is not None:
         for method, point in best.items():
-            model, config, changes = models_for_clip[point["name"]]
-            if model is None:
-                model = load_model_from(config.logdir)[1]
-            real[method] = {"name": point["name"], **real_clip_density(model, config, clip, **changes)}
+            model = models_for_clip[point["name"]]
+            if not isinstance(model, keras.Model):
+                model = load_model_from(model)[1]
+            real[method] = {"name": point["name"], **real_clip_density(model, clip)}
     summary = {
         "schema": SCHEMA,
         "study": study.to_dict(),

@@ -240,10 +240,12 @@ def build_model(config: TrainConfig) -> keras.Model:
     if config.sparsity == "delta":
         layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,
                             step_gradient=config.step_gradient, memory=config.memory)
+    # Clips of any length: the data fixes --frames (its clips have a static length, which keeps the sparsity
+    # layers on their fast path), and the same model runs longer clips (the study's real clip) unchanged.
     return models.video_classifier(
         config.backbone,
         num_classes(config),
-        frames=config.frames,
+        frames=None,
         image_size=config.image_size,
         sparsity=None if config.sparsity == "none" else config.sparsity,
         weights=None if config.weights == "none" else config.weights,
@@ -274,11 +276,14 @@ def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distill
         ConfigError: the teacher's input or output shape is not the student's.
     """
     path, teacher = load_model_from(config.distill_from)
-    for what in ("input_shape", "output_shape"):
-        if getattr(teacher, what) != getattr(student, what):
+    # The time axis may differ: models take clips of any length (older checkpoints: a fixed one).
+    without_time = lambda shape: (shape[0], *shape[2:])
+    for what, same in (("input_shape", without_time(teacher.input_shape) == without_time(student.input_shape)),
+                       ("output_shape", teacher.output_shape == student.output_shape)):
+        if not same:
             raise ConfigError(f"--distill-from {path}: the teacher's {what.replace('_', ' ')} "
                               f"{getattr(teacher, what)} is not the student's {getattr(student, what)} (train the "
-                              "teacher with the same --frames, --image-size, --backbone and dataset)")
+                              "teacher with the same --image-size, --backbone and dataset)")
     return models.Distiller(student, teacher)
 
 
