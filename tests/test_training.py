@@ -20,6 +20,7 @@ from delta_keras.train import (
     config_from_args,
     evaluate_clips,
     init_from_checkpoint,
+    start_model,
     transfer_weights,
 )
 from delta_keras.train.run import CorruptCheckpointError
@@ -154,6 +155,19 @@ def test_models_take_clips_of_any_length_and_the_study_needs_no_rebuild():
     fixed = video_classifier("tiny", 5, frames=4, image_size=16, sparsity="delta")  # as checkpoints used to be
     with pytest.raises(ValueError, match="takes clips of 4 frames only, not the real clip's 7"):
         real_clip_density(fixed, clip)
+
+
+def test_start_model_is_new_initialised_or_resumed(tmp_path):
+    dense_config = dataclasses.replace(TINY, logdir=str(tmp_path / "dense"))
+    last, dense = start_model(dense_config)
+    assert last is None and dense.optimizer is not None
+    RunFolder(dense_config.logdir).save_checkpoint(dense, 2)
+    _, refined = start_model(dataclasses.replace(TINY, sparsity="delta", init_from=dense_config.logdir))
+    np.testing.assert_array_equal(refined.get_layer("conv0").get_weights()[0], dense.get_layer("conv0").get_weights()[0])
+    last, resumed = start_model(dataclasses.replace(dense_config, resume=True))
+    assert last.epoch == 2
+    for mine, theirs in zip(resumed.get_weights(), dense.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_transfer_weights_names_the_layers_it_cannot_match():

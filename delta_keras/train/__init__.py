@@ -1,6 +1,8 @@
 """Training runs from a config: builders, run folders with crash-safe checkpoints, evaluation, results.
 
-The scripts in ``experiments/`` are thin wrappers around this package:
+The scripts in ``experiments/`` are thin wrappers around this package. `train` runs four named steps:
+`prepare` (checks, seed, precision), `start_model` (new, initialised or resumed), `fit_epochs` (checkpoints,
+non-finite stop, TensorBoard) and the evaluation of `single_device_model`, then writes ``results.json``:
 
 >>> from delta_keras.train import TrainConfig, train
 >>> results = train(TrainConfig(sparsity="delta", epochs=3, logdir="runs/delta"))  # doctest: +SKIP
@@ -10,7 +12,8 @@ The scripts in ``experiments/`` are thin wrappers around this package:
 from delta_keras.train.builders import build_model, build_optimizer, init_from_checkpoint, transfer_weights
 from delta_keras.train.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
 from delta_keras.train.evaluation import evaluate_clips, mac_report
-from delta_keras.train.loop import check_run, evaluate_checkpoint, evaluate_model, summary_table, train
+from delta_keras.train.loop import (check_run, evaluate_checkpoint, evaluate_model, fit_epochs, prepare,
+                                   single_device_model, start_model, summary_table, train)
 from delta_keras.train.run import EpochCheckpoint, RunFolder
 
 __all__ = [
@@ -26,8 +29,12 @@ __all__ = [
     "evaluate_checkpoint",
     "evaluate_clips",
     "evaluate_model",
+    "fit_epochs",
     "init_from_checkpoint",
     "mac_report",
+    "prepare",
+    "single_device_model",
+    "start_model",
     "summary_table",
     "train",
     "transfer_weights",

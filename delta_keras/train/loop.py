@@ -107,70 +107,25 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
         NonFiniteLossError: the training loss became NaN or infinite (the last good checkpoint stays).
     """
     started = time.time()
-    check_run(config)
-    builders.configure_decoding(config)
-    builders.check_training_videos(config)
-    keras.utils.set_random_seed(config.seed)
-    _set_precision(config)
+    prepare(config)
     strategy = distribute.build_strategy(config.strategy)
     index = distribute.worker_index()
     chief = index == 0
     run = RunFolder(config.logdir if chief else Path(config.logdir) / "workers" / str(index))
     run.remove_stale_temporaries()
-    steps_per_epoch = builders.epoch_steps(config)
-
     with strategy.scope():
-        if config.resume:
-            last, model = _resumed_model(config, RunFolder(config.logdir))
-        else:
-            last, model = None, _compiled_model(config)
-            if config.init_from:
-                builders.init_from_checkpoint(model, config.init_from)
-            if config.distill_from:
-                builders.transfer_weights(model.teacher, model.student)  # the student starts as the teacher
-    initial_epoch, initial_step = (last.epoch, last.step) if last else (0, 0)
-    finished = initial_epoch >= config.epochs
+        last, model = start_model(config)
+    finished = (last.epoch if last else 0) >= config.epochs
     if finished and chief and run.results_path.is_file():
-        print(f"{run.path}: already trained for {initial_epoch} epoch(s) (--epochs {config.epochs}); nothing to do, "
+        print(f"{run.path}: already trained for {last.epoch} epoch(s) (--epochs {config.epochs}); nothing to do, "
               f"{run.results_path} left as it is")
         return json.loads(run.results_path.read_text())
     if chief and not config.resume:
         write_json(run.config_path, {"config": config.to_dict(), "command_line": command_line or sys.argv})
-
     mac_clips = builders.mac_clips(config)
-    history = {}
-    if not finished:
-        train_data = builders.train_dataset(config)
-        if distribute.is_multiworker(strategy):
-            distribute.prepare_for_multiworker(model, strategy, next(iter(train_data)))
-        callbacks = [StopOnNonFiniteLoss(),  # first: nothing after it sees a diverged step
-                     EpochCheckpoint(run, every_steps=config.checkpoint_every_steps, steps_per_epoch=steps_per_epoch)]
-        if chief:
-            # MAC curves call the model outside the strategy: not under multiworker, where every call is collective.
-            clips = None if distribute.is_multiworker(strategy) else mac_clips
-            callbacks += [keras.callbacks.TensorBoard(os.fspath(run.path), write_graph=False),
-                          SparsityTensorBoard(run.path, validation_clips=clips)]
-        fit = dict(x=train_data, validation_data=builders.validation_dataset(config),
-                   validation_steps=builders.validation_steps(config), callbacks=callbacks, verbose=verbose,
-                   shuffle=False)  # the data sources shuffle; Keras cannot shuffle a tf.data.Dataset anyway
-        if initial_step:
-            # Killed mid-epoch: finish that epoch's remaining steps first (the schedules follow the
-            # optimiser's step count, so they continue where they stopped).
-            history.update(model.fit(epochs=initial_epoch + 1, initial_epoch=initial_epoch,
-                                     steps_per_epoch=steps_per_epoch - initial_step, **fit).history)
-            initial_epoch += 1
-        if initial_epoch < config.epochs:
-            history.update(model.fit(epochs=config.epochs, initial_epoch=initial_epoch,
-                                     steps_per_epoch=steps_per_epoch, **fit).history)
+    history = {} if finished else fit_epochs(model, config, run, strategy, last, chief, mac_clips, verbose)
     if not chief:
         return {}
-    trained = deployed_model(model)
-    if config.strategy != "default":
-        # Evaluate a single-device copy: evaluation and the simulator run plain calls, no collectives.
-        evaluated = builders.build_model(config)
-        evaluated.set_weights(trained.get_weights())
-    else:
-        evaluated = trained
     results = {
         "command_line": command_line or sys.argv,
         "config": config.to_dict(),
@@ -179,12 +134,83 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
         "resumed_from": {"epoch": last.epoch, "step": last.step, "checkpoint": os.fspath(last.path)} if last else None,
         "optimizer_iterations": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         "final_logs": {k: float(v[-1]) for k, v in history.items()},
-        **evaluate_model(evaluated, config, mac_clips),
+        **evaluate_model(single_device_model(model, config), config, mac_clips),
         "data": builders.data_summary(config),
         "wall_time_s": time.time() - started,
     }
     write_json(run.results_path, results)
     return results
+
+
+def prepare(config: TrainConfig) -> None:
+    """Step 1 of `train`: checks the settings and the run folder, the training videos, and sets the decoding
+    threads, the random seed and the precision policy.
+
+    Raises:
+        ConfigError: before anything is built.
+    """
+    check_run(config)
+    builders.configure_decoding(config)
+    builders.check_training_videos(config)
+    keras.utils.set_random_seed(config.seed)
+    _set_precision(config)
+
+
+def start_model(config: TrainConfig) -> tuple[Checkpoint | None, keras.Model]:
+    """Step 2 of `train` (inside the strategy's scope): the compiled model, from the newest checkpoint that
+    loads when resuming (with that checkpoint), else new, with ``--init-from``'s weights or, when
+    distilling, the teacher's as the student's start (and no checkpoint)."""
+    if config.resume:
+        return _resumed_model(config, RunFolder(config.logdir))
+    model = _compiled_model(config)
+    if config.init_from:
+        builders.init_from_checkpoint(model, config.init_from)
+    if config.distill_from:
+        builders.transfer_weights(model.teacher, model.student)  # the student starts as the teacher
+    return None, model
+
+
+def fit_epochs(model: keras.Model, config: TrainConfig, run: RunFolder, strategy, last: Checkpoint | None,
+               chief: bool, mac_clips, verbose: str | int = "auto") -> dict:
+    """Step 3 of `train`: fits the remaining epochs (a run killed mid-epoch first finishes that epoch's
+    remaining steps), with checkpoints, the non-finite-loss stop and, on the chief, TensorBoard logs (MAC
+    curves on ``mac_clips``). Returns Keras' history."""
+    initial_epoch, initial_step = (last.epoch, last.step) if last else (0, 0)
+    steps_per_epoch = builders.epoch_steps(config)
+    train_data = builders.train_dataset(config)
+    if distribute.is_multiworker(strategy):
+        distribute.prepare_for_multiworker(model, strategy, next(iter(train_data)))
+    callbacks = [StopOnNonFiniteLoss(),  # first: nothing after it sees a diverged step
+                 EpochCheckpoint(run, every_steps=config.checkpoint_every_steps, steps_per_epoch=steps_per_epoch)]
+    if chief:
+        # MAC curves call the model outside the strategy: not under multiworker, where every call is collective.
+        clips = None if distribute.is_multiworker(strategy) else mac_clips
+        callbacks += [keras.callbacks.TensorBoard(os.fspath(run.path), write_graph=False),
+                      SparsityTensorBoard(run.path, validation_clips=clips)]
+    fit = dict(x=train_data, validation_data=builders.validation_dataset(config),
+               validation_steps=builders.validation_steps(config), callbacks=callbacks, verbose=verbose,
+               shuffle=False)  # the data sources shuffle; Keras cannot shuffle a tf.data.Dataset anyway
+    history = {}
+    if initial_step:
+        # The schedules follow the optimiser's step count, so they continue where they stopped.
+        history.update(model.fit(epochs=initial_epoch + 1, initial_epoch=initial_epoch,
+                                 steps_per_epoch=steps_per_epoch - initial_step, **fit).history)
+        initial_epoch += 1
+    if initial_epoch < config.epochs:
+        history.update(model.fit(epochs=config.epochs, initial_epoch=initial_epoch,
+                                 steps_per_epoch=steps_per_epoch, **fit).history)
+    return history
+
+
+def single_device_model(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """Step 4 of `train`: the model evaluation and the simulator run: a `Distiller`'s student, and under a
+    distribution strategy a single-device copy (their plain calls would otherwise need collectives)."""
+    trained = deployed_model(model)
+    if config.strategy == "default":
+        return trained
+    evaluated = builders.build_model(config)
+    evaluated.set_weights(trained.get_weights())
+    return evaluated
 
 
 def evaluate_model(model: keras.Model, config: TrainConfig, mac_clips=None) -> dict:
