@@ -19,6 +19,7 @@ Scene cuts: ``cut`` alternates the frames of two clips, so every frame is a scen
 then fall back to dense and not be much slower (target >= 0.9x).
 
     python benchmarks/streaming_speed.py [--sizes 96,192] [--steps 8,32] [--frames 12] [--repeats 2]
+    python benchmarks/streaming_speed.py --model RUN_FOLDER_OR_KERAS_FILE     # a trained clip model instead
 
 ``--layers`` measures instead, for single VGG16 layers of HED on the change between two frames of the first
 clip, the share of changed elements, of pixels with any changed channel and of 8x8 output tiles a change
@@ -31,6 +32,7 @@ different clips: the statistic `DeltaRuntime` detects scene cuts with (``cut_abo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -44,6 +46,8 @@ from delta_keras.runtime import DeltaRuntime
 from delta_keras.sim import count_macs
 from delta_keras.sim.__main__ import load_clip
 from delta_keras.study.real_footage import edge_f1
+from delta_keras.train import TrainConfig, build_model
+from delta_keras.train.run import load_model_from
 
 CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips")
 DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"
@@ -66,8 +70,8 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
     report = count_macs(model, clip, policies=("zero_delta",))
     counted = np.asarray([layer.macs("zero_delta") for layer in report.layers], np.float64)
     ours = np.asarray([runtime.macs[layer.name] for layer in report.layers], np.float64)
-    return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}, "
-            f"edge F1 against the forward pass {edge_f1(expected, outputs):.4f}; "
+    f1 = f"edge F1 against the forward pass {edge_f1(expected, outputs):.4f}; " if outputs.ndim >= 4 else ""
+    return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}, {f1}"
             f"MACs per frame vs count_macs: largest difference {np.max(np.abs(ours - counted).sum(0) / counted.sum(0)):.1e}"
             f" of a frame's total, layers x frames equal: {np.mean(ours == counted):.0%}")
 
@@ -149,6 +153,28 @@ def cut_statistics(size: int, frames: int) -> None:
     print(f"cuts between the first frames of two clips: min {min(cuts):.3f}, median {np.median(cuts):.3f}")
 
 
+HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>8} {'runtime':>8} {'speedup':>7} {'MACs /':>7} "
+          f"{'executed /':>10} | {'changes':>7} {'multiply':>8} {'rest':>5}")
+
+
+def compare(model, size, step: str, clips: dict, args) -> None:
+    """Checks the runtime on the first clip, then prints one row per clip and one for a cut on every frame."""
+    names = list(clips)
+    dense = tf.function(lambda frames: model(frames, training=False))
+    checked = DeltaRuntime(model, dense_above=args.dense_above)
+    print(f"  check (size {size}, step {step}): {check(model, checked, clips[names[0]])}")
+    runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)
+    cut = np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]
+    for name, clip in [*clips.items(), ("cut: every frame (alternating 2 clips)", cut)]:
+        result = measure(runtime, checked, dense, clip, args.repeats)
+        dense_ms, runtime_ms = result["dense"][1:].mean() * 1e3, result["runtime"][1:].mean() * 1e3
+        shares = result["shares"]
+        rest = 1 - sum(shares.values())
+        print(f"{size:>4} {step:>5} {name[:28]:<28} {dense_ms:>8.1f} {runtime_ms:>8.1f} "
+              f"{dense_ms / runtime_ms:>6.2f}x {result['reduction']:>6.1f}x {result['executed']:>9.1f}x | "
+              f"{shares['changes']:>7.0%} {shares['multiply']:>8.0%} {rest:>5.0%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="96,192", help="HED frame sizes (square), comma-separated")
@@ -160,6 +186,8 @@ def main() -> None:
     parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
                         help="measure these HED layers alone (at the last size and step, on the first clip)")
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
+    parser.add_argument("--model", help="benchmark this trained clip model instead of HED (a .keras file or a run "
+                                        "folder; deployed with strip_sparsity, clips at its input size)")
     args = parser.parse_args()
     names = args.clips.split(",")
     if args.cuts:
@@ -169,29 +197,32 @@ def main() -> None:
         size, step = int(args.sizes.split(",")[-1]), float(args.steps.split(",")[-1])
         layer_shares(size, step, load_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None], args.layers.split(","))
         os._exit(0)
+    if args.model:
+        path, trained = load_model_from(args.model)
+        if trained.inputs[0].shape[1] is not None:
+            # A checkpoint of a fixed clip length (older releases): the same network for clips of any length,
+            # so that the dense baseline can run one frame per call, from its run folder's config.
+            saved = json.loads((path.parent.parent / "config.json").read_text())["config"]
+            flexible = build_model(TrainConfig.from_dict(saved))
+            flexible.set_weights(trained.get_weights())
+            trained = flexible
+        size = tuple(trained.inputs[0].shape[2:4])
+        print(f"{path} ({trained.name}, {size[0]}x{size[1]}) per frame at batch 1, {args.frames}-frame clips; "
+              f"{os.cpu_count()} CPUs visible")
+        print(HEADER)
+        clips = {name: load_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
+        compare(strip_sparsity(trained), "-", "-", clips, args)
+        os._exit(0)
     print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(names)}); milliseconds per frame over "
           f"frames 1..{args.frames - 1}, median of {args.repeats} runs; {os.cpu_count()} CPUs visible")
-    print(f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>8} {'runtime':>8} {'speedup':>7} {'MACs /':>7} "
-          f"{'executed /':>10} | {'changes':>7} {'multiply':>8} {'rest':>5}")
+    print(HEADER)
     for size in map(int, args.sizes.split(",")):
         image_model = hed_edge_detector(size, size)
         clips = {name: load_clip(os.path.join(CLIPS, name), args.frames, (size, size))[None] for name in names}
         for step in map(float, args.steps.split(",")):
             # Deployed as a user would: the sparsity layers' training parts stripped (quantisers only).
             model = strip_sparsity(sparsify(image_model, frames=None, step_init=step, granularity="layer"))
-            dense = tf.function(lambda frames: model(frames, training=False))
-            checked = DeltaRuntime(model, dense_above=args.dense_above)
-            print(f"  check (size {size}, step {step:g}): {check(model, checked, clips[names[0]])}")
-            runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)
-            cut = np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]
-            for name, clip in [*clips.items(), ("cut: every frame (alternating 2 clips)", cut)]:
-                result = measure(runtime, checked, dense, clip, args.repeats)
-                dense_ms, runtime_ms = result["dense"][1:].mean() * 1e3, result["runtime"][1:].mean() * 1e3
-                shares = result["shares"]
-                rest = 1 - sum(shares.values())
-                print(f"{size:>4} {step:>5g} {name[:28]:<28} {dense_ms:>8.1f} {runtime_ms:>8.1f} "
-                      f"{dense_ms / runtime_ms:>6.2f}x {result['reduction']:>6.1f}x {result['executed']:>9.1f}x | "
-                      f"{shares['changes']:>7.0%} {shares['multiply']:>8.0%} {rest:>5.0%}")
+            compare(model, size, f"{step:g}", clips, args)
     os._exit(0)  # numba's and TensorFlow's thread pools can hold up the interpreter's shutdown
 
 
