@@ -19,7 +19,7 @@ import numpy as np
 
 from delta_keras import DeltaActivation
 from delta_keras.sim import count_macs
-from delta_keras.sim.__main__ import load_clip
+from delta_keras.data import read_clip
 from delta_keras.sim.engine import DeltaInference
 
 VIDEO = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips", "arm_wrestling_k400.mp4")
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = mobilenet_clip_model(args.frames, args.size)
-    clips = load_clip(VIDEO, args.frames, (args.size, args.size))[None]
+    clips = read_clip(VIDEO, args.frames, (args.size, args.size))[None]
     model(clips)  # warm-up: the forward pass is measured warm
     forward = best_time(lambda: model(clips), args.repeats)
     # count_macs end to end, every policy. The first call on a model probes its graph, computes the fan-out

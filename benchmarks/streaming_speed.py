@@ -44,7 +44,7 @@ from delta_keras import sparsify, strip_sparsity
 from delta_keras.models.hed import hed_edge_detector
 from delta_keras.runtime import DeltaRuntime
 from delta_keras.sim import count_macs
-from delta_keras.sim.__main__ import load_clip
+from delta_keras.data import read_clip
 from delta_keras.study.real_footage import edge_f1
 from delta_keras.train import TrainConfig, build_model
 from delta_keras.train.run import load_model_from
@@ -144,7 +144,7 @@ def relative_change(frame: np.ndarray, previous: np.ndarray) -> float:
 
 def cut_statistics(size: int, frames: int) -> None:
     names = sorted(name for name in os.listdir(CLIPS) if name.endswith((".avi", ".mp4")))
-    clips = {name: load_clip(os.path.join(CLIPS, name), frames, (size, size)) for name in names}
+    clips = {name: read_clip(os.path.join(CLIPS, name), frames, (size, size)) for name in names}
     print(f"relative change of consecutive frames ({frames} frames, {size}x{size}): min / median / max")
     for name, clip in clips.items():
         changes = [relative_change(clip[t], clip[t - 1]) for t in range(1, frames)]
@@ -195,7 +195,7 @@ def main() -> None:
         os._exit(0)
     if args.layers:
         size, step = int(args.sizes.split(",")[-1]), float(args.steps.split(",")[-1])
-        layer_shares(size, step, load_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None], args.layers.split(","))
+        layer_shares(size, step, read_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None], args.layers.split(","))
         os._exit(0)
     if args.model:
         path, trained = load_model_from(args.model)
@@ -210,7 +210,7 @@ def main() -> None:
         print(f"{path} ({trained.name}, {size[0]}x{size[1]}) per frame at batch 1, {args.frames}-frame clips; "
               f"{os.cpu_count()} CPUs visible")
         print(HEADER)
-        clips = {name: load_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
+        clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
         compare(strip_sparsity(trained), "-", "-", clips, args)
         os._exit(0)
     print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(names)}); milliseconds per frame over "
@@ -218,7 +218,7 @@ def main() -> None:
     print(HEADER)
     for size in map(int, args.sizes.split(",")):
         image_model = hed_edge_detector(size, size)
-        clips = {name: load_clip(os.path.join(CLIPS, name), args.frames, (size, size))[None] for name in names}
+        clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, (size, size))[None] for name in names}
         for step in map(float, args.steps.split(",")):
             # Deployed as a user would: the sparsity layers' training parts stripped (quantisers only).
             model = strip_sparsity(sparsify(image_model, frames=None, step_init=step, granularity="layer"))

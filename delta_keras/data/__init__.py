@@ -12,7 +12,7 @@ from delta_keras.data.synthetic import SYNTHETIC_CLASSES, synthetic_actions, syn
 from delta_keras.data.ucf101 import (DataLayoutError, DecodeReport, ProbedVideos, ProbeIndex, VideoEntry, VideoFiles,
                                     VideoFolder, ucf101, usable_cores)
 from delta_keras.data.ucf101_tfds import ucf101_tfds
-from delta_keras.data.video import VideoDecodeError, probe_video, read_frames
+from delta_keras.data.video import VideoDecodeError, probe_video, read_clip, read_frames
 
 __all__ = [
     "SYNTHETIC_CLASSES",
@@ -29,6 +29,7 @@ __all__ = [
     "clip_dataset",
     "first_videos_per_class",
     "probe_video",
+    "read_clip",
     "read_frames",
     "resize_short_side",
     "synthetic_actions",

@@ -16,20 +16,6 @@ import numpy as np
 from delta_keras.sim.count import POLICIES, count_macs
 
 
-def load_clip(path: str, frames: int, size: tuple[int, int], start: int = 0) -> np.ndarray:
-    """Decodes ``frames`` consecutive frames from ``start``, resized (short side) and centre-cropped to ``size``.
-
-    Returns:
-        float32 ``(frames, H, W, 3)``, RGB in [0, 255] (the data sources' format).
-    """
-    from delta_keras import data  # imported here: the simulator itself never needs the data package
-
-    height, width = size
-    video = data.read_frames(path, np.arange(start, start + frames), short_side=max(height, width))
-    top, left = (video.shape[1] - height) // 2, (video.shape[2] - width) // 2
-    return video[:, top:top + height, left:left + width].astype("float32")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m delta_keras.sim", description=__doc__.split("\n\n")[1])
     parser.add_argument("model", help="a saved clip model (.keras)")
@@ -56,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     model = keras.models.load_model(args.model, compile=False)
     height, width = model.inputs[0].shape[2:4]
     frames = model.inputs[0].shape[1] or args.frames
-    clips = np.stack([load_clip(v, frames, (height, width), args.start) for v in args.videos])
+    from delta_keras.data import read_clip  # imported here: the simulator itself never needs the data package
+
+    clips = np.stack([read_clip(v, frames, (height, width), args.start) for v in args.videos])
     report = count_macs(model, clips, args.policies, args.granularity, batch_size=1, progress=True)
     print(report.table())
     for key, value in report.neurobench().items():

@@ -11,11 +11,11 @@ refined from the baseline and from scratch. Each trained run is a `delta_keras.t
 under the study folder; MACs and densities come from `delta_keras.sim.count_macs`.
 """
 
-from delta_keras.study.methods import METHODS, load_real_clip, posthoc_delta_model
+from delta_keras.study.methods import METHODS, posthoc_delta_model
 from delta_keras.study.report import write_report
 from delta_keras.study.runner import ALL_METHODS, StudyConfig, real_clip_density, run_study
 from delta_keras.study.summary import COLUMNS, best_points, read_summary, run_record, targets
 
-__all__ = ["ALL_METHODS", "COLUMNS", "METHODS", "StudyConfig", "best_points", "load_real_clip",
+__all__ = ["ALL_METHODS", "COLUMNS", "METHODS", "StudyConfig", "best_points",
            "posthoc_delta_model", "read_summary", "real_clip_density", "run_record", "run_study", "targets",
            "write_report"]

@@ -124,14 +124,3 @@ def agreement_test(model: keras.Model, clips: np.ndarray, reference: np.ndarray,
     """For `calibrate_thresholds` on a classifier: the predicted classes agree with ``reference`` (the dense
     model's) on at least a fraction ``agreement`` of ``clips``."""
     return lambda: float(np.mean(model.predict(clips, batch_size=batch_size, verbose=0).argmax(-1) == reference)) >= agreement
-
-
-def load_real_clip(path: str, frames: int, image_size: int, start: int = 0, stride: int = 1) -> np.ndarray:
-    """``frames`` consecutive frames of a video file, short side resized to ``image_size`` and centre-cropped,
-    float32 raw pixels ``(1, frames, image_size, image_size, 3)``."""
-    from delta_keras.data import read_frames  # noqa: PLC0415
-
-    clip = read_frames(path, start + stride * np.arange(frames), short_side=image_size)
-    height, width = clip.shape[1:3]
-    top, left = (height - image_size) // 2, (width - image_size) // 2
-    return clip[None, :, top:top + image_size, left:left + image_size].astype("float32")

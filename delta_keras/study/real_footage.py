@@ -27,12 +27,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from delta_keras.data import VideoFiles
+from delta_keras.data import VideoFiles, read_clip
 from delta_keras.files import write_json
 from delta_keras.layers import DeltaActivation
 from delta_keras.models import Distiller, apply_per_frame, sparsify
 from delta_keras.optimizers import with_step_rate
-from delta_keras.study.methods import calibrate_thresholds, delta_layers, load_real_clip
+from delta_keras.study.methods import calibrate_thresholds, delta_layers
 
 CALIBRATION_CLIPS = ("v_ApplyEyeMakeup_g01_c01.avi", "cleaning_pool_k400.mp4", "arm_wrestling_k400.mp4",
                      "hmdb51_drink.mp4")
@@ -76,7 +76,7 @@ def edge_f1(reference: np.ndarray, output: np.ndarray, threshold: float = 0.5) -
 
 def load_clips(study: RealFootageStudy, names: list[str], frames: int) -> np.ndarray:
     """``frames`` frames from the start of each named clip, resized (short side) and centre-cropped."""
-    return np.concatenate([load_real_clip(str(Path(study.clips_dir) / name), frames, study.size) for name in names])
+    return np.stack([read_clip(Path(study.clips_dir) / name, frames, study.size) for name in names])
 
 
 def measure(model: keras.Model, clips: np.ndarray, reference: np.ndarray, names: list[str]) -> dict:

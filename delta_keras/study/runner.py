@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from delta_keras.data import read_clip
 from delta_keras.study import methods
 from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
 from delta_keras.train import ConfigError, TrainConfig, evaluate_model, train
@@ -173,7 +174,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     dense_model = dense_config = selection = None
     clip = None
     if study.real_clip:
-        clip = methods.load_real_clip(study.real_clip, study.real_clip_frames, study.base.image_size)
+        clip = read_clip(study.real_clip, study.real_clip_frames, study.base.image_size)[None]
 
     for name, method, params, config in study.runs():
         log(f"=== {name}")

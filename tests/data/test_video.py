@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from delta_keras.data import VideoDecodeError, probe_video, read_frames
+from delta_keras.data import VideoDecodeError, probe_video, read_clip, read_frames
 from delta_keras.data.video import resize_short_side
 
 EXPECTED_FRAMES = {"v_ApplyEyeMakeup_g01_c01.avi": 164, "cleaning_pool_k400.mp4": 300, "arm_wrestling_k400.mp4": 280}
@@ -34,6 +34,15 @@ def test_seeking_reads_the_same_frames_as_decoding_everything(real_clips, name):
 def test_read_frames_resizes_short_side(real_clips):
     frames = read_frames(real_clips / "v_ApplyEyeMakeup_g01_c01.avi", [0, 1], short_side=60)
     assert frames.shape == (2, 60, 80, 3) and frames.dtype == np.uint8
+
+
+def test_read_clip_is_the_centre_crop_of_resized_frames(real_clips):
+    path = real_clips / "v_ApplyEyeMakeup_g01_c01.avi"
+    clip = read_clip(path, 3, (40, 60), start=10, stride=2)
+    assert clip.shape == (3, 40, 60, 3) and clip.dtype == np.float32
+    frames = read_frames(path, [10, 12, 14], short_side=60)  # 60 x 80: the crop takes the middle 60 columns
+    np.testing.assert_array_equal(clip, frames[:, 10:50, 10:70].astype("float32"))
+    assert read_clip(path, 1, 32).shape == (1, 32, 32, 3)
 
 
 def test_resize_short_side_keeps_aspect_ratio():

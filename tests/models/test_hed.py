@@ -15,9 +15,9 @@ def _frames(count: int, height: int, width: int) -> np.ndarray:
     """Real frames where the clips are (raw RGB, float32), else smooth synthetic ones."""
     path = REAL_CLIPS / "hmdb51_punch.mp4"
     if path.is_file():
-        from delta_keras.sim.__main__ import load_clip
+        from delta_keras.data import read_clip
 
-        return load_clip(str(path), count, (height, width))
+        return read_clip(str(path), count, (height, width))
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 255, (1, height, width, 3))
     return np.clip(base + rng.normal(0, 3, (count, height, width, 3)), 0, 255).astype("float32")

@@ -8,7 +8,7 @@ from delta_keras import DeltaActivation, sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.runtime import DeltaRuntime
 from delta_keras.sim import count_macs
-from delta_keras.sim.__main__ import load_clip
+from delta_keras.data import read_clip
 from tests.sim.helpers import mobilenet_like, randomize_batch_norm, resnet_like, smooth_clips
 
 L = keras.layers
@@ -99,7 +99,7 @@ def test_without_counting_a_scene_cut_runs_the_whole_frame_densely():
 
 def test_real_clips_with_a_scene_cut(real_clip):
     other = real_clip.replace("v_ApplyEyeMakeup_g01_c01.avi", "hmdb51_talk.mp4")
-    clip = np.concatenate([load_clip(real_clip, 4, (24, 24)), load_clip(other, 3, (24, 24))])[None]
+    clip = np.concatenate([read_clip(real_clip, 4, (24, 24)), read_clip(other, 3, (24, 24))])[None]
     runtime = check_against_forward_and_count(dyadic_clip_model(), np.round(clip), exact=True)
     assert runtime.executed_macs["same"][4] == runtime.dense_macs["same"]
 

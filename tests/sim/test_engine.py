@@ -7,7 +7,7 @@ import pytest
 from delta_keras import DeltaActivation, sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.sim import count_macs
-from delta_keras.sim.__main__ import load_clip
+from delta_keras.data import read_clip
 from delta_keras.sim.engine import DeltaInference
 from tests.sim.helpers import mobilenet_like, randomize_batch_norm, resnet_image_model, resnet_like, smooth_clips
 
@@ -41,7 +41,7 @@ def test_resnet_like_with_residual_adds():
 def test_real_clip(real_clip):
     model = resnet_like(frames=6, size=32)
     randomize_batch_norm(model, np.random.default_rng(2))
-    engine = _check_engine(model, load_clip(real_clip, 6, (32, 32))[None])
+    engine = _check_engine(model, read_clip(real_clip, 6, (32, 32))[None])
     first, later = engine.macs["conv2d"][0], engine.macs["conv2d"][1:]
     assert max(later) < first  # real video changes little between frames
 
@@ -61,7 +61,7 @@ def test_video_classifier_tiny(stripped):
 def test_video_classifier_tiny_on_a_real_clip(real_clip):
     model = video_classifier("tiny", 5, frames=6, image_size=32, sparsity="delta", step_init=0.05)
     randomize_batch_norm(model, np.random.default_rng(5))
-    engine = _check_engine(model, load_clip(real_clip, 6, (32, 32))[None])
+    engine = _check_engine(model, read_clip(real_clip, 6, (32, 32))[None])
     # conv0 sees unquantised pixels (and zero frame differences on frame 0); behind the first delta
     # layer, real video changes little between frames.
     first, later = engine.macs["conv1"][0], engine.macs["conv1"][1:]
@@ -137,7 +137,7 @@ def vgg_like(frames: int, size: int, memory: bool, step: float) -> keras.Model:
 def test_deep_plain_net_on_a_long_real_clip_is_exact(memory, real_clip):
     # 13 convolutions and 64 real frames: the engine must not drift from the forward pass.
     model = vgg_like(frames=64, size=32, memory=memory, step=0.05)
-    clips = load_clip(real_clip, 64, (32, 32))[None]
+    clips = read_clip(real_clip, 64, (32, 32))[None]
     engine = DeltaInference(model)
     outputs = engine.run(clips)
     # The unquantised output layer may differ by a float32 ulp (a convolution's rounding depends on the
