@@ -21,8 +21,9 @@ class DeltaRuntime:
     keeps its output in an accumulator. Per frame, its input is compared with the previous one and only the
     changed elements are multiplied and added in (`delta_keras.runtime.kernels`: a compiled, multi-threaded
     element-sparse kernel, so the MACs done are exactly the ``zero_delta`` MACs). When more than
-    ``dense_above`` of a layer's input changed (a scene cut, the first frame) the layer is recomputed densely
-    instead, which also clears the accumulator's float rounding. Other MAC layers (depthwise, separable,
+    ``dense_above`` of a layer's input changed, the layer is recomputed densely instead, which also clears the
+    accumulator's float rounding; on a scene cut (see ``cut_above``) and the first frame the whole frame runs
+    densely, as the dense model does. Other MAC layers (depthwise, separable,
     grouped, transposed, 1D/3D convolutions) run densely every frame; layers without MACs run on the whole
     frame. A frame is one `tf.function` call (no retracing); the convolutions' states are NumPy arrays the
     kernel updates in place (host memory: this is a CPU runtime).
@@ -170,7 +171,7 @@ class DeltaRuntime:
         """Wall seconds the sparse convolution kernels spent since the runtime was built, by pass: listing the
         changed elements (``changes``) and multiplying them into the accumulators (``multiply``). The rest of
         a frame's time is the graph's other work (and dense recomputations)."""
-        kernels = [k for k in self._kernels.values() if hasattr(k, "seconds")]
+        kernels = [k for k in self._kernels.values() if isinstance(k, SparseConv)]
         return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply")}
 
     def _per_layer(self, frames: list) -> dict[str, list[int]]:
