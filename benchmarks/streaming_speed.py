@@ -43,6 +43,7 @@ import tensorflow as tf
 from delta_keras import sparsify, strip_sparsity
 from delta_keras.models.hed import hed_edge_detector
 from delta_keras.runtime import DeltaRuntime
+from delta_keras.runtime.delta_runtime import relative_change
 from delta_keras.sim import count_macs
 from delta_keras.data import read_clip
 from delta_keras.study.real_footage import edge_f1
@@ -72,7 +73,8 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
     ours = np.asarray([runtime.macs[layer.name] for layer in report.layers], np.float64)
     f1 = f"edge F1 against the forward pass {edge_f1(expected, outputs):.4f}; " if outputs.ndim >= 4 else ""
     return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}, {f1}"
-            f"MACs per frame vs count_macs: largest difference {np.max(np.abs(ours - counted).sum(0) / counted.sum(0)):.1e}"
+            f"MACs per frame vs count_macs: largest difference "
+            f"{np.max(np.abs(ours - counted).sum(0) / counted.sum(0)):.1e}"
             f" of a frame's total, layers x frames equal: {np.mean(ours == counted):.0%}")
 
 
@@ -102,7 +104,8 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
 
     model = sparsify(hed_edge_detector(size, size), frames=None, step_init=step, granularity="layer")
     print(f"HED {size}x{size}, step {step:g}: the change between frames 0 and 1, one layer at a time")
-    print(f"{'layer':<13} {'input':>14} | {'elements':>8} {'pixels':>6} {'tiles':>6} | {'dense':>8} {'sparse':>8} {'x':>6}")
+    print(f"{'layer':<13} {'input':>14} | {'elements':>8} {'pixels':>6} {'tiles':>6} | "
+          f"{'dense':>8} {'sparse':>8} {'x':>6}")
     for name in names:
         layer = model.get_layer(name)
         inputs = np.asarray(keras.Model(model.inputs[0], layer.input)(clip[:, :2]))
@@ -138,18 +141,14 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
               f"{times['dense'] / times['sparse']:>5.2f}x")
 
 
-def relative_change(frame: np.ndarray, previous: np.ndarray) -> float:
-    return float(np.abs(frame - previous).mean() / np.abs(frame).mean())
-
-
 def cut_statistics(size: int, frames: int) -> None:
     names = sorted(name for name in os.listdir(CLIPS) if name.endswith((".avi", ".mp4")))
     clips = {name: read_clip(os.path.join(CLIPS, name), frames, (size, size)) for name in names}
     print(f"relative change of consecutive frames ({frames} frames, {size}x{size}): min / median / max")
     for name, clip in clips.items():
-        changes = [relative_change(clip[t], clip[t - 1]) for t in range(1, frames)]
+        changes = [float(relative_change(clip[t], clip[t - 1])) for t in range(1, frames)]
         print(f"  {name:<32} {min(changes):.3f} / {np.median(changes):.3f} / {max(changes):.3f}")
-    cuts = [relative_change(clips[a][0], clips[b][0]) for a in names for b in names if a != b]
+    cuts = [float(relative_change(clips[a][0], clips[b][0])) for a in names for b in names if a != b]
     print(f"cuts between the first frames of two clips: min {min(cuts):.3f}, median {np.median(cuts):.3f}")
 
 
@@ -195,7 +194,8 @@ def main() -> None:
         os._exit(0)
     if args.layers:
         size, step = int(args.sizes.split(",")[-1]), float(args.steps.split(",")[-1])
-        layer_shares(size, step, read_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None], args.layers.split(","))
+        clip = read_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None]
+        layer_shares(size, step, clip, args.layers.split(","))
         os._exit(0)
     if args.model:
         path, trained = load_model_from(args.model)

@@ -11,7 +11,12 @@ from delta_keras.models import graph as graph_lib
 from delta_keras.runtime.kernels import SparseConv, delta_kernel
 from delta_keras.sim import geometry
 from delta_keras.sim.count import check_clips, node_keys
-from delta_keras.sim.engine import FrameNode
+from delta_keras.sim.engine import VIEWS, FrameNode
+
+
+def relative_change(frame, previous):
+    """``mean |frame - previous| / mean |frame|``: the statistic a scene cut is detected by (``cut_above``)."""
+    return tf.reduce_mean(tf.abs(frame - previous)) / (tf.reduce_mean(tf.abs(frame)) + 1e-12)
 
 
 class DeltaRuntime:
@@ -62,6 +67,7 @@ class DeltaRuntime:
 
     def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
                  cut_above: float = 0.35):
+        calls = graph_lib.layer_calls(model)  # first: a subclassed model has no graph (a clear error)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise NotImplementedError(f"{model.name}: DeltaRuntime runs single-input, single-output models")
         if not 0.0 <= dense_above <= 1.0:
@@ -69,8 +75,7 @@ class DeltaRuntime:
         if not cut_above >= 0.0:
             raise ValueError(f"cut_above must be >= 0, got {cut_above!r}")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
-        self._nodes = [FrameNode(node, key, model.inputs[0].shape[1])
-                       for node, key in node_keys(graph_lib.layer_calls(model))]
+        self._nodes = [FrameNode(node, key, model.inputs[0].shape[1]) for node, key in node_keys(calls)]
         shapes = self._frame_shapes()
         self._state, self._kernels, self._stages, self._fan_outs = {}, {}, {}, {}
         # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
@@ -185,8 +190,7 @@ class DeltaRuntime:
         else:
             # A scene cut (or the first frame) changes every layer's input: the whole frame runs densely, as the
             # dense model does, and the kernels get their state in one hand-over instead of one call a layer.
-            change = tf.reduce_mean(tf.abs(frame - self._last_frame)) / (tf.reduce_mean(tf.abs(frame)) + 1e-12)
-            cut = tf.logical_or(tf.equal(self._frames, 0), change > self.cut_above)
+            cut = tf.logical_or(tf.equal(self._frames, 0), relative_change(frame, self._last_frame) > self.cut_above)
             result = tf.cond(cut, lambda: self._run_nodes(frame, whole_frame_dense=True),
                              lambda: self._run_nodes(frame, whole_frame_dense=False))
         self._last_frame.assign(frame)
@@ -195,7 +199,7 @@ class DeltaRuntime:
 
     def _run_nodes(self, frame, whole_frame_dense: bool):
         values = {id(self.model.inputs[0]): frame[:, None]}
-        macs, executed, kept = [], [], []
+        macs, executed, kept, kept_kernels = [], [], [], []
         for node in self._nodes:
             if node.kind != "mac":
                 output = self._frame_wise(node, values)
@@ -203,6 +207,7 @@ class DeltaRuntime:
                 kernel, value = self._kernels[node.key], self._mac_input(node, values)
                 summed = kernel.summed(value)
                 kept += [value, summed]
+                kept_kernels.append(kernel)
                 output = self._mac_output(node, kernel.activate(summed))
                 macs.append(tf.constant(0, tf.int64))
                 executed.append(tf.constant(self.dense_macs[node.key], tf.int64))
@@ -213,8 +218,7 @@ class DeltaRuntime:
             values[id(node.node.output_tensors[0])] = output
         output = values[id(self.model.outputs[0])]
         if kept:
-            kernels = [self._kernels[n.key] for n in self._nodes if isinstance(self._kernels.get(n.key), SparseConv)]
-            with tf.control_dependencies([SparseConv.keep(kernels, kept)]):
+            with tf.control_dependencies([SparseConv.keep(kept_kernels, kept)]):
                 output = tf.identity(output)
         as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
         return output, as_ints(macs), as_ints(executed)
@@ -252,8 +256,8 @@ class DeltaRuntime:
 
     def _frame_wise(self, node: FrameNode, values: dict):
         source = values[id(node.node.input_tensors[0])]
-        if node.kind in ("identity", "fold", "unfold"):
-            return {"identity": source, "fold": source[:, 0], "unfold": source[:, None]}[node.kind]
+        if node.kind in VIEWS:
+            return VIEWS[node.kind](source)
         if node.kind == "previous_frame":
             # On frame 0 the previous frame is the frame itself, as `FrameDifference` pads a clip.
             previous = tf.where(self._frames == 0, source, self._state[node.key])

@@ -11,8 +11,8 @@ the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output pixel (a v
 output channels). Each output row is written by one thread, so no atomics; the MACs done are exactly the
 ``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its kernel's rows.
 
-Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed (a scene
-cut, the first frame), which also clears the accumulator's float rounding.
+Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed, which
+also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def _njit(function=None, parallel: bool = True):
 
 @_njit
 def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no cover (compiled)
-    """Pass 1: per input row, the changed elements (flat x * C + c) and their changes.
-    Returns the number of changed elements and the sum of their fan-outs (the zero_delta MACs)."""
+    """Pass 1: per input row, the changed elements (flat x * C + c), their changes and their number (``count``).
+    Returns the sum of their fan-outs (the zero_delta MACs)."""
     batch, height, width, channels = value.shape
     macs = np.zeros(batch * height, np.int64)
     for row in numba.prange(batch * height):
@@ -55,7 +55,7 @@ def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no
                     macs[row] += fan_out[y, x, c]
                     n += 1
         count[b, y] = n
-    return count.sum(), macs.sum()
+    return macs.sum()
 
 
 @_njit(parallel=False)
@@ -137,7 +137,6 @@ class SparseConv:
         self.index = np.empty((batch, height, width * channels), np.int32)
         self.change = np.empty((batch, height, width * channels), np.float32)
         self.count = np.zeros((batch, height), np.int64)
-        self.size = self.previous.size
         self.dense_macs = int(np.prod(out_shape[1:-1])) * self.kernel.size * batch
         # Wall time in the kernel's two passes: listing the changes, multiplying them in.
         self.seconds = dict.fromkeys(("changes", "multiply"), 0.0)
@@ -156,7 +155,7 @@ class SparseConv:
         dense = _sampled_share(self.previous, value, SAMPLES) > self.dense_above
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
-            _, macs = _list_changes(self.previous, value, self.fan_out, self.index, self.change, self.count)
+            macs = _list_changes(self.previous, value, self.fan_out, self.index, self.change, self.count)
         self.previous = value
         listed = time.perf_counter()
         if not dense:
@@ -172,10 +171,6 @@ class SparseConv:
         summed = self.accumulator if not dense else np.zeros((0,) * self.accumulator.ndim, np.float32)
         return np.int64(macs), np.bool_(dense), summed
 
-    def _store(self, summed):
-        self.recomputed = summed
-        return np.int64(0)
-
     def update(self, value):
         """Brings the layer's output up to date with its input ``value`` (B, H, W, C).
 
@@ -186,7 +181,7 @@ class SparseConv:
 
         def recompute():
             full = self.summed(value)
-            with tf.control_dependencies([tf.numpy_function(self._store, [full], tf.int64)]):
+            with tf.control_dependencies([self.keep([self], [value, full])]):
                 return tf.identity(full)
 
         summed = tf.cond(dense, recompute, lambda: tf.ensure_shape(summed, self.accumulator.shape))
@@ -199,8 +194,7 @@ class SparseConv:
         return tf.nn.bias_add(full, self.layer.bias) if self.layer.use_bias else full
 
     def activate(self, summed):
-        activation = self.layer.activation
-        return activation(summed) if activation is not None else summed
+        return _activate(self.layer, summed)
 
     @staticmethod
     def keep(kernels: list, tensors: list):
@@ -254,8 +248,11 @@ class GatheredDense:
         output = self.accumulator.value()
         if self.layer.use_bias:
             output = output + self.layer.bias
-        activation = self.layer.activation
-        return (activation(output) if activation is not None else output), macs, executed
+        return _activate(self.layer, output), macs, executed
+
+
+def _activate(layer, x):
+    return layer.activation(x) if layer.activation is not None else x
 
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True):

@@ -22,7 +22,7 @@ L = keras.layers
 FRAME_WISE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
 # Nodes that only view their input: its value and its change pass through the same view. With one
 # frame per step, folding time into batch is a squeeze of the time axis and unfolding an expand.
-_VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x: x[:, None]}
+VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x: x[:, None]}
 
 
 class FrameNode:
@@ -115,11 +115,12 @@ class DeltaInference:
     """
 
     def __init__(self, model: keras.Model):
+        calls = graph_lib.layer_calls(model)  # first: a subclassed model has no graph (a clear error)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise NotImplementedError(f"{model.name}: DeltaInference runs single-input, single-output models")
         self.model = model
         self.time = model.inputs[0].shape[1]
-        self._nodes = [FrameNode(node, key, self.time) for node, key in node_keys(graph_lib.layer_calls(model))]
+        self._nodes = [FrameNode(node, key, self.time) for node, key in node_keys(calls)]
         self.reset()
 
     def reset(self) -> None:
@@ -190,8 +191,8 @@ class DeltaInference:
                 self._set(output, node.layer.quantize_values(self._values[id(inputs[0])]), changes)
             else:
                 self._set(output, self._call(node, self._values), changes)
-        elif node.kind in _VIEWS:
-            view, source = _VIEWS[node.kind], id(inputs[0])
+        elif node.kind in VIEWS:
+            view, source = VIEWS[node.kind], id(inputs[0])
             self._values[id(output)], changes[id(output)] = view(self._values[source]), view(changes[source])
         elif node.kind == "previous_frame":
             # The layer's own op on (previous frame, frame), last frame kept. On frame 0 the previous frame

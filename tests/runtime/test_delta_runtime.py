@@ -8,6 +8,7 @@ from delta_keras import DeltaActivation, sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.runtime import DeltaRuntime
 from delta_keras.sim import count_macs
+from delta_keras.sim.engine import DeltaInference
 from delta_keras.data import read_clip
 from tests.sim.helpers import mobilenet_like, randomize_batch_norm, resnet_like, smooth_clips
 
@@ -146,6 +147,19 @@ def test_batches_stream_side_by_side():
     model = dyadic_clip_model()
     clips = np.concatenate([moving_square(4), moving_square(4, cut_at=2)])
     check_against_forward_and_count(model, clips, exact=True, dense_above=1.0)
+
+
+def test_models_it_cannot_stream_are_refused():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    for executor in (DeltaRuntime, DeltaInference):  # the simulator's engine refuses them the same way
+        with pytest.raises(ValueError, match="only functional and Sequential models"):
+            executor(Subclassed())
+    a, b = keras.Input((None, 4)), keras.Input((None, 4))
+    with pytest.raises(NotImplementedError, match="single-input, single-output"):
+        DeltaRuntime(keras.Model([a, b], L.Add()([a, b])))
 
 
 def test_delta_outputs_are_refused():
