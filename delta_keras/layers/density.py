@@ -28,7 +28,17 @@ def temporal_deltas(x):
 
 
 def _count(x):
-    return ops.cast(ops.count_nonzero(x), "float32")
+    # int32, not count_nonzero's int64: a third of the memory traffic, exact up to 2**31 elements a call.
+    return ops.cast(ops.sum(ops.cast(ops.not_equal(x, 0), "int32")), "float32")
+
+
+def _count_non_finite(x, size):
+    # One summing pass finds whether anything is non-finite; the exact count runs only then (rare).
+    return ops.cond(
+        ops.isfinite(ops.sum(x)),
+        lambda: ops.cast(0.0, "float32"),
+        lambda: size - ops.cast(ops.sum(ops.cast(ops.isfinite(x), "int32")), "float32"),
+    )
 
 
 def nonzero_counts(x, deltas=None) -> dict:
@@ -55,7 +65,7 @@ def nonzero_counts(x, deltas=None) -> dict:
         "deltas": size - first_frame,
         "nonzero_first_frame": _count(x[:, :1]),
         "first_frame": first_frame,
-        "non_finite": size - _count(ops.isfinite(x)),
+        "non_finite": _count_non_finite(x, size),
     }
 
 

@@ -143,15 +143,25 @@ def test_the_step_floor_holds_for_nan_and_infinity():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.step), np.float32(0.5))  # NaN -> step_init
 
 
-def test_statistics_count_non_finite_values_as_nonzero():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_statistics_count_non_finite_values_as_nonzero(compiled):
     layer = DeltaActivation(step_init=0.5)
     x = np.zeros((1, 3, 4), "float32")
     x[0, :, 0] = [np.nan, np.nan, np.inf]
-    layer(x)
+    if compiled:  # the count's branch (taken only when the sum is not finite) inside a compiled function
+        keras.Sequential([keras.Input((3, 4)), layer]).predict_on_batch(x)
+    else:
+        layer(x)
     stats = layer.statistics()
     assert stats["non_finite"] == 3
     assert stats["activation_density"] == pytest.approx(3 / 12)
     assert stats["delta_density"] == pytest.approx(2 / 8)  # NaN - NaN and inf - NaN are not "no change"
+
+
+def test_finite_values_whose_sum_overflows_are_not_counted_non_finite():
+    layer = DeltaActivation(step_init=1.0)
+    layer(np.full((2, 3, 4), 3e38, "float32"))  # every value finite, their float32 sum is inf
+    assert layer.statistics()["non_finite"] == 0
 
 
 def test_statistics_match_numpy_and_reset():
