@@ -28,6 +28,7 @@ _EXPORTS = {
     "Distiller": "delta_keras.models",
     "strip_sparsity": "delta_keras.models",
     "video_classifier": "delta_keras.models",
+    "SparsityMetrics": "delta_keras.callbacks",
     "SparsityTensorBoard": "delta_keras.callbacks",
     "TrainConfig": "delta_keras.train",
     "with_step_rate": "delta_keras.optimizers",

@@ -1,6 +1,9 @@
-"""Keras callbacks that log what sparsity training does: `SparsityTensorBoard`.
+"""Keras callbacks that report what sparsity training does.
 
-Usable in any ``model.fit``; the training script of the package uses it as is.
+- `SparsityMetrics` (every backend): the sparsity layers' statistics in the logs of ``fit`` and ``evaluate``.
+- `SparsityTensorBoard` (TensorFlow's summary writer): per-layer curves, steps and MAC counts in TensorBoard.
+
+Usable in any ``model.fit``; the training script of the package uses them as they are.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from delta_keras.layers import DeltaActivation, SparsityLayer
+from delta_keras.layers.base import statistics_of
 from delta_keras.models.distiller import deployed_model
 
 MAC_POLICIES = ("zero_activation", "zero_delta")
@@ -83,6 +86,8 @@ def read_scalars(log_dir: str | os.PathLike) -> dict[str, dict[str, list[tuple[i
     Returns:
         ``{subfolder: {tag: [(step, value), ...]}}``, steps in the order written.
     """
+    import tensorflow as tf  # noqa: PLC0415 (event files: TensorFlow only, loaded where used)
+
     curves: dict[str, dict[str, list]] = {}
     for path in sorted(tf.io.gfile.glob(os.path.join(os.fspath(log_dir), "*", "events.out.tfevents.*"))):
         run = os.path.basename(os.path.dirname(path))
@@ -96,11 +101,105 @@ def read_scalars(log_dir: str | os.PathLike) -> dict[str, dict[str, list[tuple[i
     return curves
 
 
-class SparsityTensorBoard(keras.callbacks.Callback):
+def _difference(now: dict[str, float], since: dict[str, float] | None) -> dict[str, float]:
+    return {key: value - (since or {}).get(key, 0.0) for key, value in now.items()}
+
+
+class SparsityMetrics(keras.callbacks.Callback):
+    """Adds the sparsity layers' statistics to the logs of ``fit`` and ``evaluate``, on every backend.
+
+    Keys: ``delta_density`` (nonzero temporal deltas / deltas, frames t >= 1) and ``activation_density``
+    (nonzero activations / activations) of the whole model, summed over the neurons and frames of every
+    sparsity layer (neuron counts, not MACs: `delta_keras.sim.count_macs` counts MACs); with
+    ``per_layer=True`` also ``<layer>/delta_density`` and ``<layer>/activation_density``. In ``fit`` the
+    figures without prefix cover the epoch's training batches and the ``val_`` ones its validation pass.
+    Being epoch logs, they reach the progress bar, ``History``, ``CSVLogger``, Keras' ``TensorBoard`` and
+    every callback listed after this one that monitors a value (e.g.
+    ``EarlyStopping(monitor="val_delta_density")``). Keras hands ``on_test_end`` a copy of the logs, so
+    ``evaluate``'s returned figures cannot be extended by a callback: after ``evaluate(...,
+    callbacks=[metrics])``, ``metrics.evaluation`` holds the figures of its batches. ``epoch_statistics``
+    holds the last epoch's per-layer `SparsityLayer.statistics` under ``"train"`` and ``"validation"``.
+
+    It zeroes the layers' statistics at the start of each epoch (their sums are float32, exact to about
+    1e-7 of an epoch's counts) and otherwise reads differences of their running counts
+    (`SparsityLayer.counts`), so validation and ``evaluate`` inside an epoch disturb nothing and several
+    readers coexist. (The figures are not
+    ``keras.metrics.Metric`` objects of the layers because a metric updated in a layer's forward pass fails
+    in ``fit`` on JAX, keras-team/keras#21639; the counts are non-trainable weights, which every backend
+    carries through a training step and sums over replicas.)
+
+    Args:
+        per_layer: also log each layer's figures.
+
+    Example:
+
+    >>> history = model.fit(train, validation_data=test, epochs=5,  # doctest: +SKIP
+    ...                     callbacks=[SparsityMetrics()])
+    >>> history.history["val_delta_density"]  # doctest: +SKIP
+    """
+
+    def __init__(self, per_layer: bool = False):
+        super().__init__()
+        self.per_layer = per_layer
+        self._since: dict[str, dict] = {}
+        self._train: dict[str, dict] | None = None
+        self._validation: dict[str, float] = {}
+        self._in_epoch = False
+        self.epoch_statistics: dict[str, dict[str, dict]] = {}
+        self.evaluation: dict[str, float] = {}
+
+    def _counts(self) -> dict[str, dict[str, float]]:
+        return {layer.name: layer.counts() for layer in sparsity_layers(self.model)}
+
+    def _period(self) -> dict[str, dict[str, float]]:
+        """Each layer's counts since the period began (the epoch's training, or an evaluation)."""
+        return {name: _difference(counts, self._since.get(name)) for name, counts in self._counts().items()}
+
+    def figures(self, period: dict[str, dict[str, float]]) -> dict[str, float]:
+        """The log entries of a period's counts."""
+        if not period:
+            return {}
+        total = {key: sum(counts[key] for counts in period.values()) for key in next(iter(period.values()))}
+        figures = {key: statistics_of(total)[key] for key in ("delta_density", "activation_density")}
+        if self.per_layer:
+            for name, counts in period.items():
+                stats = statistics_of(counts)
+                figures.update({f"{name}/{key}": stats[key] for key in ("delta_density", "activation_density")})
+        return figures
+
+    def on_epoch_begin(self, epoch, logs=None):
+        reset_statistics(self.model)
+        self._since, self._train, self._validation, self._in_epoch = {}, None, {}, True
+        self.epoch_statistics = {}
+
+    def on_test_begin(self, logs=None):
+        if self._in_epoch and self._train is None:  # Keras validates inside the epoch, before on_epoch_end
+            self._train = self._period()
+        self._since = self._counts()
+
+    def on_test_end(self, logs=None):
+        period = self._period()
+        self.evaluation = self.figures(period)
+        if self._in_epoch:
+            self.epoch_statistics["validation"] = {name: statistics_of(counts) for name, counts in period.items()}
+            self._validation = self.evaluation
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._in_epoch = False
+        train = self._period() if self._train is None else self._train
+        self.epoch_statistics["train"] = {name: statistics_of(counts) for name, counts in train.items()}
+        if logs is not None:
+            logs.update(self.figures(train))
+            logs.update({f"val_{key}": value for key, value in self._validation.items()})
+
+
+class SparsityTensorBoard(SparsityMetrics):
     """Writes sparsity curves to TensorBoard, per epoch, for training and validation.
 
-    Scalars (written next to `keras.callbacks.TensorBoard`'s, in ``<log_dir>/train`` and
-    ``<log_dir>/validation``, so the curves overlay):
+    What Keras' own ``TensorBoard`` does not write (it writes the logs, so with this callback, a
+    `SparsityMetrics`, also the whole model's ``delta_density`` and ``activation_density``). Scalars, in
+    ``<log_dir>/train`` and ``<log_dir>/validation`` (next to `keras.callbacks.TensorBoard`'s, so the curves
+    overlay):
 
     - ``loss/total``, ``loss/task``, ``loss/sparsity``: the sparsity loss is the sum over layers of
       each layer's mean loss per batch (layer statistics); the task loss is the rest of Keras' loss;
@@ -111,10 +210,8 @@ class SparsityTensorBoard(keras.callbacks.Callback):
     - ``macs/<policy>_fraction`` and ``macs/<policy>_reduction`` (validation only): effective / dense
       MACs and its inverse, counted by `delta_keras.sim.count_macs` on ``validation_clips``.
 
-    Layer statistics accumulate over every call of the model, training and validation alike, so the
-    callback resets them at the start of each epoch and of each evaluation, takes the training figures
-    when validation begins (Keras runs validation inside the epoch, before ``on_epoch_end``) and the
-    validation figures when it ends.
+    The training figures cover the epoch's training batches and the validation figures its validation
+    pass (`SparsityMetrics` keeps them apart).
 
     Args:
         log_dir: the TensorBoard folder (the same as `keras.callbacks.TensorBoard`'s, if used).
@@ -122,6 +219,7 @@ class SparsityTensorBoard(keras.callbacks.Callback):
             skips them.
         policies: the simulator's skipping policies to plot.
         histograms: write step histograms.
+        per_layer: also put each layer's figures in the logs (see `SparsityMetrics`).
 
     Example:
 
@@ -136,68 +234,56 @@ class SparsityTensorBoard(keras.callbacks.Callback):
         validation_clips=None,
         policies: Sequence[str] = MAC_POLICIES,
         histograms: bool = True,
+        per_layer: bool = False,
     ):
-        super().__init__()
+        super().__init__(per_layer)
+        import tensorflow as tf  # noqa: PLC0415 (the summary writer: TensorFlow only, loaded where used)
+
+        self._summary = tf.summary
         self.log_dir = os.fspath(log_dir)
         self.validation_clips = validation_clips
         self.policies = tuple(policies)
         self.histograms = histograms
         self._writers = {}
-        self._stats = {}
-        self._in_epoch = False
 
     def _writer(self, name: str):
         if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(os.path.join(self.log_dir, name))
+            self._writers[name] = self._summary.create_file_writer(os.path.join(self.log_dir, name))
         return self._writers[name]
 
-    def on_epoch_begin(self, epoch, logs=None):
-        reset_statistics(self.model)
-        self._stats = {}
-        self._in_epoch = True
-
-    def on_test_begin(self, logs=None):
-        if self._in_epoch and "train" not in self._stats:
-            self._stats["train"] = read_statistics(self.model)
-        reset_statistics(self.model)
-
-    def on_test_end(self, logs=None):
-        if self._in_epoch:
-            self._stats["validation"] = read_statistics(self.model)
-
     def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
         logs = logs or {}
-        self._in_epoch = False
-        if "train" not in self._stats:  # no validation this epoch
-            self._stats["train"] = read_statistics(self.model)
+        summary = self._summary
         for split, prefix in (("train", ""), ("validation", "val_")):
-            if split in self._stats:
-                self._write_split(split, self._stats[split], logs.get(f"{prefix}loss"), epoch)
+            if split in self.epoch_statistics:
+                self._write_split(split, self.epoch_statistics[split], logs.get(f"{prefix}loss"), epoch)
         with self._writer("train").as_default(step=epoch):
             for layer in sparsity_layers(self.model):
                 if isinstance(layer, DeltaActivation):
                     step = keras.ops.convert_to_numpy(layer.step)
-                    tf.summary.scalar(f"step/{layer.name}", float(np.mean(step)))
+                    summary.scalar(f"step/{layer.name}", float(np.mean(step)))
                     if self.histograms:
-                        tf.summary.histogram(f"step_histogram/{layer.name}", step)
+                        summary.histogram(f"step_histogram/{layer.name}", step)
         if self.validation_clips is not None:
             with self._writer("validation").as_default(step=epoch):
                 for name, value in mac_scalars(deployed_model(self.model), self.validation_clips,
                                                self.policies).items():
-                    tf.summary.scalar(f"macs/{name}", value)
+                    summary.scalar(f"macs/{name}", value)
         for writer in self._writers.values():
             writer.flush()
 
     def _write_split(self, split: str, stats: dict[str, dict], loss: float | None, epoch: int) -> None:
+        summary = self._summary
         with self._writer(split).as_default(step=epoch):
             sparsity_loss = sum(layer["sparsity_loss"] for layer in stats.values())
-            tf.summary.scalar("loss/sparsity", sparsity_loss)
+            summary.scalar("loss/sparsity", sparsity_loss)
             if loss is not None:
-                tf.summary.scalar("loss/total", loss)
-                tf.summary.scalar("loss/task", loss - sparsity_loss)
+                summary.scalar("loss/total", loss)
+                summary.scalar("loss/task", loss - sparsity_loss)
             for name, layer in stats.items():
-                tf.summary.scalar(f"density/{name}", layer["delta_density"])
-                tf.summary.scalar(f"spatial_density/{name}", layer["activation_density"])
+                summary.scalar(f"density/{name}", layer["delta_density"])
+                summary.scalar(f"spatial_density/{name}", layer["activation_density"])
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():

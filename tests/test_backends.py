@@ -1,4 +1,5 @@
-"""The backend-neutral core (layers, regularizers, sparsify) trains and round-trips under JAX and PyTorch.
+"""The backend-neutral core (layers, regularizers, sparsify, SparsityMetrics) trains and round-trips under JAX and
+PyTorch.
 
 Each backend runs in a fresh process (Keras fixes its backend at import). JAX is in the [dev] extra;
 PyTorch is tested where it is installed (its CPU wheel is large, so it is not a dependency).
@@ -25,6 +26,8 @@ SCRIPT = textwrap.dedent(
     assert "tensorflow" not in sys.modules, "the core imported TensorFlow"
     assert "tensorflow_datasets" not in sys.modules  # (Keras itself imports cv2 when it is installed)
     assert "delta_keras.train" not in sys.modules and "delta_keras.data" not in sys.modules
+    from delta_keras.callbacks import SparsityMetrics
+    assert "tensorflow" not in sys.modules, "the callbacks module imported TensorFlow"
 
     # The quantiser's exact LSQ gradient, hand-checked (as tests/layers do under TensorFlow).
     from delta_keras.layers.quantizer import quantize
@@ -52,8 +55,17 @@ SCRIPT = textwrap.dedent(
         model.compile(delta_keras.with_step_rate(keras.optimizers.Adam(), 10.0),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         before = keras.ops.convert_to_numpy(layer.step_variable).copy()
-        history = model.fit(data, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0)
+        # Validation clips are still in time: their deltas are all zero, the training clips' are not.
+        still = np.repeat(data[:8, :1], 4, axis=1)
+        history = model.fit(data, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0,
+                            validation_data=(still, np.zeros(8, "int32")), callbacks=[SparsityMetrics()])
         assert np.isfinite(history.history["loss"]).all()
+        assert all(0 < value < 1 for value in history.history["delta_density"]), history.history
+        assert history.history["val_delta_density"] == [0.0, 0.0], history.history
+        metrics = SparsityMetrics(per_layer=True)
+        model.evaluate(data, np.arange(16) % 3, verbose=0, callbacks=[metrics])
+        assert 0 < metrics.evaluation["delta_density"] < 1, metrics.evaluation
+        assert metrics.evaluation[f"{layer.name}/delta_density"] == metrics.evaluation["delta_density"]
         assert not np.array_equal(before, keras.ops.convert_to_numpy(layer.step_variable)), "the step did not learn"
         assert int(keras.ops.convert_to_numpy(layer.training_step)) == 4
         path = os.path.join(tempfile.mkdtemp(), "m.keras")

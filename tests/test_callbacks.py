@@ -1,12 +1,13 @@
-"""SparsityTensorBoard in a plain `fit`: which statistics land in which curve."""
+"""SparsityMetrics and SparsityTensorBoard in a plain `fit`: which statistics land in which log and curve."""
 
 import math
 
 import keras
 import numpy as np
+import pytest
 
 from delta_keras import ActivitySparsity, DeltaActivation
-from delta_keras.callbacks import SparsityTensorBoard, read_scalars, sparsity_layers
+from delta_keras.callbacks import SparsityMetrics, SparsityTensorBoard, read_scalars, sparsity_layers
 
 
 def _clip_model():
@@ -65,3 +66,32 @@ def test_curves_without_validation_are_training_only(tmp_path):
     curves = read_scalars(tmp_path)
     assert set(curves) == {"train"}
     assert curves["train"]["density/delta"][0][1] > 0.0
+
+
+def test_sparsity_metrics_put_each_periods_figures_in_the_logs(tmp_path):
+    rng = np.random.default_rng(0)
+    train = rng.uniform(0, 1, (8, 4, 6, 6, 1)).astype("float32")
+    still = np.repeat(rng.uniform(0, 1, (4, 1, 6, 6, 1)).astype("float32"), 4, axis=1)
+    labels = np.array([0, 1] * 4, "int32")
+    model = _clip_model()
+    metrics, board = SparsityMetrics(per_layer=True), SparsityTensorBoard(tmp_path, histograms=False)
+    # A callback listed after it sees the figures (EarlyStopping on the validation delta density).
+    stopper = keras.callbacks.EarlyStopping(monitor="val_delta_density", mode="min", patience=0)
+    history = model.fit(train, labels, batch_size=4, epochs=3, validation_data=(still, labels[:4]), verbose=0,
+                        callbacks=[metrics, board, stopper])
+    logs = history.history
+    assert len(logs["loss"]) == 2  # still clips: val_delta_density stays 0.0, no improvement after epoch 0
+    assert logs["val_delta_density"] == [0.0, 0.0] and logs["val_delta/delta_density"] == [0.0, 0.0]
+    assert 0.1 < logs["delta_density"][-1] < 1 and 0 < logs["val_activation_density"][-1] <= 1
+    # The whole model's figure is the neuron-weighted one of its layers (both layers see the same tensor here).
+    assert logs["delta/delta_density"][-1] == logs["l1/delta_density"][-1] == logs["delta_density"][-1]
+    # Two readers agree, and the curves are what the logs say.
+    train_stats = board.epoch_statistics["train"]
+    assert metrics.epoch_statistics == board.epoch_statistics
+    assert read_scalars(tmp_path)["train"]["density/delta"][-1][1] == pytest.approx(train_stats["delta"]["delta_density"])
+    # Reading disturbs nothing: the layer still counts the whole epoch, training and validation.
+    assert sparsity_layers(model)[0].statistics()["batches"] == 2 + 1
+    model.evaluate(train, labels, verbose=0, callbacks=[metrics])
+    assert metrics.evaluation["delta_density"] == pytest.approx(logs["delta_density"][-1], abs=0.2)
+    assert set(metrics.evaluation) == {"delta_density", "activation_density", "delta/delta_density",
+                                       "delta/activation_density", "l1/delta_density", "l1/activation_density"}

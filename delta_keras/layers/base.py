@@ -29,6 +29,25 @@ _COUNTERS = (
 )
 
 
+def statistics_of(counts: dict) -> dict:
+    """The statistics of a sparsity layer's summed `SparsityLayer.counts` (Python floats).
+
+    Returns:
+        ``delta_density`` (nonzero temporal deltas / deltas, frames t >= 1),
+        ``delta_density_first_charged`` (frame 0 charged for its nonzero activations),
+        ``activation_density`` (nonzero activations / activations), ``neurons_per_frame``,
+        ``sparsity_loss`` (mean over the batches counted), ``batches`` and ``non_finite`` (NaN or infinite
+        values seen, counted as nonzero).
+    """
+    stats = density.densities(counts)
+    samples, batches = counts["samples"], counts["batches"]
+    stats["neurons_per_frame"] = round(counts["first_frame"] / samples) if samples else 0
+    stats["sparsity_loss"] = counts["loss_sum"] / batches if batches else 0.0
+    stats["batches"] = int(batches)
+    stats["non_finite"] = int(counts["non_finite"])
+    return stats
+
+
 class SparsityLayer(keras.layers.Layer):
     """Base class of the sparsity layers.
 
@@ -100,12 +119,20 @@ class SparsityLayer(keras.layers.Layer):
         axis 1) whose zeros the statistics count and which the penalty measures."""
         raise NotImplementedError
 
+    def _penalty_unit(self):
+        """The unit the penalty measures its tensor in (broadcasting against it), or None for its own unit."""
+        return None
+
     def call(self, inputs, training=None):
         output, measured = self._transform(ops.cast(inputs, "float32"))
         if training:
             self.training_step.assign_add(ops.cast(1, "int64"))
         deltas = density.temporal_deltas(measured)
-        loss = self._loss(deltas if self.penalises_deltas else measured)
+        penalised = deltas if self.penalises_deltas else measured
+        # Scaled after differencing: equal values then give exact zeros even where a compiler recomputes the
+        # scaled tensor in two places with different rounding (XLA did, counting 1e-7 deltas on still clips).
+        unit = self._penalty_unit()
+        loss = self._loss(penalised if unit is None else penalised / unit)
         self.add_loss(loss)
         self._update_statistics(measured, deltas, loss)
         return ops.cast(output, self.compute_dtype)
@@ -134,28 +161,21 @@ class SparsityLayer(keras.layers.Layer):
         """The sparsity weight at the layer's current training step."""
         return float(self.schedule(self.training_step))
 
-    def statistics(self) -> dict:
-        """Running statistics since the last `reset_statistics` (Python floats).
+    def counts(self) -> dict[str, float]:
+        """The raw running sums behind `statistics` (since the last `reset_statistics`), as Python floats.
 
-        Returns:
-            ``delta_density`` (nonzero temporal deltas / deltas, frames t >= 1),
-            ``delta_density_first_charged`` (frame 0 charged for its nonzero activations),
-            ``activation_density`` (nonzero activations / activations), ``neurons_per_frame``,
-            ``sparsity_loss`` (mean over the batches seen), ``batches`` and ``non_finite`` (NaN or infinite
-            values seen, counted as nonzero).
+        Two readings subtract: `statistics_of` the difference gives the statistics of the calls in between,
+        which is how `delta_keras.callbacks.SparsityMetrics` measures an epoch without resetting anything.
         """
-        counts = dict(zip(_COUNTERS, ops.convert_to_numpy(self.counters).tolist()))
-        stats = density.densities(counts)
-        samples, batches = counts["samples"], counts["batches"]
-        stats["neurons_per_frame"] = round(counts["first_frame"] / samples) if samples else 0
-        stats["sparsity_loss"] = counts["loss_sum"] / batches if batches else 0.0
-        stats["batches"] = int(batches)
-        stats["non_finite"] = int(counts["non_finite"])
-        return stats
+        return dict(zip(_COUNTERS, ops.convert_to_numpy(self.counters).tolist()))
+
+    def statistics(self) -> dict:
+        """Running statistics since the last `reset_statistics` (Python floats): `statistics_of(self.counts())`."""
+        return statistics_of(self.counts())
 
     def reset_statistics(self) -> None:
         """Zeroes the running statistics (e.g. at the start of an epoch)."""
-        self.counters.assign(ops.zeros_like(self.counters))
+        self.counters.assign(ops.zeros(self.counters.shape, self.counters.dtype))  # (zeros_like fails on a JAX variable)
 
     def compute_output_shape(self, input_shape):
         return input_shape

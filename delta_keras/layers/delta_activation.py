@@ -182,17 +182,20 @@ class DeltaActivation(SparsityLayer):
 
     penalises_deltas = True
 
+    def _penalty_unit(self):
+        return self.step if self.memory else None  # in thresholds: every transmitted change costs at least 1
+
     def _transform(self, x):
         if self.memory:
-            values = self._transmit(x)
-            measured = values / self.step  # in thresholds: every transmitted change costs at least 1
+            values = measured = self._transmit(x)  # the penalty divides its deltas by the threshold
         else:
             levels, values = quantize(x, self.step, self.step_gradient)
-            measured = levels  # levels and x_q have the same zeros; they differ in the unit the penalty measures
+            # levels and x_q have the same zeros; they differ in the unit the penalty measures
+            measured = levels if self.step_gradient == "lsq" else values
         output = values
         if self.output_mode == "delta":
             output = ops.concatenate([values[:, :1], density.temporal_deltas(values)], axis=1)
-        return output, measured if self.step_gradient == "lsq" or self.memory else values
+        return output, measured
 
     def get_config(self) -> dict:
         config = super().get_config()
