@@ -77,19 +77,35 @@ class ClipSampling:
             )
 
     @classmethod
-    def for_split(cls, split: str, training: bool | None = None, **settings) -> "ClipSampling":
-        """The sampling of a dataset split: training defaults to `split == "train"`.
+    def of(cls, sampling: "ClipSampling | None", split: str, source: str, defaults: dict | None = None,
+           **fields) -> "ClipSampling":
+        """The sampling a source was asked for: ``sampling`` itself, or one made from keyword fields.
+
+        Every source takes either a `ClipSampling` (``sampling=``) or its fields as keywords
+        (``ucf101(root, "train", frames=8)`` is shorthand for ``ucf101(root, "train",
+        sampling=ClipSampling(frames=8, training=True))``), never both.
 
         Args:
-            split: `"train"` or `"test"`.
-            training: overrides the default derived from `split`.
-            **settings: the other `ClipSampling` fields.
+            sampling: the sampling, or None to make one from ``fields``.
+            split: the source's split; ``training`` defaults to ``split == "train"`` when made from fields.
+            source: the source's name, for error messages.
+            defaults: the source's own defaults of fields that were not given.
+            **fields: `ClipSampling` fields.
 
         Raises:
-            ValueError: `split` is neither `"train"` nor `"test"`.
+            TypeError: a keyword is not a `ClipSampling` field.
+            ValueError: both ``sampling`` and fields were given.
         """
-        if split not in ("train", "test"):
-            raise ValueError(f'split must be "train" or "test", got {split!r}')
+        unknown = sorted(set(fields) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"{source}: unknown argument(s) {', '.join(unknown)}; clips are described by "
+                            f"ClipSampling's fields: {', '.join(field.name for field in dataclasses.fields(cls))}")
+        if sampling is not None:
+            if fields:
+                raise ValueError(f"{source}: pass either sampling= or its fields ({', '.join(sorted(fields))}), not both")
+            return sampling
+        settings = {**(defaults or {}), **fields}
+        training = settings.pop("training", None)
         return cls(training=split == "train" if training is None else training, **settings)
 
     @property

@@ -189,17 +189,14 @@ def _video_seed(seed: int, split: str, index: int) -> list[int]:
 def synthetic_actions(
     split: str = "train",
     num_videos: int = 1200,
-    frames: int = 16,
-    image_size: int = 64,
-    seed: int = 0,
-    clips_per_video: int = 1,
+    sampling: ClipSampling | None = None,
+    *,
     with_video_id: bool = False,
     noise: float = 0.02,
     camera_jitter: int = 0,
-    frame_stride: int = 1,
     video_frames: int | None = None,
-    training: bool | None = None,
     videos_per_class: int | None = None,
+    **sampling_fields,
 ) -> tf.data.Dataset:
     """Synthetic action clips, rendered on the fly, in the common element format.
 
@@ -212,19 +209,18 @@ def synthetic_actions(
     Args:
         split: `"train"` or `"test"`.
         num_videos: videos in the split.
-        frames: frames per clip.
-        image_size: height and width of the frames.
-        seed: dataset seed.
-        clips_per_video: clips per video and epoch.
+        sampling: how clips are cut (`ClipSampling`); its `seed` also draws the
+            scenes, and frames are rendered at its `image_size` (so `short_side`
+            must be unset) and never flipped (`flip=False`). Or, instead, its
+            fields as keywords: here `image_size` defaults to 64, `flip` to False
+            and `training` to `split == "train"`.
         with_video_id: yield `(clip, label, video_id)`.
         noise: sensor noise standard deviation as a fraction of 255.
         camera_jitter: largest camera shake in pixels, 0 for a still camera.
-        frame_stride: take every `frame_stride`-th frame.
         video_frames: length of each video; defaults to `frames * frame_stride`
             (one clip covers the whole video).
         videos_per_class: only the first this many videos of each class.
-        training: random clip starts, shuffling and colour jitter; defaults to
-            `split == "train"`.
+        **sampling_fields: `ClipSampling` fields, when `sampling` is not given.
 
     Returns:
         A `tf.data.Dataset` of `(clip, label)`: clip float32
@@ -233,15 +229,20 @@ def synthetic_actions(
 
     Example:
 
-    >>> train = synthetic_actions("train", num_videos=2400).batch(32)  # doctest: +SKIP
-    >>> test = synthetic_actions("test", num_videos=600).batch(32)  # doctest: +SKIP
+    >>> train = synthetic_actions("train", num_videos=2400, frames=8).batch(32)  # doctest: +SKIP
+    >>> test = synthetic_actions("test", num_videos=600, frames=8).batch(32)  # doctest: +SKIP
     >>> model.fit(train, validation_data=test, epochs=5)  # doctest: +SKIP
     """
-    # No flips: they would turn move_left into move_right.
-    sampling = ClipSampling.for_split(
-        split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,
-        clips_per_video=clips_per_video, flip=False, seed=seed,
-    )  # fmt: skip
+    if split not in ("train", "test"):
+        raise ValueError(f'synthetic_actions: split must be "train" or "test", got {split!r}')
+    sampling = ClipSampling.of(sampling, split, "synthetic_actions", defaults={"image_size": 64, "flip": False},
+                               **sampling_fields)
+    if sampling.flip:
+        raise ValueError("synthetic_actions: sampling.flip must be False (a flip turns move_left into move_right)")
+    if sampling.resize_to != sampling.image_size:
+        raise ValueError(f"synthetic_actions: frames are rendered at image_size; short_side must be unset, got "
+                         f"{sampling.short_side}")
+    frames, frame_stride, image_size, seed = sampling.frames, sampling.frame_stride, sampling.image_size, sampling.seed
     video_frames = video_frames or frames * frame_stride
     index = np.arange(num_videos, dtype=np.int32)
     videos = tf.data.Dataset.from_tensor_slices(
@@ -263,7 +264,7 @@ def synthetic_actions(
 
     if videos_per_class is not None:
         videos = first_videos_per_class(videos, videos_per_class, len(SYNTHETIC_CLASSES))
-    shuffle = num_videos * clips_per_video if sampling.training else None
+    shuffle = num_videos * sampling.clips_per_video if sampling.training else None
     return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
 
 

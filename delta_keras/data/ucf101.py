@@ -252,31 +252,23 @@ class ProbedVideos:
 
     def dataset(
         self,
-        frames: int = 16,
-        frame_stride: int = 1,
-        image_size: int = 112,
-        short_side: int | None = None,
-        training: bool | None = None,
-        clips_per_video: int = 1,
-        seed: int = 0,
+        sampling: ClipSampling | None = None,
+        *,
         cache_dir: str | os.PathLike | None = None,
         with_video_id: bool = False,
         cache_max_gb: float | None = None,
         parallel_reads: int | None = None,
         videos_per_class: int | None = None,
+        **sampling_fields,
     ) -> tf.data.Dataset:
         """Returns the clips of this split as a `tf.data.Dataset`.
 
         Args:
-            frames: frames per clip.
-            frame_stride: take every `frame_stride`-th frame.
-            image_size: clips are `image_size x image_size`.
-            short_side: resize the shorter side to this before cropping;
-                defaults to `image_size`.
-            training: random clips, crops, flips and colour jitter, shuffled;
-                defaults to `split == "train"` (evaluation clips for `VideoFiles`).
-            clips_per_video: clips per video and epoch (spread evenly in evaluation).
-            seed: seed of the shuffling and of every random draw.
+            sampling: how clips are cut, resized and augmented (`ClipSampling`:
+                frames, stride, size, clips per video, training, seed, ...); or,
+                instead, its fields as keywords (`frames=16, image_size=112, ...`),
+                with `training` defaulting to `split == "train"` (evaluation
+                clips for `VideoFiles`). In training the clips are also shuffled.
             cache_dir: keep the decoded, resized frames of each whole video
                 here (lossless, compressed in time: see `FrameCache`); later
                 epochs and runs read them instead of decoding.
@@ -287,6 +279,7 @@ class ProbedVideos:
             parallel_reads: videos decoded at once (None: tf.data's autotuning).
             videos_per_class: only the first this many videos of each class, in
                 list order (a fixed, class-stratified sample; labelled videos only).
+            **sampling_fields: `ClipSampling` fields, when `sampling` is not given.
 
         Returns:
             A `tf.data.Dataset` of `(clip, label)`: clip float32
@@ -295,15 +288,11 @@ class ProbedVideos:
         """
         if not self.videos:
             raise DataLayoutError(f"no readable videos in {self.root} ({self.split}):\n{self.report.summary()}")
-        sampling = ClipSampling(
-            training=self.split == "train" if training is None else training, frames=frames,
-            frame_stride=frame_stride, image_size=image_size, short_side=short_side,
-            clips_per_video=clips_per_video, seed=seed,
-        )  # fmt: skip
+        sampling = ClipSampling.of(sampling, self.split, f"{type(self).__name__}.dataset", **sampling_fields)
         cache = None
         if cache_dir is not None:
             cache = FrameCache(cache_dir, max_bytes=None if cache_max_gb is None else cache_max_gb * 1e9,
-                               short_side=sampling.resize_to, frame_stride=frame_stride)
+                               short_side=sampling.resize_to, frame_stride=sampling.frame_stride)
         read = self._reader(sampling, cache)
 
         def load(video: dict, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -324,7 +313,7 @@ class ProbedVideos:
             if not getattr(self, "classes", None):
                 raise ValueError(f"videos_per_class needs labelled videos; {self.root} has none")
             videos = first_videos_per_class(videos, videos_per_class, len(self.classes))
-        shuffle = len(self.videos) * clips_per_video if sampling.training else None
+        shuffle = len(self.videos) * sampling.clips_per_video if sampling.training else None
         return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle, parallel_reads=parallel_reads)
 
     def _reader(self, sampling: ClipSampling, cache: FrameCache | None):
@@ -491,35 +480,32 @@ class VideoFiles(ProbedVideos):
             raise DataLayoutError(f"{self.root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) found")
         self.videos = self._probe([(path, -1) for path in paths], verify, index, workers)
 
-    def clips(self, **kwargs) -> tf.data.Dataset:
+    def clips(self, sampling: ClipSampling | None = None, **kwargs) -> tf.data.Dataset:
         """`dataset` without labels: clips only (with ``with_video_id=True``: ``(clip, video_id)``)."""
         if kwargs.get("with_video_id"):
-            return self.dataset(**kwargs).map(lambda clip, label, video_id: (clip, video_id))
-        return self.dataset(**kwargs).map(lambda clip, label: clip)
+            return self.dataset(sampling, **kwargs).map(lambda clip, label, video_id: (clip, video_id))
+        return self.dataset(sampling, **kwargs).map(lambda clip, label: clip)
 
 
 def ucf101(
     root: str | os.PathLike,
     split: str = "train",
     fold: int = 1,
-    frames: int = 16,
-    frame_stride: int = 1,
-    image_size: int = 112,
-    training: bool | None = None,
-    clips_per_video: int = 1,
-    seed: int = 0,
+    sampling: ClipSampling | None = None,
+    *,
     cache_dir: str | os.PathLike | None = None,
     strict: bool = False,
     with_video_id: bool = False,
-    short_side: int | None = None,
     verify: bool = True,
+    **sampling_fields,
 ) -> tf.data.Dataset:
     """UCF101 from its folder layout, as a `tf.data.Dataset` of clips.
 
     Shorthand for `VideoFolder(root, split, fold, strict, verify).dataset(...)`;
     use `VideoFolder` directly to read the report of skipped videos or the
     class names. See `VideoFolder` and `VideoFolder.dataset` for the arguments
-    and `ClipSampling` for how clips are sampled.
+    and `ClipSampling` for how clips are sampled (pass one as `sampling`, or its
+    fields as keywords).
 
     Returns:
         A `tf.data.Dataset` of `(clip, label)` (or `(clip, label, video_id)`):
@@ -532,14 +518,4 @@ def ucf101(
     >>> model.fit(train.batch(8).prefetch(2), epochs=10)  # doctest: +SKIP
     """
     folder = VideoFolder(root, split, fold, strict=strict, verify=verify)
-    return folder.dataset(
-        frames=frames,
-        frame_stride=frame_stride,
-        image_size=image_size,
-        short_side=short_side,
-        training=training,
-        clips_per_video=clips_per_video,
-        seed=seed,
-        cache_dir=cache_dir,
-        with_video_id=with_video_id,
-    )
+    return folder.dataset(sampling, cache_dir=cache_dir, with_video_id=with_video_id, **sampling_fields)

@@ -14,17 +14,13 @@ def ucf101_tfds(
     config: str = "ucf101_1_256",
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
-    frames: int = 16,
-    frame_stride: int = 1,
-    image_size: int = 112,
-    short_side: int | None = None,
-    training: bool | None = None,
-    clips_per_video: int = 1,
-    seed: int = 0,
+    sampling: ClipSampling | None = None,
+    *,
     with_video_id: bool = False,
     download: bool = True,
     shuffle_buffer: int = 256,
     videos_per_class: int | None = None,
+    **sampling_fields,
 ) -> tf.data.Dataset:
     """UCF101 as prepared by TensorFlow Datasets, in the common clip format.
 
@@ -38,15 +34,10 @@ def ucf101_tfds(
         config: tfds config name, e.g. `"ucf101_1_256"` or `"ucf101_2"`.
         split: `"train"` or `"test"`.
         data_dir: tfds data folder; `None` uses tfds' default (`~/tensorflow_datasets`).
-        frames: frames per clip.
-        frame_stride: take every `frame_stride`-th frame.
-        image_size: clips are `image_size x image_size`.
-        short_side: resize the shorter side to this before cropping;
-            defaults to `image_size`.
-        training: random clips, crops, flips, colour jitter and shuffling;
-            defaults to `split == "train"`.
-        clips_per_video: clips per video and epoch.
-        seed: seed of the shuffling and of every random draw.
+        sampling: how clips are cut, resized and augmented (`ClipSampling`); or,
+            instead, its fields as keywords (`frames=16, image_size=112, ...`),
+            with `training` defaulting to `split == "train"`. Its `seed` also
+            seeds the file shuffling.
         with_video_id: yield `(clip, label, video_id)`; the id is the video's
             position in the split as read (stable when `training` is off,
             since files are then read in order).
@@ -55,6 +46,7 @@ def ucf101_tfds(
             (whole videos are too large to shuffle before cutting clips).
         videos_per_class: only the first this many videos of each class (filtered before any
             frame is decoded).
+        **sampling_fields: `ClipSampling` fields, when `sampling` is not given.
 
     Returns:
         A `tf.data.Dataset` of `(clip, label)`: clip float32
@@ -65,10 +57,8 @@ def ucf101_tfds(
 
     >>> test = ucf101_tfds(split="test", clips_per_video=3, with_video_id=True)  # doctest: +SKIP
     """
-    sampling = ClipSampling.for_split(
-        split, training, frames=frames, frame_stride=frame_stride, image_size=image_size,
-        short_side=short_side, clips_per_video=clips_per_video, seed=seed,
-    )  # fmt: skip
+    sampling = ClipSampling.of(sampling, split, "ucf101_tfds", **sampling_fields)
+    seed = sampling.seed
     examples, info = tfds.load(
         f"ucf101/{config}",
         split=split,

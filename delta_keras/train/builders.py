@@ -113,6 +113,14 @@ def _reading(config: TrainConfig) -> dict:
     return dict(cache_dir=config.cache_dir, cache_max_gb=config.cache_max_gb, parallel_reads=config.decode_threads)
 
 
+def clip_sampling(config: TrainConfig, training: bool, clips_per_video: int = 1) -> data.ClipSampling:
+    """How the run cuts clips: the config's frames, stride, size and seed; flips except on synthetic actions (whose
+    labels are directions of motion)."""
+    return data.ClipSampling(frames=config.frames, frame_stride=config.frame_stride, image_size=config.image_size,
+                             training=training, clips_per_video=clips_per_video, seed=config.seed,
+                             flip=config.dataset != "synthetic")
+
+
 def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video: int = 1,
                 with_video_id: bool = False, videos_per_class: int | None = None) -> tf.data.Dataset:
     """The unbatched ``(clip, label[, video_id])`` dataset of one split, as the config describes it.
@@ -125,16 +133,15 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
         with_video_id: add the video id (for video-level accuracy).
         videos_per_class: only the first this many videos of each class (a fixed, stratified sample).
     """
-    common = dict(frames=config.frames, frame_stride=config.frame_stride, image_size=config.image_size,
-                  training=training, clips_per_video=clips_per_video, seed=config.seed, with_video_id=with_video_id,
-                  videos_per_class=videos_per_class)
+    sampling = clip_sampling(config, training, clips_per_video)
+    common = dict(with_video_id=with_video_id, videos_per_class=videos_per_class)
     if config.dataset == "synthetic":
         video_frames = config.synthetic_video_frames or 2 * config.frames * config.frame_stride
-        return data.synthetic_actions(split, num_videos=videos_in_split(config, split), video_frames=video_frames,
+        return data.synthetic_actions(split, videos_in_split(config, split), sampling, video_frames=video_frames,
                                       **common)
     if config.dataset == "ucf101":
-        return video_folder(config, split).dataset(**_reading(config), **common)
-    return data.ucf101_tfds(config.tfds_config.split("/")[1], split, data_dir=config.data_dir, download=False,
+        return video_folder(config, split).dataset(sampling, **_reading(config), **common)
+    return data.ucf101_tfds(config.tfds_config.split("/")[1], split, config.data_dir, sampling, download=False,
                             **common)
 
 
@@ -169,9 +176,7 @@ def train_dataset(config: TrainConfig) -> tf.data.Dataset:
     `epoch_steps` cuts it into epochs, so an epoch has a known length (for the progress bar and the cosine
     schedule) even when bad videos are skipped."""
     if config.unlabelled_dir:
-        source = unlabelled_videos(config).clips(frames=config.frames, frame_stride=config.frame_stride,
-                                                 image_size=config.image_size, training=True, seed=config.seed,
-                                                 **_reading(config))
+        source = unlabelled_videos(config).clips(clip_sampling(config, training=True), **_reading(config))
     else:
         source = clip_source(config, "train", training=True)
     return source.batch(config.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
