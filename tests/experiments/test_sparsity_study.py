@@ -1,16 +1,11 @@
-"""The sparsity study end to end on a tiny budget, and the pieces it is made of."""
+"""The sparsity study end to end on a tiny budget (its modules' own tests are in tests/study)."""
 
-import dataclasses
 import json
 import re
 
-import keras
-import numpy as np
 import pytest
 
-from delta_keras.study import posthoc_delta_model, summary as summary_lib
-from delta_keras.study.report import TABLE, cell, row_cells
-from delta_keras.train import TrainConfig, build_model
+from delta_keras.study.report import TABLE, row_cells
 
 from conftest import REPO, TINY_FLAGS
 
@@ -98,39 +93,6 @@ def test_report_numbers_are_the_summarys(study):
         assert f"`{field}`" in text  # each column's definition is stated
 
 
-def test_cell_formats():
-    assert cell("video_accuracy", 0.8125) == "81.2"
-    assert cell("reduction_zero_delta", 12.345) == "12.35x"
-    assert cell("macs_zero_delta", 1_404_000) == "1.404M"
-    assert cell("temporal_density_mac", None) == "–"
-
-
-def test_posthoc_model_is_the_dense_model_quantised():
-    config = TrainConfig(frames=4, image_size=16)
-    dense = build_model(config)
-    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 16, 16, 3)).astype("float32")
-    fine = posthoc_delta_model(dense, config, step=1e-3)
-    coarse = posthoc_delta_model(dense, config, step=0.5)
-    steps = [layer for layer in fine.layers if type(layer).__name__ == "DeltaActivation"]
-    assert len(steps) == 4 and not any(layer.trainable for layer in steps)
-    assert all(float(keras.ops.max(layer.step)) == pytest.approx(1e-3) for layer in steps)
-    assert not fine.losses or all(float(loss) == 0 for loss in fine.losses)
-    reference = keras.ops.convert_to_numpy(dense(clips))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(fine(clips)), reference, atol=2e-2)
-    assert not np.allclose(keras.ops.convert_to_numpy(coarse(clips)), reference, atol=2e-2)
-
-
-def test_pareto_front_and_best_points():
-    assert summary_lib.pareto_front([(1, 0.9), (2, 0.8), (1.5, 0.7), (3, 0.85)]) == [0, 3]
-    runs = [{"name": "d", "method": "dense", "video_accuracy": 0.9, "reduction_zero_delta": 2},
-            {"name": "a", "method": "delta_refine", "video_accuracy": 0.895, "reduction_zero_delta": 8},
-            {"name": "b", "method": "delta_refine", "video_accuracy": 0.7, "reduction_zero_delta": 30},
-            {"name": "c", "method": "l1", "video_accuracy": 0.5, "reduction_zero_delta": 3}]
-    best = summary_lib.best_points(runs, tolerance=0.01)
-    assert best["delta_refine"] == {"name": "a", "within_tolerance": True}
-    assert best["l1"] == {"name": "c", "within_tolerance": False}
-
-
 def test_report_command_reruns_the_same_study(study):
     import shlex
 
@@ -165,14 +127,3 @@ def test_seed_spread_of_studies_that_differ_only_in_seed(study, tmp_path):
         (tmp_path / "seed7" / name).write_bytes((out / name).read_bytes())
     report = write_report([out, tmp_path / "seed7"], tmp_path / "RESULTS.md").read_text()
     assert "## Spread over seeds" in report and "| seed 0 | seed 7 |" in report
-
-
-def test_a_completed_run_written_before_newer_settings_existed_is_reused(tmp_path):
-    from delta_keras.study.runner import _cached
-
-    config = TrainConfig(logdir=str(tmp_path), sparsity="delta", init_from="runs/dense")
-    saved = config.to_dict()
-    del saved["memory"], saved["input_memory"]  # a results.json from an older release
-    (tmp_path / "results.json").write_text(json.dumps({"config": saved, "evaluation": {}}))
-    assert _cached(config) is not None
-    assert _cached(dataclasses.replace(config, sparsity_weight=0.5)) is None
