@@ -8,7 +8,10 @@ interleaved round by round, and the ratios of median step times to dense are pri
 1.05x). Every model is compiled as its backend does by default (``jit_compile="auto"``: XLA on JAX, none
 on TensorFlow's CPU and on PyTorch) unless ``--jit-compile on|off`` says otherwise.
 
-    python benchmarks/layer_overhead.py [--rounds 5] [--steps 10] [--jit-compile auto|on|off]
+    python benchmarks/layer_overhead.py [--rounds 5] [--steps 10] [--jit-compile auto|on|off] [--parts]
+
+``--parts`` also times per-frame layers without statistics, and without statistics or loss (the quantiser
+alone), to show where the overhead goes.
 """
 
 from __future__ import annotations
@@ -27,9 +30,27 @@ JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
 
 
+class WithoutStatistics(DeltaActivation):
+    """Per-frame DeltaActivation that keeps no statistics (``--parts``: what the counting costs)."""
+
+    def _update_statistics(self, measured, deltas, loss):
+        pass
+
+
+class QuantiserOnly(WithoutStatistics):
+    """Per-frame DeltaActivation without statistics or loss (``--parts``: what the quantiser alone costs)."""
+
+    def _loss(self, penalised):
+        return keras.ops.zeros(())
+
+
+LAYERS = {"delta": DeltaActivation, "memory": DeltaActivation, "delta, no statistics": WithoutStatistics,
+          "quantiser only": QuantiserOnly}
+
+
 def mobilenet_clip_model(frames: int, size: int, alpha: float, delta: str | None, classes: int = 10) -> keras.Model:
     """MobileNet v1 on every frame (TimeDistributed), with a DeltaActivation after each ReLU6 if ``delta``
-    (``"delta"``: per-frame quantisation, ``"memory"``: deltas with memory)."""
+    (a key of ``LAYERS``: ``"delta"``, per-frame quantisation; ``"memory"``, deltas with memory; or a part)."""
 
     def frame_layer(layer, x):
         return keras.layers.TimeDistributed(layer)(x)
@@ -37,7 +58,7 @@ def mobilenet_clip_model(frames: int, size: int, alpha: float, delta: str | None
     def activation(x):
         x = frame_layer(keras.layers.BatchNormalization(), x)
         x = frame_layer(keras.layers.ReLU(6.0), x)
-        return DeltaActivation(step_init=0.25, sparsity_weight=1e-4, memory=delta == "memory")(x) if delta else x
+        return LAYERS[delta](step_init=0.25, sparsity_weight=1e-4, memory=delta == "memory")(x) if delta else x
 
     clips = keras.Input((frames, size, size, 3))
     x = activation(frame_layer(keras.layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False), clips))
@@ -64,6 +85,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=0.25)
+    parser.add_argument("--parts", action="store_true",
+                        help="also time per-frame layers without statistics, and without statistics or loss")
     parser.add_argument("--jit-compile", choices=JIT_COMPILE, default="auto",
                         help="XLA compilation of the training steps: the backend's default (auto), on or off")
     args = parser.parse_args()
@@ -72,9 +95,10 @@ def main() -> None:
     x = rng.uniform(0, 1, size=(args.batch, args.frames, args.size, args.size, 3)).astype("float32")
     y = rng.integers(0, 10, size=args.batch)
     models = {}
-    for name, delta in (("dense", None), ("delta", "delta"), ("memory", "memory")):
+    names = ["dense", "delta", "memory"] + (["delta, no statistics", "quantiser only"] if args.parts else [])
+    for name in names:
         keras.utils.set_random_seed(0)
-        model = mobilenet_clip_model(args.frames, args.size, args.alpha, delta)
+        model = mobilenet_clip_model(args.frames, args.size, args.alpha, None if name == "dense" else name)
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=JIT_COMPILE[args.jit_compile])
         try:
@@ -94,7 +118,7 @@ def main() -> None:
           f"{layers} DeltaActivation layers, backend {keras.backend.backend()}, jit_compile={args.jit_compile} "
           f"(compiled with XLA: {models['dense'].jit_compile if 'dense' in models else '?'})")
     print("median training step: " + ", ".join(f"{name} {value * 1e3:.1f} ms" for name, value in median.items()))
-    for name in ("delta", "memory"):
+    for name in names[1:]:
         if name in median:
             print(f"overhead ratio, {name}: {median[name] / median['dense']:.3f}x (target <= 1.05x)")
     if {"delta", "memory"} <= set(median):
