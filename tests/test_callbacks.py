@@ -27,13 +27,17 @@ def test_sparsity_layers_are_found_inside_nested_models():
     assert [layer.name for layer in sparsity_layers(outer)] == ["delta", "l1"]
 
 
-def test_train_and_validation_curves_come_from_their_own_batches(tmp_path):
+def _moving_and_still_clips():
+    """Training clips that change every frame and validation clips constant in time: no delta may be counted
+    in validation, so a leak of training statistics into it (or back) shows."""
     rng = np.random.default_rng(0)
-    # Training clips change every frame; validation clips are constant in time: no delta may be
-    # counted in validation, so a leak of training statistics into it (or back) shows.
     train = rng.uniform(0, 1, (8, 4, 6, 6, 1)).astype("float32")
     still = np.repeat(rng.uniform(0, 1, (4, 1, 6, 6, 1)).astype("float32"), 4, axis=1)
-    labels = np.array([0, 1] * 4, "int32")
+    return train, still, np.array([0, 1] * 4, "int32")
+
+
+def test_train_and_validation_curves_come_from_their_own_batches(tmp_path):
+    train, still, labels = _moving_and_still_clips()
     model = _clip_model()
     callback = SparsityTensorBoard(tmp_path, validation_clips=still)
     model.fit(train, labels, batch_size=4, epochs=2, validation_data=(still, labels[:4]), callbacks=[callback],
@@ -69,10 +73,7 @@ def test_curves_without_validation_are_training_only(tmp_path):
 
 
 def test_sparsity_metrics_put_each_periods_figures_in_the_logs(tmp_path):
-    rng = np.random.default_rng(0)
-    train = rng.uniform(0, 1, (8, 4, 6, 6, 1)).astype("float32")
-    still = np.repeat(rng.uniform(0, 1, (4, 1, 6, 6, 1)).astype("float32"), 4, axis=1)
-    labels = np.array([0, 1] * 4, "int32")
+    train, still, labels = _moving_and_still_clips()
     model = _clip_model()
     metrics, board = SparsityMetrics(per_layer=True), SparsityTensorBoard(tmp_path, histograms=False)
     # A callback listed after it sees the figures (EarlyStopping on the validation delta density).
