@@ -93,7 +93,7 @@ class ClipSampling:
             **fields: `ClipSampling` fields.
 
         Raises:
-            TypeError: a keyword is not a `ClipSampling` field.
+            TypeError: a keyword is not a `ClipSampling` field, or ``sampling`` is not a `ClipSampling`.
             ValueError: both ``sampling`` and fields were given.
         """
         unknown = sorted(set(fields) - {field.name for field in dataclasses.fields(cls)})
@@ -101,6 +101,8 @@ class ClipSampling:
             raise TypeError(f"{source}: unknown argument(s) {', '.join(unknown)}; clips are described by "
                             f"ClipSampling's fields: {', '.join(field.name for field in dataclasses.fields(cls))}")
         if sampling is not None:
+            if not isinstance(sampling, cls):
+                raise TypeError(f"{source}: sampling must be a ClipSampling, got {sampling!r}")
             if fields:
                 raise ValueError(f"{source}: pass either sampling= or its fields ({', '.join(sorted(fields))}), not both")
             return sampling

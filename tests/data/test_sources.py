@@ -34,6 +34,8 @@ def test_a_source_takes_a_clip_sampling_or_its_fields_not_both(synthetic_root):
         ucf101(synthetic_root, "test", sampling=sampling, frames=8)
     with pytest.raises(TypeError, match="ucf101_tfds: unknown argument\\(s\\) frame, size;"):
         ucf101_tfds(frame=8, size=32)
+    with pytest.raises(TypeError, match="VideoFolder.dataset: sampling must be a ClipSampling, got 16"):
+        ucf101(synthetic_root, "train", 1, 16)  # frames where the sampling goes
     with pytest.raises(ValueError, match="flip must be False"):
         synthetic_actions("train", 2, ClipSampling(frames=4))
     with pytest.raises(ValueError, match="short_side must be unset"):
