@@ -147,7 +147,7 @@ class PiecewiseConstant(Schedule):
         self.boundaries, self.values = [int(b) for b in boundaries], [float(v) for v in values]
 
     def __call__(self, step):
-        step = ops.cast(step, "int64")
+        step = ops.cast(step, "int32")  # (int64 is truncated, with a warning, on JAX)
         passed = ops.sum(ops.cast(ops.greater_equal(step, self.boundaries), "int32")) if self.boundaries else 0
         return ops.take(ops.convert_to_tensor(self.values, "float32"), passed)
 

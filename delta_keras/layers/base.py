@@ -102,7 +102,8 @@ class SparsityLayer(keras.layers.Layer):
                 f"or (batch, time, height, width, channels); got shape {tuple(input_shape)}"
             )
         self.training_step = self.add_weight(
-            shape=(), initializer="zeros", dtype="int64", trainable=False, name="training_step",
+            # "int", as the optimizers' step count: int64 on TensorFlow, int32 where JAX would truncate (and warn).
+            shape=(), initializer="zeros", dtype="int", trainable=False, name="training_step",
             aggregation="only_first_replica",
         )
         # One vector for all counters: one update op per call instead of one per counter.
@@ -126,7 +127,7 @@ class SparsityLayer(keras.layers.Layer):
     def call(self, inputs, training=None):
         output, measured = self._transform(ops.cast(inputs, "float32"))
         if training:
-            self.training_step.assign_add(ops.cast(1, "int64"))
+            self.training_step.assign_add(ops.cast(1, self.training_step.dtype))
         deltas = density.temporal_deltas(measured)
         penalised = deltas if self.penalises_deltas else measured
         # Scaled after differencing: equal values then give exact zeros even where a compiler recomputes the
