@@ -106,7 +106,7 @@ def _difference(now: dict[str, float], since: dict[str, float] | None) -> dict[s
 
 
 class SparsityMetrics(keras.callbacks.Callback):
-    """Adds the sparsity layers' statistics to the logs of ``fit`` and ``evaluate``, on every backend.
+    """Adds the sparsity layers' statistics to ``fit``'s epoch logs (and keeps ``evaluate``'s), on every backend.
 
     Keys: ``delta_density`` (nonzero temporal deltas / deltas, frames t >= 1) and ``activation_density``
     (nonzero activations / activations) of the whole model, summed over the neurons and frames of every
@@ -123,10 +123,9 @@ class SparsityMetrics(keras.callbacks.Callback):
     It zeroes the layers' statistics at the start of each epoch (their sums are float32, exact to about
     1e-7 of an epoch's counts) and otherwise reads differences of their running counts
     (`SparsityLayer.counts`), so validation and ``evaluate`` inside an epoch disturb nothing and several
-    readers coexist. (The figures are not
-    ``keras.metrics.Metric`` objects of the layers because a metric updated in a layer's forward pass fails
-    in ``fit`` on JAX, keras-team/keras#21639; the counts are non-trainable weights, which every backend
-    carries through a training step and sums over replicas.)
+    readers coexist. (The figures are not ``keras.metrics.Metric`` objects of the layers because a metric
+    updated in a layer's forward pass fails in ``fit`` on JAX, keras-team/keras#21639; the counts are
+    non-trainable weights, which every backend carries through a training step and sums over replicas.)
 
     Args:
         per_layer: also log each layer's figures.
