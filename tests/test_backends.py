@@ -75,6 +75,19 @@ SCRIPT = textwrap.dedent(
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(data)), keras.ops.convert_to_numpy(model(data)))
         assert 0 < layer.statistics()["delta_density"] < 1
 
+    # The paper's step gradient and delta outputs train, and count and output exact zeros on still clips.
+    for kwargs in (dict(step_gradient="paper"), dict(output="delta")):
+        layer = DeltaActivation(step_init=0.3, sparsity_weight=1e-3, **kwargs)
+        clips = keras.Input((4, 8, 8, 3))
+        model = keras.Model(clips, keras.layers.GlobalAveragePooling3D()(layer(clips)))
+        model.compile("adam", "mse")
+        model.fit(data, np.zeros((16, 3), "float32"), epochs=1, batch_size=8, verbose=0)
+        layer.reset_statistics()
+        sub = keras.Model(clips, layer.output)
+        out = keras.ops.convert_to_numpy(sub.predict(still * 3.7, verbose=0))
+        assert layer.counts()["nonzero_deltas"] == 0, kwargs
+        assert np.count_nonzero(out[:, 1:] if "output" in kwargs else np.diff(out, axis=1)) == 0, kwargs
+
     image = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="c")])
     for memory in (False, True):
         clip_model = sparsify(image, frames=4, step_init=0.5, sparsity_weight=1e-3, memory=memory)

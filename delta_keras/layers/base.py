@@ -120,20 +120,18 @@ class SparsityLayer(keras.layers.Layer):
         axis 1) whose zeros the statistics count and which the penalty measures."""
         raise NotImplementedError
 
-    def _penalty_unit(self):
-        """The unit the penalty measures its tensor in (broadcasting against it), or None for its own unit."""
-        return None
+    def _penalised(self, measured, deltas):
+        """What the penalty measures: ``deltas`` (the temporal deltas of ``measured``) or ``measured``, in the
+        penalty's unit. Subclasses scale here, after differencing, so that the statistics count the zeros of
+        exact values (a scaled tensor differenced under XLA kept 1e-7 where nothing changed)."""
+        return deltas if self.penalises_deltas else measured
 
     def call(self, inputs, training=None):
         output, measured = self._transform(ops.cast(inputs, "float32"))
         if training:
             self.training_step.assign_add(ops.cast(1, self.training_step.dtype))
         deltas = density.temporal_deltas(measured)
-        penalised = deltas if self.penalises_deltas else measured
-        # Scaled after differencing: equal values then give exact zeros even where a compiler recomputes the
-        # scaled tensor in two places with different rounding (XLA did, counting 1e-7 deltas on still clips).
-        unit = self._penalty_unit()
-        loss = self._loss(penalised if unit is None else penalised / unit)
+        loss = self._loss(self._penalised(measured, deltas))
         self.add_loss(loss)
         self._update_statistics(measured, deltas, loss)
         return ops.cast(output, self.compute_dtype)

@@ -7,7 +7,7 @@ from keras import ops
 
 from delta_keras.layers import density
 from delta_keras.layers.base import SparsityLayer
-from delta_keras.layers.quantizer import STEP_GRADIENTS, quantize
+from delta_keras.layers.quantizer import STEP_GRADIENTS, keep_changes, quantize
 
 GRANULARITIES = ("layer", "channel", "neuron")
 OUTPUTS = ("quantized", "delta")
@@ -182,19 +182,29 @@ class DeltaActivation(SparsityLayer):
 
     penalises_deltas = True
 
-    def _penalty_unit(self):
-        return self.step if self.memory else None  # in thresholds: every transmitted change costs at least 1
+    def _penalised(self, measured, deltas):
+        if self.memory:  # in thresholds: every transmitted change costs at least 1
+            return deltas / self.step
+        if self.step_gradient == "paper":
+            # In activation units, with the paper's negated step gradient through the multiplication (the
+            # factor's value is exactly the step: 2s - s is exact).
+            return deltas * (2.0 * ops.stop_gradient(self.step) - self.step)
+        return deltas  # lsq: quantisation levels crossed
 
     def _transform(self, x):
+        """``(output, measured)``: ``measured`` holds exact values (levels, or the transmitted values in memory
+        mode), so its temporal deltas are exactly zero where nothing changed, on every backend."""
         if self.memory:
-            values = measured = self._transmit(x)  # the penalty divides its deltas by the threshold
+            values = measured = self._transmit(x)
         else:
-            levels, values = quantize(x, self.step, self.step_gradient)
-            # levels and x_q have the same zeros; they differ in the unit the penalty measures
-            measured = levels if self.step_gradient == "lsq" else values
+            measured, values = quantize(x, self.step, self.step_gradient)
         output = values
         if self.output_mode == "delta":
-            output = ops.concatenate([values[:, :1], density.temporal_deltas(values)], axis=1)
+            deltas = density.temporal_deltas(values)
+            if not self.memory:  # values are step * levels: exact zeros where the levels did not change
+                changed = ops.cast(ops.not_equal(density.temporal_deltas(measured), 0), "float32")
+                deltas = keep_changes(deltas, changed)
+            output = ops.concatenate([values[:, :1], deltas], axis=1)
         return output, measured
 
     def get_config(self) -> dict:

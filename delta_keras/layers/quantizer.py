@@ -69,3 +69,25 @@ def quantize(x, step, step_gradient: str = "lsq"):
 
     outputs = _quantize(x, step)
     return tuple(ops.unstack(outputs, 2, axis=0)) if _STACKED_OUTPUTS else tuple(outputs)
+
+
+def keep_changes(deltas, changed):
+    """``deltas * changed`` (``changed`` 1 where a value changed, else 0) with the gradient of ``deltas`` alone.
+
+    Gives exact zeros where nothing changed while gradients pass straight through, as they do through
+    ``values[t] - values[t-1]``. Needed because a compiler may round that difference differently from
+    the values themselves (XLA on CPU fuses ``step * levels`` into the subtraction and leaves 1e-7 where
+    nothing changed).
+    """
+
+    @ops.custom_gradient
+    def _keep(deltas, changed):
+        def grad(*args, upstream=None):
+            if upstream is None:
+                upstream = args[0]
+            return upstream, ops.zeros_like(changed)
+
+        return deltas * changed, grad
+
+    return _keep(deltas, changed)
+

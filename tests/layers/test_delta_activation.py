@@ -108,6 +108,39 @@ def test_sparsity_loss_pushes_the_step_up(step_gradient):
     assert float(grad) < 0  # gradient descent on the penalty enlarges the step
 
 
+@pytest.mark.parametrize("step_gradient", ["lsq", "paper"])
+def test_loss_and_delta_output_have_the_gradients_of_the_quantised_values(step_gradient):
+    # The layer differences exact levels (so that zeros stay exact under any compiler) and rescales after;
+    # the gradients must be those of the penalty and output written on x_q itself.
+    x = tf.constant(random_clip((2, 5, 3, 4)))
+    weights = tf.constant(random_clip((2, 5, 3, 4), seed=1))
+    layer = DeltaActivation(step_init=0.3, sparsity_weight=1.0, output="delta", step_gradient=step_gradient)
+    layer(x)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        out = layer(x)
+        loss = layer.losses[0] + tf.reduce_sum(out * weights)
+        levels, x_q = quantize(x, layer.step, step_gradient)
+        deltas = x_q[:, 1:] - x_q[:, :-1]
+        penalised = levels[:, 1:] - levels[:, :-1] if step_gradient == "lsq" else deltas
+        reference = tf.reduce_mean(tf.abs(penalised)) + tf.reduce_sum(tf.concat([x_q[:, :1], deltas], 1) * weights)
+    np.testing.assert_allclose(float(loss), float(reference), rtol=1e-5)
+    for mine, theirs in zip(tape.gradient(loss, [x, layer.step_variable]), tape.gradient(reference, [x, layer.step_variable])):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(step_gradient="paper"), dict(output="delta"), dict(memory=True, output="delta")])
+def test_a_still_clip_has_exactly_zero_deltas_also_under_xla(kwargs):
+    x = np.repeat(random_clip((4, 1, 6, 6, 16)) * 3, 4, axis=1)
+    layer = DeltaActivation(step_init=0.3, **kwargs)
+    model = keras.Sequential([keras.Input(x.shape[1:]), layer])
+    model.compile(jit_compile=True)  # XLA fuses step * levels into the differences if it is given the chance
+    out = model.predict(x, verbose=0)
+    assert layer.counts()["nonzero_deltas"] == 0
+    later = out[:, 1:] if kwargs.get("output") == "delta" else np.diff(out, axis=1)
+    assert np.count_nonzero(later) == 0
+
+
 def test_step_never_reaches_zero_under_a_hostile_optimizer():
     clips = keras.Input((4, 6))
     layer = DeltaActivation(step_init=0.5, min_step=1e-2, granularity="neuron")
