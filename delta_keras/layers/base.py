@@ -164,7 +164,7 @@ class SparsityLayer(keras.layers.Layer):
         """The raw running sums behind `statistics` (since the last `reset_statistics`), as Python floats.
 
         Two readings subtract: `statistics_of` the difference gives the statistics of the calls in between,
-        which is how `delta_keras.callbacks.SparsityMetrics` measures an epoch without resetting anything.
+        which is how `delta_keras.callbacks.SparsityMetrics` keeps an epoch's validation apart from its training.
         """
         return dict(zip(_COUNTERS, ops.convert_to_numpy(self.counters).tolist()))
 
