@@ -113,12 +113,13 @@ def _reading(config: TrainConfig) -> dict:
     return dict(cache_dir=config.cache_dir, cache_max_gb=config.cache_max_gb, parallel_reads=config.decode_threads)
 
 
-def clip_sampling(config: TrainConfig, training: bool, clips_per_video: int = 1) -> data.ClipSampling:
-    """How the run cuts clips: the config's frames, stride, size and seed; flips except on synthetic actions (whose
-    labels are directions of motion)."""
+def clip_sampling(config: TrainConfig, training: bool, clips_per_video: int = 1,
+                  labelled: bool = True) -> data.ClipSampling:
+    """How the run cuts clips: the config's frames, stride, size and seed; flips except on the synthetic actions'
+    labelled clips (their labels are directions of motion). ``labelled=False``: ``--unlabelled-dir``'s videos."""
     return data.ClipSampling(frames=config.frames, frame_stride=config.frame_stride, image_size=config.image_size,
                              training=training, clips_per_video=clips_per_video, seed=config.seed,
-                             flip=config.dataset != "synthetic")
+                             flip=not (labelled and config.dataset == "synthetic"))
 
 
 def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video: int = 1,
@@ -176,7 +177,8 @@ def train_dataset(config: TrainConfig) -> tf.data.Dataset:
     `epoch_steps` cuts it into epochs, so an epoch has a known length (for the progress bar and the cosine
     schedule) even when bad videos are skipped."""
     if config.unlabelled_dir:
-        source = unlabelled_videos(config).clips(clip_sampling(config, training=True), **_reading(config))
+        source = unlabelled_videos(config).clips(clip_sampling(config, training=True, labelled=False),
+                                                 **_reading(config))
     else:
         source = clip_source(config, "train", training=True)
     return source.batch(config.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)

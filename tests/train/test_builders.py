@@ -8,7 +8,7 @@ import pytest
 
 from delta_keras import DeltaActivation
 from delta_keras.models import video_classifier
-from delta_keras.train import RunFolder, build_model, init_from_checkpoint, transfer_weights
+from delta_keras.train import RunFolder, build_model, builders, init_from_checkpoint, transfer_weights
 from tests.train.helpers import TINY, tiny_model
 
 
@@ -49,7 +49,6 @@ def test_validation_is_decoded_each_epoch_from_a_stratified_sample(tmp_path, mon
     import importlib
 
     from delta_keras.data import write_ucf101_folder
-    from delta_keras.train import builders
 
     root = write_ucf101_folder(tmp_path / "ucf", num_videos_per_class=3, frames=8, image_size=16)
     module = importlib.import_module("delta_keras.data.ucf101")
@@ -76,3 +75,13 @@ def test_validation_is_decoded_each_epoch_from_a_stratified_sample(tmp_path, mon
     quick = dataclasses.replace(config, eval_videos_per_class=1, eval_clips=2)
     ids = [i for _, _, batch in builders.evaluation_dataset(quick) for i in batch.numpy().tolist()]
     assert len(ids) == 2 * classes and len(set(ids)) == classes
+
+
+def test_clip_sampling_flips_all_but_the_synthetic_actions_labelled_clips():
+    synthetic = dataclasses.replace(TINY, dataset="synthetic")
+    assert not builders.clip_sampling(synthetic, training=True).flip  # a flip turns move_left into move_right
+    assert builders.clip_sampling(synthetic, training=True, labelled=False).flip  # --unlabelled-dir's videos
+    assert builders.clip_sampling(dataclasses.replace(TINY, dataset="ucf101"), training=True).flip
+    sampling = builders.clip_sampling(synthetic, training=False, clips_per_video=3)
+    assert (sampling.frames, sampling.image_size, sampling.clips_per_video, sampling.training) == (4, 16, 3, False)
+
