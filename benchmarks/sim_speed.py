@@ -15,11 +15,10 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from delta_keras import DeltaActivation
-from delta_keras.sim import count_macs
 from delta_keras.data import read_clip
+from delta_keras.sim import count_macs
 from delta_keras.sim.engine import DeltaInference
 
 VIDEO = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips", "arm_wrestling_k400.mp4")

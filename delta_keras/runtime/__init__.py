@@ -2,7 +2,7 @@
 
 - `DeltaRuntime` (delta_runtime.py): runs a clip model one frame at a time, exactly, with MAC layers
   updated from their input changes and reporting the MACs it counted and executed;
-- kernels.py: the delta updates of one layer (tiled convolution, gathered dense) with their dense fallback.
+- kernels.py: the delta updates of one layer (element-sparse convolution, gathered dense) with their dense fallback.
 """
 
 from delta_keras.runtime.delta_runtime import DeltaRuntime

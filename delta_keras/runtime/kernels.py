@@ -31,6 +31,7 @@ except ImportError:  # optional: pip install 'delta_keras[runtime]'
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
 
+
 def _njit(function=None, parallel: bool = True):
     if function is None:
         return lambda f: _njit(f, parallel)

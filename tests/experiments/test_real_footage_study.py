@@ -6,7 +6,6 @@ import json
 import pytest
 
 from conftest import REPO
-from delta_keras.study.real_footage import edge_f1
 
 CLIPS = REPO.parent / "shared" / "data" / "real_clips"
 
