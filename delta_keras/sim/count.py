@@ -201,7 +201,7 @@ def _count_batch(probe: _Probe, values: dict, samples: int, granularity: geometr
             ]
     for key in probe.all_activations():
         results[key] = {"nonzero": tf.math.count_nonzero(values[key], dtype="float64"),
-                        "size": tf.cast(tf.size(values[key], out_type="int64"), "float64")}
+                        "size": tf.cast(tf.size(values[key], out_type=tf.int64), "float64")}
     return results
 
 
@@ -256,12 +256,23 @@ def _counter(model, granularity: geometry.Granularity, batch_shape: tuple) -> _C
     if cached is not None and cached[0] == signature:
         return cached[1]
     probe = _Probe(model)
-    # The model runs eagerly (tracing a large model costs more than running it); only the counting is traced.
-    counter = _Counter(
-        probe, tf.function(lambda values, n: _count_batch(probe, values, n, granularity), autograph=False)
-    )
+
+    def count(values, n):
+        return _count_batch(probe, values, n, granularity)
+
+    # The model runs eagerly (tracing a large model costs more than running it); only the counting is traced,
+    # and only on TensorFlow: it mixes TensorFlow ops with the layers' own (backend) ops, which another
+    # backend runs eagerly on the TensorFlow tensors' values.
+    if keras.backend.backend() == "tensorflow":
+        count = tf.function(count, autograph=False)
+    counter = _Counter(probe, count)
     _COUNTERS[model] = (signature, counter)
     return counter
+
+
+def _as_tensorflow(value):
+    """A TensorFlow tensor of a probed value (another backend's tensors reach the counting ops as NumPy)."""
+    return value if tf.is_tensor(value) else tf.constant(keras.ops.convert_to_numpy(value))
 
 
 def check_clips(model, clips) -> np.ndarray:
@@ -334,7 +345,7 @@ def count_macs(
     bar = keras.utils.Progbar(len(clips), unit_name="clip") if progress else None
     for start in range(0, len(clips), batch_size):
         inputs = clips[start:start + batch_size]
-        values = probe(tf.constant(inputs))
+        values = tf.nest.map_structure(_as_tensorflow, probe(tf.constant(inputs)))
         if not counter.prepared:
             _prepare(probe, values, len(inputs), clips.shape[1])
             counter.prepared = True

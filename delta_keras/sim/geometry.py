@@ -151,16 +151,39 @@ class Stage:
         """
         if skip_zero_weights not in self._fan_out:
             kernel = (self.kernel != 0) if skip_zero_weights else np.ones_like(self.kernel)
-            # float64: entries are small integers, exact either way, but float64 keeps TensorFlow off oneDNN,
-            # whose filter gradient (computed by the tape though unused) crashes the process on some 1x1
-            # stride-2 convolutions (TF 2.21, e.g. 16x16x8 -> 8x8x16).
-            x = tf.ones((1, *self.frame_shape), "float64")
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                total = tf.reduce_sum(self.apply(x, tf.constant(kernel, "float64")))
+            gradient = gradient_of_sum(self.apply, (1, *self.frame_shape), kernel)
             # int64 keeps the sums over a clip exact.
-            self._fan_out[skip_zero_weights] = tf.cast(tf.round(tape.gradient(total, x)[0]), "int64")
+            self._fan_out[skip_zero_weights] = tf.cast(np.round(gradient[0]), "int64")
         return self._fan_out[skip_zero_weights]
+
+
+def gradient_of_sum(apply: Callable, shape: tuple[int, ...], kernel: np.ndarray) -> np.ndarray:
+    """``d sum(apply(x, kernel)) / dx`` at ``x = 1`` (NumPy), with the autodiff of Keras' backend, since
+    ``apply`` is the layer's own operation and runs on that backend's tensors."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax  # noqa: PLC0415 (the backend's autodiff: imported where it is the backend)
+
+        def total(x):
+            return jax.numpy.sum(apply(x, kernel.astype("float32")))
+
+        return np.asarray(jax.grad(total)(np.ones(shape, "float32")))
+    if backend == "torch":
+        import torch  # noqa: PLC0415
+
+        x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
+        (gradient,) = torch.autograd.grad(apply(x, torch.tensor(kernel, dtype=torch.float64)).sum(), x)
+        return gradient.numpy()
+    if backend != "tensorflow":
+        raise UncountableLayer(f"the simulator needs the tensorflow, jax or torch backend, not {backend!r}")
+    # float64: entries are small integers, exact either way (float32 too, below 2**24), but float64 keeps
+    # TensorFlow off oneDNN, whose filter gradient (computed by the tape though unused) crashes the process
+    # on some 1x1 stride-2 convolutions (TF 2.21, e.g. 16x16x8 -> 8x8x16).
+    x = tf.ones(shape, "float64")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(apply(x, tf.constant(kernel, "float64")))
+    return tape.gradient(total, x).numpy()
 
 
 def _value(weight) -> np.ndarray:
