@@ -60,6 +60,27 @@ def filtered_stderr() -> Iterator[None]:
                 print(line, file=sys.stderr)
 
 
+# FFmpeg's log level inside OpenCV, read when OpenCV first opens a video: -8 prints nothing (AV_LOG_QUIET),
+# 16 errors only (AV_LOG_ERROR).
+FFMPEG_LOG_LEVEL = "OPENCV_FFMPEG_LOGLEVEL"
+FFMPEG_QUIET, FFMPEG_ERRORS = "-8", "16"
+
+
+def quiet_video_decoder() -> None:
+    """Keeps FFmpeg's per-packet messages about damaged files ("[mpeg4 @ 0x...] ac-tex damaged") off stderr:
+    the data sources report each unusable file themselves, by name, once. A level the user set is kept.
+
+    For command-line tools, before the first video is opened; `delta_keras.data.video.decode_check`, which
+    reads those messages, turns them back on in its own processes."""
+    os.environ.setdefault(FFMPEG_LOG_LEVEL, FFMPEG_QUIET)
+
+
+def start_command() -> None:
+    """What every command of the package does first: TensorFlow started quietly and the video decoder quiet."""
+    quiet_video_decoder()
+    start_tensorflow()
+
+
 def start_tensorflow() -> None:
     """Imports TensorFlow and starts its devices (where the cuInit line comes from) with the noise filtered.
 

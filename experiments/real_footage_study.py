@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from delta_keras.quiet import start_tensorflow
+from delta_keras.cli import CommandParser
+from delta_keras.quiet import start_command
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_clips"
 
@@ -21,11 +22,11 @@ def floats(text: str) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    start_tensorflow()
+    start_command()
     from delta_keras.study.real_footage import RealFootageStudy, run_real_footage_study  # noqa: PLC0415
 
     defaults = RealFootageStudy(clips_dir="")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", default=str(DEFAULT_CLIPS), help="Folder of real clips (default: ../shared/data/real_clips).")
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--size", type=int, default=defaults.size, help="Frames are resized and centre-cropped to SIZE x SIZE.")

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
+from delta_keras.cli import CommandParser
+from delta_keras.quiet import start_command
 from delta_keras.study import ALL_METHODS, StudyConfig, run_study, write_report
 from delta_keras.train import ConfigError, add_config_arguments, config_from_args
 
@@ -37,7 +38,7 @@ def words(text: str) -> tuple:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     s = p.add_argument_group("study")
     s.add_argument("--out", default="results/study", help="Study folder: run folders, summary.json, figures.")
     s.add_argument("--methods", type=words, default=ALL_METHODS, help=f"Comma-separated, of {','.join(ALL_METHODS)}.")
@@ -94,15 +95,16 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
-    args = parser().parse_args(argv)
+    start_command()
+    command = parser()
+    args = command.parse_args(argv)
     study = study_from_args(args)
     summary = None
     if not args.report_only:
         try:
             dataclasses.replace(study.base, epochs=study.dense_epochs).validate()
         except ConfigError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
+            command.error(str(error))
         summary = run_study(study)
     if args.report:
         write_report([args.out, *args.report_also], args.report, preamble=args.report_note,

@@ -227,8 +227,14 @@ def first_videos_per_class(videos: tf.data.Dataset, per_class: int, num_classes:
         seen = tf.tensor_scatter_nd_add(seen, [[slot]], [tf.cast(keep, tf.int32)])
         return seen, (keep, video)
 
-    kept = videos.scan(tf.zeros([num_classes], tf.int32), count)
-    return kept.filter(lambda keep, video: keep).map(lambda keep, video: video)
+    def kept(keep, video):
+        return keep
+
+    def video_of(keep, video):
+        return video
+
+    # Named functions, not lambdas: AutoGraph cannot tell two lambdas on one line apart and warns.
+    return videos.scan(tf.zeros([num_classes], tf.int32), count).filter(kept).map(video_of)
 
 
 def clip_dataset(

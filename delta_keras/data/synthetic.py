@@ -262,10 +262,16 @@ def synthetic_actions(
         clip = tf.numpy_function(render, [video["video_id"], video["label"], indices], tf.uint8)
         return tf.ensure_shape(clip, (None, image_size, image_size, 3)), tf.constant(True)
 
+    kept = num_videos
     if videos_per_class is not None:
         videos = first_videos_per_class(videos, videos_per_class, len(SYNTHETIC_CLASSES))
+        kept = sum(min(videos_per_class, len(range(c, num_videos, len(SYNTHETIC_CLASSES))))
+                   for c in range(len(SYNTHETIC_CLASSES)))
     shuffle = num_videos * sampling.clips_per_video if sampling.training else None
-    return clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
+    clips = clip_dataset(videos, load, sampling, with_video_id, shuffle_buffer=shuffle)
+    # Every rendered clip is kept, so the length is known: Keras then knows an epoch's steps (and does not
+    # warn that the input "ran out of data" at the end of the first one).
+    return clips.apply(tf.data.experimental.assert_cardinality(kept * sampling.clips_per_video))
 
 
 def write_ucf101_folder(

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from delta_keras.data.cache import FrameCache
 from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class
-from delta_keras.data.video import VideoDecodeError, decode_check, probe_video, read_frames
+from delta_keras.data.video import VideoDecodeError, decode_check, probe_video, read_frames, report_decoder_errors
 from delta_keras.files import GENERATOR, write_json
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
@@ -225,7 +225,8 @@ class ProbedVideos:
         workers = workers or usable_cores()
         if level == "decode":
             # Decoding whole videos reads FFmpeg's messages on standard error: one process per check at a time.
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=report_decoder_errors) as pool:
                 found = list(pool.map(_probe_one, unknown, [level] * len(unknown), chunksize=4))
         else:
             # OpenCV releases the GIL while decoding, so threads probe in parallel.

@@ -13,8 +13,17 @@ import numpy as np
 FRAME_COUNT_TOLERANCE = 2
 
 
-# What FFmpeg (inside OpenCV) prints when a stream is damaged: "[mpeg4 @ 0x55d0...] ac-tex damaged at 3 3".
-_DECODER_ERROR = re.compile(rb"^\[\w+ @ 0x[0-9a-f]+\] (.+)$", re.MULTILINE)
+# What FFmpeg (inside OpenCV) prints when a stream is damaged: "[mpeg4 @ 0x55d0...] ac-tex damaged at 3 3", or,
+# where OPENCV_FFMPEG_LOGLEVEL is set, through OpenCV's own callback: "[OPENCV:FFMPEG:16] ac-tex damaged at 3 3".
+_DECODER_ERROR = re.compile(rb"^\[(?:\w+ @ 0x[0-9a-f]+|OPENCV:FFMPEG:\d+)\] (.+)$", re.MULTILINE)
+
+
+def report_decoder_errors() -> None:
+    """Makes FFmpeg print its errors in this process (a `decode_check` worker's initializer): a command may
+    have quietened the decoder (`delta_keras.quiet.quiet_video_decoder`) in the process that started it."""
+    from delta_keras.quiet import FFMPEG_ERRORS, FFMPEG_LOG_LEVEL  # noqa: PLC0415
+
+    os.environ[FFMPEG_LOG_LEVEL] = FFMPEG_ERRORS
 
 
 class VideoDecodeError(RuntimeError):

@@ -22,7 +22,20 @@ L = keras.layers
 FRAME_WISE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
 # Nodes that only view their input: its value and its change pass through the same view. With one
 # frame per step, folding time into batch is a squeeze of the time axis and unfolding an expand.
-VIEWS = {"identity": lambda x: x, "fold": lambda x: x[:, 0], "unfold": lambda x: x[:, None]}
+def _identity(x):
+    return x
+
+
+def _fold(x):
+    return x[:, 0]
+
+
+def _unfold(x):
+    return x[:, None]
+
+
+# Named functions, not lambdas: AutoGraph cannot tell lambdas on one line apart and warns when it traces them.
+VIEWS = {"identity": _identity, "fold": _fold, "unfold": _unfold}
 
 
 class FrameNode:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from delta_keras.cli import sim_main as main
 from delta_keras.sim import EnergyModel, count_macs
-from delta_keras.sim.__main__ import main
 from tests.sim.helpers import mobilenet_like, smooth_clips
 
 
@@ -83,3 +83,15 @@ def test_cli(tmp_path, capsys, real_clip):
     with pytest.raises(SystemExit):
         main([path, str(tmp_path / "missing.avi")])
     assert os.path.getsize(tmp_path / "out.json") > 0
+
+
+def test_a_dead_layer_reads_all_skipped_not_inf_and_is_warned_about():
+    clips = keras.Input((3, 8, 8, 2))
+    dead = keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3, activation="relu", name="c1",
+                                                            bias_initializer="zeros", kernel_initializer="zeros"))
+    second = keras.layers.TimeDistributed(keras.layers.Conv2D(2, 3, name="c2"))
+    report = count_macs(keras.Model(clips, second(dead(clips))), np.ones((1, 3, 8, 8, 2)))
+    table = report.table()
+    assert "inf" not in table and " all " in table + " "
+    assert report.dead_layers() == [report.layers[1].name]
+    assert f"warning: 1 of 2 MAC layers received no nonzero input on any frame ({report.layers[1].name})" in table
