@@ -73,6 +73,11 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("inf")
 
 
+def _reduction_cell(dense: float, kept: float) -> str:
+    """A table cell for ``dense / kept``: ``all`` where nothing is kept (not ``inf``)."""
+    return "all" if kept == 0 and dense > 0 else f"{_ratio(dense, kept):.2f}"
+
+
 @dataclasses.dataclass
 class MacReport:
     """Exact MAC counts of a clip model, per layer, frame and policy (returned by `count_macs`).
@@ -131,7 +136,7 @@ class MacReport:
         for row in self.rows():
             cells = [row["layer"], row["type"], _human(row.get("dense", np.nan))]
             cells += [_human(row[p]) for p in shown]
-            cells += [f"{_ratio(row.get('dense', np.nan), row[p]):.2f}" for p in shown]
+            cells += [_reduction_cell(row.get("dense", np.nan), row[p]) for p in shown]
             cells += [f"{row[k]:.3f}" if k in row else "" for k in ("activation_density", "delta_density_first_charged")]
             lines.append(cells)
         widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
@@ -141,7 +146,18 @@ class MacReport:
                fmt(header), fmt(["-" * w for w in widths])]
         out += [fmt(cells) for cells in lines[:-1]] + [fmt(["-" * w for w in widths]), fmt(lines[-1])]
         out += [f"uncounted: {name} ({reason})" for name, reason in self.uncounted.items()]
+        if any(row[p] == 0 < row.get("dense", 0) for row in self.rows() for p in shown):
+            out.append("all: every MAC of the layer skipped under that policy (no reduction factor exists)")
+        dead = self.dead_layers()
+        if dead:
+            out.append(f"warning: {len(dead)} of {len(self.layers)} MAC layers received no nonzero input on any frame "
+                       f"({', '.join(dead)}): a network dead there skips those MACs trivially")
         return "\n".join(out)
+
+    def dead_layers(self) -> list[str]:
+        """The MAC layers whose input was zero everywhere (every frame, every sample): a dead network skips
+        their MACs under every policy, which says nothing of what a working one would save."""
+        return [layer.name for layer in self.layers if not layer.stages[0].input_nonzero.any()]
 
     def __str__(self) -> str:
         return self.table()

@@ -168,8 +168,11 @@ class TrainConfig:
                          "output")
     resume: bool = _field(False, "Continue the run in --logdir from its newest checkpoint that loads (a finished "
                           "run is left as it is, or extended when --epochs is larger).", "output", action="store_true")
-    checkpoint_every_steps: int | None = _field(None, "Also save a checkpoint every N training steps (default: at "
-                                                "epoch ends only), so a killed run loses at most N steps.", "output")
+    checkpoint_every_steps: int | None = _field(None, "Also save a checkpoint every N training steps, so a killed "
+                                                "run loses at most N steps.", "output")
+    checkpoint_every_minutes: float = _field(5.0, "Also save a checkpoint at the first step after this many minutes "
+                                             "of training since the last one, so a killed run loses minutes, not an "
+                                             "epoch (0: at epoch ends and --checkpoint-every-steps only).", "output")
 
     # ---------------------------------------------------------------- derived values
     def resolved(self) -> "TrainConfig":
@@ -192,7 +195,9 @@ class TrainConfig:
             value = getattr(self, field.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"--{_flag(field.name)} must be a finite number, got {value}")
-        positive = ("frames", "frame_stride", "image_size", "synthetic_videos", "synthetic_test_videos", "eval_clips",
+        if self.frames < 2:
+            raise ConfigError(f"--frames must be >= 2 (a temporal delta needs two frames), got {self.frames}")
+        positive = ("frame_stride", "image_size", "synthetic_videos", "synthetic_test_videos", "eval_clips",
                     "epochs", "batch_size")
         for name in positive:
             if getattr(self, name) < 1:
@@ -201,8 +206,8 @@ class TrainConfig:
                      "eval_videos_per_class", "decode_threads", "opencv_threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
-        if self.frames < 2:
-            raise ConfigError(f"--frames must be >= 2 (a temporal delta needs two frames), got {self.frames}")
+        if self.checkpoint_every_minutes < 0:
+            raise ConfigError(f"--checkpoint-every-minutes must be >= 0, got {self.checkpoint_every_minutes}")
         if self.learning_rate <= 0 or self.alpha <= 0:
             raise ConfigError("--learning-rate and --alpha must be > 0")
         if self.cache_max_gb is not None and (self.cache_max_gb <= 0 or self.cache_dir is None):
@@ -319,7 +324,8 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def differences(self, other: "TrainConfig",
-                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps", "init_from",
+                    ignore: tuple[str, ...] = ("resume", "epochs", "logdir", "checkpoint_every_steps",
+                                               "checkpoint_every_minutes", "init_from",
                                                "eval_videos_per_class", *READING_FIELDS)) -> list[str]:
         """Flags whose values differ from ``other``'s (``--name: mine != theirs``), except ``ignore``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -15,11 +16,11 @@ import tensorflow as tf
 
 import delta_keras
 from delta_keras.callbacks import SparsityTensorBoard
-from delta_keras.files import write_json
+from delta_keras.files import is_generated_json, write_json
 from delta_keras.models.distiller import deployed_model
 from delta_keras.train import builders, distribute
 from delta_keras.train.config import ConfigError, TrainConfig
-from delta_keras.train.evaluation import evaluate_clips, mac_report
+from delta_keras.train.evaluation import evaluate_clips, mac_report, result_warnings
 from delta_keras.train.run import Checkpoint, EpochCheckpoint, RunFolder, StopOnNonFiniteLoss, load_model_from
 
 
@@ -32,6 +33,11 @@ def check_run(config: TrainConfig) -> None:
     """
     config.validate()
     run = RunFolder(config.logdir)
+    # Every file the run will replace, checked now: not after hours of training.
+    for path in (run.config_path, run.results_path):
+        if path.exists() and not (path.is_file() and is_generated_json(path)):
+            raise ConfigError(f"--logdir {run.path}: {path.name} exists and was not written by delta_keras; "
+                              "refusing to overwrite it (choose another --logdir or move that file away)")
     if not config.resume:
         if run.last_checkpoint() is not None:
             raise ConfigError(f"--logdir {run.path} already holds checkpoints: pass --resume to continue that run, "
@@ -39,14 +45,24 @@ def check_run(config: TrainConfig) -> None:
         return
     if run.last_checkpoint() is None or not run.config_path.is_file():
         raise ConfigError(f"--resume: {run.path} holds no checkpoint to resume from")
-    differences = config.differences(TrainConfig.from_dict(_saved_config(run)))
+    differences = config.differences(_saved_config(run))
     if differences:
-        raise ConfigError("--resume needs the settings of the interrupted run; these differ:\n  "
-                          + "\n  ".join(differences))
+        raise ConfigError("--resume needs the settings of the interrupted run; these differ: " + "; ".join(differences))
 
 
-def _saved_config(run: RunFolder) -> dict:
-    return json.loads(run.config_path.read_text())["config"]
+def _saved_config(run: RunFolder) -> TrainConfig:
+    """The settings a run folder's ``config.json`` records.
+
+    Raises:
+        ConfigError: the file is not a run's ``config.json`` (names it and why).
+    """
+    try:
+        saved = json.loads(run.config_path.read_text())["config"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"{run.config_path}: not the config.json of a delta_keras run (no valid \"config\" entry)") from error
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{run.config_path}: its \"config\" entry is not a mapping of settings")
+    return TrainConfig.from_dict(saved)
 
 
 def versions() -> dict[str, str]:
@@ -115,6 +131,8 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
     run.remove_stale_temporaries()
     with strategy.scope():
         last, model = start_model(config)
+    if last and chief:
+        print(resume_message(last, builders.epoch_steps(config)))
     finished = (last.epoch if last else 0) >= config.epochs
     if finished and chief and run.results_path.is_file():
         print(f"{run.path}: already trained for {last.epoch} epoch(s) (--epochs {config.epochs}); nothing to do, "
@@ -140,6 +158,14 @@ def train(config: TrainConfig, command_line: list[str] | None = None, verbose: s
     }
     write_json(run.results_path, results)
     return results
+
+
+def resume_message(last: Checkpoint, steps_per_epoch: int) -> str:
+    """What a resumed run starts from, and what the interrupted run did after it (lost and redone)."""
+    written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.path.stat().st_mtime))
+    where = f"epoch {last.epoch + 1}, step {last.step} of {steps_per_epoch}" if last.step else f"the end of epoch {last.epoch}"
+    return (f"resuming from {last.path} ({where}; optimizer step {last.epoch * steps_per_epoch + last.step}, "
+            f"saved {written}): training the interrupted run did after that time is redone")
 
 
 def prepare(config: TrainConfig) -> None:
@@ -180,13 +206,16 @@ def fit_epochs(model: keras.Model, config: TrainConfig, run: RunFolder, strategy
     train_data = builders.train_dataset(config)
     if distribute.is_multiworker(strategy):
         distribute.prepare_for_multiworker(model, strategy, next(iter(train_data)))
-    callbacks = [StopOnNonFiniteLoss(),  # first: nothing after it sees a diverged step
-                 EpochCheckpoint(run, every_steps=config.checkpoint_every_steps, steps_per_epoch=steps_per_epoch)]
+    callbacks = [StopOnNonFiniteLoss(run),  # first: nothing after it sees a diverged step
+                 EpochCheckpoint(run, every_steps=config.checkpoint_every_steps, steps_per_epoch=steps_per_epoch,
+                                 every_minutes=config.checkpoint_every_minutes or None)]
     if chief:
         # MAC curves call the model outside the strategy: not under multiworker, where every call is collective.
         clips = None if distribute.is_multiworker(strategy) else mac_clips
-        callbacks += [keras.callbacks.TensorBoard(os.fspath(run.path), write_graph=False),
-                      SparsityTensorBoard(run.path, validation_clips=clips)]
+        # SparsityTensorBoard first: it adds the whole model's delta and activation densities to the epoch's
+        # logs, which Keras' TensorBoard then writes as epoch_delta_density curves beside the loss.
+        callbacks += [SparsityTensorBoard(run.path, validation_clips=clips),
+                      keras.callbacks.TensorBoard(os.fspath(run.path), write_graph=False)]
     fit = dict(x=train_data, validation_data=builders.validation_dataset(config),
                validation_steps=builders.validation_steps(config), callbacks=callbacks, verbose=verbose,
                shuffle=False)  # the data sources shuffle; Keras cannot shuffle a tf.data.Dataset anyway
@@ -238,8 +267,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, **overrides) -> dict:
     run = RunFolder(path.parent.parent)
     if not run.config_path.is_file():
         raise ConfigError(f"{path}: not inside a run folder (no {run.config_path})")
-    config = TrainConfig.from_dict({**_saved_config(run), **overrides, "resume": False, "init_from": None,
-                                   "weights": "none"})  # the checkpoint holds the weights
+    config = dataclasses.replace(_saved_config(run), **overrides, resume=False, init_from=None,
+                                 weights="none")  # the checkpoint holds the weights
     config.validate()
     builders.configure_decoding(config)
     return {"checkpoint": os.fspath(path), "config": config.to_dict(), "versions": versions(),
@@ -267,4 +296,5 @@ def summary_table(results: dict) -> str:
         ("wall time", f"{results['wall_time_s']:.0f} s"),
     ]
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return "\n".join([f"{name:<{width}}  {value}" for name, value in rows]
+                     + [f"warning: {line}" for line in result_warnings(results)])

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import os
 import re
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -42,10 +43,12 @@ class CorruptCheckpointError(ValueError):
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message says at which epoch and step."""
 
-    def __init__(self, epoch: int, step: int, iteration: int, value: float):
-        self.epoch, self.step, self.iteration, self.value = epoch, step, iteration, value
+    def __init__(self, epoch: int, step: int, iteration: int, value: float, last: "Checkpoint | None" = None):
+        self.epoch, self.step, self.iteration, self.value, self.last = epoch, step, iteration, value, last
+        kept = (f"the last checkpoint before it, {last.path}, is intact" if last
+                else "no checkpoint had been written before it")
         super().__init__(f"the training loss became {value} at epoch {epoch}, step {step} (optimizer step "
-                         f"{iteration}); training stopped, the last checkpoint before it is intact")
+                         f"{iteration}); training stopped, {kept}")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -70,6 +73,8 @@ def load_checkpoint(path: str | os.PathLike, load: Callable[[Path], T] | None = 
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     load = load or (lambda p: keras.models.load_model(p, compile=False))
     size = path.stat().st_size
+    if path.suffix not in (".keras", ".h5"):
+        raise CorruptCheckpointError(f"{path}: not a model file (expected a .keras archive saved by Keras 3)")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         # Keras itself would say "File not found" here, which sends the user looking in the wrong place.
         raise CorruptCheckpointError(f"{path}: corrupt checkpoint ({size} bytes; not a .keras zip archive)")
@@ -187,28 +192,43 @@ class EpochCheckpoint(keras.callbacks.Callback):
         keep: how many of the newest checkpoints to keep.
         every_steps: also save every this many optimiser steps (``None``: at epoch ends only).
         steps_per_epoch: the run's epoch length, to name a mid-epoch checkpoint by epoch and step.
+        every_minutes: also save at the first step after this many minutes of training since the last save
+            (``None``: no time bound), so a killed run loses minutes, not an epoch, whatever the epoch's length.
     """
 
     def __init__(self, run: RunFolder | str | os.PathLike, keep: int = 2, every_steps: int | None = None,
-                 steps_per_epoch: int | None = None):
+                 steps_per_epoch: int | None = None, every_minutes: float | None = None):
         super().__init__()
-        if every_steps is not None and (every_steps < 1 or not steps_per_epoch):
-            raise ValueError("every_steps needs every_steps >= 1 and steps_per_epoch")
+        if (every_steps is not None or every_minutes is not None) and not steps_per_epoch:
+            raise ValueError("every_steps and every_minutes need steps_per_epoch")
+        if (every_steps is not None and every_steps < 1) or (every_minutes is not None and not every_minutes > 0):
+            raise ValueError(f"need every_steps >= 1 and every_minutes > 0, got {every_steps} and {every_minutes}")
         self.run = run if isinstance(run, RunFolder) else RunFolder(run)
         self.keep = keep
         self.every_steps = every_steps
+        self.every_seconds = every_minutes * 60 if every_minutes is not None else None
         self.steps_per_epoch = steps_per_epoch
+        self._saved_at = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self._saved_at = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if not self.every_steps:
+        if not (self.every_steps or self.every_seconds):
             return
         iteration = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         epoch, step = divmod(iteration, self.steps_per_epoch)
-        if step and iteration % self.every_steps == 0:  # a step at an epoch's end is saved by on_epoch_end
-            self.run.save_checkpoint(self.model, epoch, self.keep, step)
+        due = (self.every_steps and iteration % self.every_steps == 0) or (
+            self.every_seconds is not None and time.monotonic() - self._saved_at >= self.every_seconds)
+        if step and due:  # a step at an epoch's end is saved by on_epoch_end
+            self._save(epoch, step)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.run.save_checkpoint(self.model, epoch + 1, self.keep)
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch: int, step: int) -> None:
+        self.run.save_checkpoint(self.model, epoch, self.keep, step)
+        self._saved_at = time.monotonic()
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -217,10 +237,14 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     Unlike `keras.callbacks.TerminateOnNaN`, which ends ``fit`` normally, it raises: a caller cannot
     mistake a diverged run for a finished one, and callbacks after it in the list (checkpoints) never
     save the broken weights. Put it first.
+
+    Args:
+        run: the run folder whose checkpoints the error names (the last one before the failure), if any.
     """
 
-    def __init__(self):
+    def __init__(self, run: RunFolder | None = None):
         super().__init__()
+        self.run = run
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -230,4 +254,5 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(keras.ops.convert_to_numpy(loss))):
             iteration = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-            raise NonFiniteLossError(self.epoch + 1, batch + 1, iteration, float(keras.ops.convert_to_numpy(loss)))
+            last = self.run.last_checkpoint() if self.run else None
+            raise NonFiniteLossError(self.epoch + 1, batch + 1, iteration, float(keras.ops.convert_to_numpy(loss)), last)

@@ -40,6 +40,8 @@ def test_each_sparsity_mode_writes_curves_checkpoints_and_results(sparsity, tmp_
             "macs/zero_delta_fraction"} <= set(curves["validation"])
     if sparsity == "delta":
         assert any(tag.startswith("step/") for tag in curves["train"])
+    if sparsity != "none":  # the whole model's density beside the loss, as the progress bar shows it
+        assert {"epoch_delta_density", "epoch_activation_density"} <= set(curves["train"]) & set(curves["validation"])
     for split in curves.values():
         for tag, points in split.items():
             assert all(math.isfinite(value) for _, value in points), tag
@@ -189,7 +191,7 @@ def test_a_non_finite_loss_stops_the_run_with_exit_3_and_saves_nothing_broken(tm
         _train(tmp_path, "--epochs", "2")
     assert exit_info.value.code == 3
     err = capsys.readouterr().err
-    assert "loss became nan at epoch 1, step 1" in err
+    assert "loss became nan at epoch 1, step 1" in err and "no checkpoint had been written before it" in err
     assert not list(tmp_path.glob("checkpoints/*.keras")) and not (tmp_path / "results.json").exists()
 
 

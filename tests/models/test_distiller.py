@@ -80,6 +80,11 @@ def test_labels_can_be_mixed_in_and_bad_settings_are_refused():
     labels = np.zeros((8, 4), "int32")
     history = distiller.fit(clips, labels, epochs=1, batch_size=4, verbose=0).history
     assert history["label_loss"][-1] > 0
+    # Without a label weight nothing about labels is logged (not a misleading 0.0).
+    unlabelled = Distiller(*_pair("logits", step_init=0.05, sparsity_weight=1e-3))
+    unlabelled.compile("adam", distillation_loss="kl")
+    history = unlabelled.fit(clips, epochs=1, batch_size=4, verbose=0).history
+    assert "label_loss" not in history and "distillation_loss" in history
 
 
 def test_a_saved_distiller_is_a_checkpoint_that_resumes(tmp_path):

@@ -85,3 +85,10 @@ def test_clip_sampling_flips_all_but_the_synthetic_actions_labelled_clips():
     sampling = builders.clip_sampling(synthetic, training=False, clips_per_video=3)
     assert (sampling.frames, sampling.image_size, sampling.clips_per_video, sampling.training) == (4, 16, 3, False)
 
+
+
+def test_the_video_index_of_a_test_run_is_not_in_the_users_home():
+    from tests.conftest import TEST_HOME, USER_HOME
+
+    index = builders.video_index(dataclasses.replace(TINY, dataset="ucf101", data_dir="/data"))
+    assert index.is_relative_to(TEST_HOME) and not index.is_relative_to(USER_HOME / ".cache")

@@ -21,3 +21,17 @@ def test_evaluate_clips_averages_softmax_over_the_clips_of_a_video():
     assert result["clip_accuracy"] == 0.75
     assert result["video_accuracy"] == 1.0
     assert (result["clips"], result["videos"], result["layers"], result["density"]) == (4, 2, {}, {})
+
+
+def test_figures_of_a_model_that_does_not_work_come_with_a_warning():
+    from delta_keras.train.evaluation import result_warnings
+
+    def results(accuracy, activation_density, dead_layers=()):
+        return {"evaluation": {"video_accuracy": accuracy, "classes": 12,
+                               "density": {"activation_density": activation_density}},
+                "macs": {"dead_layers": list(dead_layers)}}
+
+    assert result_warnings(results(0.9, 0.3)) == []
+    assert "no better than chance" in " ".join(result_warnings(results(0.083, 0.3)))
+    assert "nearly dead at inference" in " ".join(result_warnings(results(0.9, 0.001)))
+    assert "c2" in " ".join(result_warnings(results(0.9, 0.3, ["c2"])))

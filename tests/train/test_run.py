@@ -35,3 +35,28 @@ def test_load_newest_skips_a_corrupt_checkpoint_and_names_it(tmp_path):
     run.checkpoint_path(1).write_bytes(b"")
     with pytest.warns(UserWarning), pytest.raises(CorruptCheckpointError, match="no checkpoint loads"):
         run.load_newest(lambda p: keras.models.load_model(p))
+
+
+def test_checkpoints_are_bounded_by_time_as_well_as_by_epochs(tmp_path, monkeypatch):
+    from delta_keras.train import run as run_module
+    from delta_keras.train.run import EpochCheckpoint
+
+    clock = [0.0]
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])
+    model = tiny_model()
+    model.compile("sgd", "mse")
+    callback = EpochCheckpoint(tmp_path, keep=10, steps_per_epoch=10, every_minutes=5)
+    callback.set_model(model)
+    callback.on_train_begin()
+    for step, minutes in ((1, 1.0), (2, 4.9), (3, 5.0), (4, 6.0), (5, 10.1)):
+        clock[0] = minutes * 60
+        model.optimizer.iterations.assign(step)
+        callback.on_train_batch_end(step - 1)
+    # Saved at the first step 5 minutes after the start (step 3) and 5 minutes after that save (step 5).
+    assert [(c.epoch, c.step) for c in RunFolder(tmp_path).checkpoints()] == [(0, 3), (0, 5)]
+
+
+def test_the_default_checkpoint_interval_is_a_few_minutes():
+    from delta_keras.train import TrainConfig
+
+    assert 0 < TrainConfig().checkpoint_every_minutes <= 10
