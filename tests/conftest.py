@@ -1,10 +1,24 @@
 """Test-wide settings: quiet TensorFlow, fixed seeds, paths to shared test data."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The tests never touch the user's home folders: caches (the package's video index, Matplotlib's), settings
+# and Keras' folder go to a temporary folder of this test session, inherited by the scripts tests run.
+USER_HOME = Path.home()
+# (Once per process: this module is imported again as tests.conftest by the tests that read its paths.)
+if "DELTA_KERAS_TEST_HOME" not in os.environ:
+    os.environ["DELTA_KERAS_TEST_HOME"] = tempfile.mkdtemp(prefix="delta_keras-tests-home-")
+    atexit.register(shutil.rmtree, os.environ["DELTA_KERAS_TEST_HOME"], True)
+TEST_HOME = Path(os.environ["DELTA_KERAS_TEST_HOME"])
+for variable, folder in (("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config"), ("KERAS_HOME", "keras"),
+                         ("MPLCONFIGDIR", "matplotlib")):
+    os.environ[variable] = str(TEST_HOME / folder)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

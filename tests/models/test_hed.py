@@ -20,7 +20,8 @@ def _frames(count: int, height: int, width: int) -> np.ndarray:
         return read_clip(str(path), count, (height, width))
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 255, (1, height, width, 3))
-    return np.clip(base + rng.normal(0, 3, (count, height, width, 3)), 0, 255).astype("float32")
+    # Whole numbers, as decoded video is: the wheel takes uint8 frames, so fractions would differ.
+    return np.round(np.clip(base + rng.normal(0, 3, (count, height, width, 3)), 0, 255)).astype("float32")
 
 
 def test_functional_hed_equals_the_wheels_model():
