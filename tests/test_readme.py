@@ -21,6 +21,12 @@ def test_readme_example_runs_as_written(index, tmp_path):
     done = subprocess.run([sys.executable, "-c", EXAMPLES[index]], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Warning" not in done.stderr, done.stderr[-3000:]  # no Keras or AutoGraph warnings from our own example
+
+
+def test_readme_says_where_the_commands_are():
+    text = " ".join((REPO / "README.md").read_text().split())
+    assert "source .venv/bin/activate" in text and ".venv/bin/tensorboard --logdir runs/demo" in text
 
 
 @pytest.mark.parametrize("command", ["delta-keras-train", "delta-keras-eval", "delta-keras-sim"])
