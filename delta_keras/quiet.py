@@ -23,24 +23,29 @@ NOISE = re.compile(
 
 
 @contextlib.contextmanager
-def captured_stderr() -> Iterator[list[bytes]]:
-    """Inside the block, stderr (the file descriptor, so C++ output too) goes to a temporary file; after the
-    block the yielded list holds what was written there (one bytes item; empty where there is no descriptor 2)."""
+def captured_stderr(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]]:
+    """Inside the block, stderr (the file descriptor, so C++ output too; with ``descriptors=(1, 2)`` stdout as
+    well) goes to a temporary file; after the block the yielded list holds what was written there (one bytes
+    item; empty where there is no such descriptor)."""
     output: list[bytes] = []
     try:
+        sys.stdout.flush()
         sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no file descriptor 2 (an embedded interpreter): nothing to capture
+        saved = [os.dup(fd) for fd in descriptors]
+    except (OSError, ValueError):  # no such file descriptor (an embedded interpreter): nothing to capture
         yield output
         return
     with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
+        for fd in descriptors:
+            os.dup2(captured.fileno(), fd)
         try:
             yield output
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in zip(descriptors, saved):
+                os.dup2(copy, fd)
+                os.close(copy)
             captured.seek(0)
             output.append(captured.read())
 

@@ -19,6 +19,10 @@ TEST_HOME = Path(os.environ["DELTA_KERAS_TEST_HOME"])
 for variable, folder in (("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config"), ("KERAS_HOME", "keras"),
                          ("MPLCONFIGDIR", "matplotlib")):
     os.environ[variable] = str(TEST_HOME / folder)
+# FFmpeg's errors on, once for the whole session: the commands quieten the decoder where nothing set its level
+# (delta_keras.quiet.quiet_video_decoder), and OpenCV reads the level once a process, so a test calling a command
+# in-process would otherwise silence the decoder errors that tests of decode_check read later in that process.
+os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16"
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -19,8 +19,9 @@ _DECODER_ERROR = re.compile(rb"^\[(?:\w+ @ 0x[0-9a-f]+|OPENCV:FFMPEG:\d+)\] (.+)
 
 
 def report_decoder_errors() -> None:
-    """Makes FFmpeg print its errors in this process (a `decode_check` worker's initializer): a command may
-    have quietened the decoder (`delta_keras.quiet.quiet_video_decoder`) in the process that started it."""
+    """Makes FFmpeg print its errors in this process (a `decode_check` worker's initializer, before it opens a
+    video): a command may have quietened the decoder (`delta_keras.quiet.quiet_video_decoder`) in the process
+    that started it."""
     from delta_keras.quiet import FFMPEG_ERRORS, FFMPEG_LOG_LEVEL  # noqa: PLC0415
 
     os.environ[FFMPEG_LOG_LEVEL] = FFMPEG_ERRORS
@@ -115,6 +116,26 @@ def probe_video(path: str | os.PathLike, verify: bool = True) -> int:
         capture.release()
 
 
+def count_frames(path: str | os.PathLike) -> int:
+    """Decodes a video from its start and returns how many frames decode: the frame count of a container whose
+    header cannot be trusted (JHMDB's announce about 1.2 times the frames they hold, and seeking in them lands
+    on other frames than decoding to the same index).
+
+    Raises:
+        VideoDecodeError: the file cannot be opened or no frame decodes.
+    """
+    capture = _open(path)
+    try:
+        decoded = 0
+        while capture.grab():
+            decoded += 1
+    finally:
+        capture.release()
+    if not decoded:
+        raise VideoDecodeError(path, "no frame decodes")
+    return decoded
+
+
 def decode_check(path: str | os.PathLike) -> int:
     """Decodes every frame of a video and returns how many there are, raising where it is damaged.
 
@@ -130,7 +151,8 @@ def decode_check(path: str | os.PathLike) -> int:
     """
     from delta_keras.quiet import captured_stderr  # noqa: PLC0415 (keeps this module loadable on its own)
 
-    with captured_stderr() as messages:
+    # FFmpeg writes to stderr; through OpenCV's callback (OPENCV_FFMPEG_LOGLEVEL set) to stdout.
+    with captured_stderr(descriptors=(1, 2)) as messages:
         capture = _open(path)
         announced, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
         while capture.grab():
@@ -146,7 +168,7 @@ def decode_check(path: str | os.PathLike) -> int:
 
 
 def read_frames(
-    path: str | os.PathLike, indices: np.ndarray, short_side: int | None = None
+    path: str | os.PathLike, indices: np.ndarray, short_side: int | None = None, seek: bool = True
 ) -> np.ndarray:
     """Decodes the frames at `indices` of a video, as RGB.
 
@@ -161,6 +183,8 @@ def read_frames(
         indices: frame numbers, int, any order, repeats allowed.
         short_side: resize each frame so that its shorter side has this length;
             `None` keeps the decoded size.
+        seek: seek to the first wanted frame; False decodes from the start (for containers whose index
+            cannot be trusted, see `count_frames`).
 
     Returns:
         uint8 array `(len(indices), H, W, 3)`, RGB.
@@ -173,7 +197,7 @@ def read_frames(
     wanted = np.unique(indices)
     capture = _open(path)
     try:
-        position = int(wanted[0])
+        position = int(wanted[0]) if seek else 0
         if position > 0:
             capture.set(cv2.CAP_PROP_POS_FRAMES, position)
             if int(capture.get(cv2.CAP_PROP_POS_FRAMES)) != position:
