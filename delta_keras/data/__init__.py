@@ -7,8 +7,10 @@ Clip sampling, resizing and augmentation are shared (`ClipSampling`).
 """
 
 from delta_keras.data.cache import FrameCache
+from delta_keras.data.class_folder import ClassFolder, grouped_split, jhmdb_group
 from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class, resize_short_side
-from delta_keras.data.synthetic import SYNTHETIC_CLASSES, synthetic_actions, synthetic_video, write_ucf101_folder
+from delta_keras.data.synthetic import (SYNTHETIC_CLASSES, synthetic_actions, synthetic_video, write_class_folder,
+                                       write_ucf101_folder)
 from delta_keras.data.ucf101 import (DataLayoutError, DecodeReport, ProbedVideos, ProbeIndex, VideoEntry, VideoFiles,
                                     VideoFolder, ucf101, usable_cores)
 from delta_keras.data.ucf101_tfds import ucf101_tfds
@@ -16,6 +18,7 @@ from delta_keras.data.video import VideoDecodeError, probe_video, read_clip, rea
 
 __all__ = [
     "SYNTHETIC_CLASSES",
+    "ClassFolder",
     "ClipSampling",
     "DataLayoutError",
     "DecodeReport",
@@ -28,6 +31,8 @@ __all__ = [
     "VideoFolder",
     "clip_dataset",
     "first_videos_per_class",
+    "grouped_split",
+    "jhmdb_group",
     "probe_video",
     "read_clip",
     "read_frames",
@@ -37,5 +42,6 @@ __all__ = [
     "ucf101",
     "ucf101_tfds",
     "usable_cores",
+    "write_class_folder",
     "write_ucf101_folder",
 ]

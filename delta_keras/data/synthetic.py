@@ -336,6 +336,39 @@ def write_ucf101_folder(
     return root
 
 
+def write_class_folder(
+    root: str | os.PathLike,
+    num_classes: int = len(SYNTHETIC_CLASSES),
+    sources_per_class: int = 6,
+    clips_per_source: int = 3,
+    frames: int = 16,
+    image_size: int = 32,
+    shared_sources: int = 0,
+    seed: int = 0,
+    fps: int = 25,
+) -> Path:
+    """Writes synthetic action videos in a class-folder tree named as JHMDB's: for `delta_keras.data.ClassFolder`.
+
+    Creates ``<root>/<class>/<Source>_<class>_clip_<k>.avi`` (Motion-JPEG) for the first ``num_classes``
+    synthetic classes (names as `SYNTHETIC_CLASSES`): ``clips_per_source`` clips of each source video, so a leak-free split must keep them
+    together; the first ``shared_sources`` sources (``Movie_0``...) have clips in every class, as a film with
+    several actions does.
+
+    Returns:
+        ``root`` as a `Path`.
+    """
+    root = Path(root)
+    for label, name in enumerate(SYNTHETIC_CLASSES[:num_classes]):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for source in range(sources_per_class):
+            movie = f"Movie_{source}" if source < shared_sources else f"Video{label:02d}x{source}"
+            for k in range(clips_per_source):
+                video_seed = [seed, label, source, k]
+                _write_avi(root / name / f"{movie}_{name}_clip_{k}.avi",
+                           synthetic_video(label, video_seed, np.arange(frames), image_size, frames), fps)
+    return root
+
+
 def _write_avi(path: Path, clip: np.ndarray, fps: int) -> None:
     height, width = clip.shape[1:3]
     writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from delta_keras.data.cache import FrameCache
 from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class
-from delta_keras.data.video import VideoDecodeError, decode_check, probe_video, read_frames, report_decoder_errors
+from delta_keras.data.video import (VideoDecodeError, count_frames, decode_check, probe_video, read_frames,
+                                    report_decoder_errors)
 from delta_keras.files import GENERATOR, write_json
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
@@ -116,13 +117,17 @@ def _index_videos(videos_dir: Path) -> dict[tuple[str, str], Path]:
 
 
 VERIFY_LEVELS = ("header", "full", "decode")
+# Not a check level but a way of counting: every frame decoded and counted, the header ignored (`count_frames`).
+COUNT = "count"
 
 
 def verify_level(verify: bool | str) -> str:
     """``"header"`` (frame count only), ``"full"`` (also decode the first and last frames) or ``"decode"`` (decode
-    every frame and read the decoder's error messages: finds damage inside a file); True means ``"full"``."""
+    every frame and read the decoder's error messages: finds damage inside a file); True means ``"full"``.
+    ``"count"`` (decode and count every frame, the header ignored) is the probe of sources that do not trust
+    their containers' headers."""
     level = {True: "full", False: "header"}[verify] if isinstance(verify, bool) else verify
-    if level not in VERIFY_LEVELS:
+    if level not in (*VERIFY_LEVELS, COUNT):
         raise ValueError(f"verify must be a bool or one of {VERIFY_LEVELS}, got {verify!r}")
     return level
 
@@ -130,6 +135,8 @@ def verify_level(verify: bool | str) -> str:
 def _probe_one(path: Path, level: str) -> int | str:
     """A video's frame count, or why it is unusable (a string: picklable across processes)."""
     try:
+        if level == COUNT:
+            return count_frames(path)
         return decode_check(path) if level == "decode" else probe_video(path, level == "full")
     except VideoDecodeError as error:
         return error.reason
@@ -177,7 +184,11 @@ class ProbeIndex:
         except OSError:
             return None
         entry = self.entries.get(key)
-        if entry is None or entry[:2] != stamp or VERIFY_LEVELS.index(entry[2]) < VERIFY_LEVELS.index(level):
+        if entry is None or entry[:2] != stamp:
+            return None
+        if COUNT in (level, entry[2]):  # a count and a check are not each other's stand-in
+            return entry[3] if entry[2] == level else None
+        if VERIFY_LEVELS.index(entry[2]) < VERIFY_LEVELS.index(level):
             return None
         return entry[3]
 
@@ -210,6 +221,8 @@ class ProbedVideos:
     root: Path
     split: str
     videos: list[VideoEntry]
+    # Whether reading may seek to a clip's first frame (False: decode from the start; see `count_frames`).
+    seek: bool = True
 
     def __init__(self, strict: bool = False):
         self.strict = strict
@@ -325,9 +338,9 @@ class ProbedVideos:
             path = path.decode()
             try:
                 if cache is None:
-                    return read_frames(path, indices, short_side), np.True_
+                    return read_frames(path, indices, short_side, self.seek), np.True_
                 return cache.read(path, indices // stride,
-                                  lambda: read_frames(path, np.arange(0, num_frames, stride), short_side)), np.True_
+                                  lambda: read_frames(path, np.arange(0, num_frames, stride), short_side, self.seek)), np.True_
             except VideoDecodeError as error:
                 self._skip(error)
                 return np.zeros((len(indices), 1, 1, 3), np.uint8), np.False_

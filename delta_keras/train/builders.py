@@ -55,6 +55,28 @@ def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
                    lambda: data.VideoFolder(root, split, fold=config.fold, **_probing(config)))
 
 
+def class_folder(config: TrainConfig, split: str) -> data.ClassFolder:
+    """The opened (split, checked and probed) part of ``--dataset folder``: ``"train"``, ``"validation"`` or
+    ``"test"``, opened once per process."""
+    root = Path(config.data_dir).resolve()
+    settings = (config.fold, config.test_share, config.validation_share, config.group_pattern, config.seed)
+    return _opened((root, split, settings, config.verify_videos),
+                   lambda: data.ClassFolder(root, split, fold=config.fold, test_share=config.test_share,
+                                            validation_share=config.validation_share, group=config.group_pattern,
+                                            **_probing(config)))
+
+
+def _file_source(config: TrainConfig, split: str) -> data.ProbedVideos:
+    """The opened split of a video-file dataset (``ucf101`` or ``folder``)."""
+    return class_folder(config, split) if config.dataset == "folder" else video_folder(config, split)
+
+
+def validation_split(config: TrainConfig) -> str:
+    """The split validated on after every epoch: a class folder's validation part, else the test split (UCF101
+    and the synthetic actions have no other)."""
+    return "validation" if config.dataset == "folder" else "test"
+
+
 def unlabelled_videos(config: TrainConfig) -> data.VideoFiles:
     """The checked and probed videos of ``--unlabelled-dir``, opened once per process."""
     root = Path(config.unlabelled_dir).resolve()
@@ -73,8 +95,8 @@ def num_classes(config: TrainConfig) -> int:
     """Classes of the config's dataset, as its source says (``classInd.txt``, tfds' label feature)."""
     if config.dataset == "synthetic":
         return len(data.SYNTHETIC_CLASSES)
-    if config.dataset == "ucf101":
-        return len(video_folder(config, "train").classes)
+    if config.dataset in ("ucf101", "folder"):
+        return len(_file_source(config, "train").classes)
     import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
 
     return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.features["label"].num_classes
@@ -84,11 +106,12 @@ def data_summary(config: TrainConfig) -> dict:
     """What a run's results say about its data: the source, class count, usable videos and skipped files."""
     summary = {"dataset": config.dataset, "num_classes": num_classes(config),
                "num_classes_from": {"synthetic": "the embedded synthetic actions",
-                                    "ucf101": "classInd.txt", "ucf101-tfds": "tfds' label feature"}[config.dataset]}
+                                    "ucf101": "classInd.txt", "ucf101-tfds": "tfds' label feature",
+                                    "folder": "the class folders"}[config.dataset]}
     skipped = {}
-    if config.dataset == "ucf101":
-        for split in ("train", "test"):
-            folder = video_folder(config, split)
+    if config.dataset in ("ucf101", "folder"):
+        for split in ("train", "validation", "test") if config.dataset == "folder" else ("train", "test"):
+            folder = _file_source(config, split)
             summary[f"{split}_videos"] = len(folder.videos)
             skipped.update(folder.report.skipped)
     if config.unlabelled_dir:
@@ -128,7 +151,7 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
 
     Args:
         config: the run's settings (dataset, frames, stride, size, seed).
-        split: ``"train"`` or ``"test"``.
+        split: ``"train"``, ``"validation"`` (``--dataset folder`` only) or ``"test"``.
         training: random clips and augmentation (training) or evenly spread centre clips (evaluation).
         clips_per_video: clips taken from each video.
         with_video_id: add the video id (for video-level accuracy).
@@ -140,8 +163,8 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
         video_frames = config.synthetic_video_frames or 2 * config.frames * config.frame_stride
         return data.synthetic_actions(split, videos_in_split(config, split), sampling, video_frames=video_frames,
                                       **common)
-    if config.dataset == "ucf101":
-        return video_folder(config, split).dataset(sampling, **_reading(config), **common)
+    if config.dataset in ("ucf101", "folder"):
+        return _file_source(config, split).dataset(sampling, **_reading(config), **common)
     return data.ucf101_tfds(config.tfds_config.split("/")[1], split, config.data_dir, sampling, download=False,
                             **common)
 
@@ -154,6 +177,8 @@ def videos_in_split(config: TrainConfig, split: str) -> int:
         # The official list file has one line per video; reading it avoids probing 13k videos twice.
         list_file = Path(config.data_dir) / "ucfTrainTestlist" / f"{split}list0{config.fold}.txt"
         return sum(1 for line in list_file.read_text().splitlines() if line.strip())
+    if config.dataset == "folder":
+        return len(class_folder(config, split).videos)
     import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
 
     return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.splits[split].num_examples
@@ -163,7 +188,9 @@ def training_videos(config: TrainConfig) -> int:
     """Usable training videos: those of ``--unlabelled-dir``, else of the dataset's training split."""
     if config.unlabelled_dir:
         return len(unlabelled_videos(config).videos)
-    return len(video_folder(config, "train").videos) if config.dataset == "ucf101" else videos_in_split(config, "train")
+    if config.dataset in ("ucf101", "folder"):
+        return len(_file_source(config, "train").videos)
+    return videos_in_split(config, "train")
 
 
 def epoch_steps(config: TrainConfig) -> int:
@@ -185,8 +212,9 @@ def train_dataset(config: TrainConfig) -> tf.data.Dataset:
 
 
 def validation_steps(config: TrainConfig) -> int:
-    """Validation batches per epoch: ``validation_steps``, else one centre clip of every test video."""
-    return config.validation_steps or math.ceil(videos_in_split(config, "test") / config.batch_size)
+    """Validation batches per epoch: ``validation_steps``, else one centre clip of every video of the
+    `validation_split`."""
+    return config.validation_steps or math.ceil(videos_in_split(config, validation_split(config)) / config.batch_size)
 
 
 def _per_class(config: TrainConfig, videos: int) -> int:
@@ -195,12 +223,13 @@ def _per_class(config: TrainConfig, videos: int) -> int:
 
 
 def validation_dataset(config: TrainConfig) -> tf.data.Dataset:
-    """Batched centre clips of the test split (one per video), for the per-epoch validation: every test video,
+    """Batched centre clips of the `validation_split` (one per video), for the per-epoch validation: every video,
     or with ``validation_steps`` the first videos of each class (a fixed, stratified sample). Decoded each
     epoch and never cached in memory, so memory does not grow with the validation set (``--cache-dir`` makes
     the decoding cheap)."""
     per_class = _per_class(config, config.validation_steps * config.batch_size) if config.validation_steps else None
-    dataset = clip_source(config, "test", training=False, videos_per_class=per_class).batch(config.batch_size)
+    dataset = clip_source(config, validation_split(config), training=False, videos_per_class=per_class)
+    dataset = dataset.batch(config.batch_size)
     return dataset.take(validation_steps(config)).prefetch(tf.data.AUTOTUNE)
 
 
@@ -258,6 +287,10 @@ def build_model(config: TrainConfig) -> keras.Model:
         weights=None if config.weights == "none" else config.weights,
         alpha=config.alpha,
         motion=True if config.motion else None,
+        blocks=config.blocks,
+        frozen_blocks=config.frozen_blocks,
+        head=config.head,
+        dropout=config.dropout,
         **layer_kwargs,
     )
 

