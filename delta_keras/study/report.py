@@ -203,12 +203,12 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
               "|" + "---|" * len(TABLE)]
     lines += ["| " + " | ".join(row_cells(r)) + " |" for r in runs]
     lines.append("")
-    posthoc = [r for r in runs if r["method"] == "posthoc"]
-    chosen = [r for r in posthoc if r.get("chosen_on_selection_set")]
-    if posthoc:
-        lines += [f"Post-hoc steps were tried on held-out selection videos (not the test set): "
+    for base in dict.fromkeys(r.get("base", "dense") for r in runs if r["method"] == "posthoc"):
+        posthoc = [r for r in runs if r["method"] == "posthoc" and r.get("base", "dense") == base]
+        chosen = [r for r in posthoc if r.get("chosen_on_selection_set")]
+        lines += [f"Post-hoc steps on `{base}` were tried on held-out selection videos (not the test set): "
                   + ", ".join(f"`{r['name']}` {cell('video_accuracy', r['selection_accuracy'])} %" for r in posthoc)
-                  + f" against the baseline's {cell('video_accuracy', posthoc[0]['dense_selection_accuracy'])} %; "
+                  + f" against `{base}`'s {cell('video_accuracy', posthoc[0]['dense_selection_accuracy'])} %; "
                   + (f"the step chosen (largest within the tolerance) is `{chosen[0]['name']}`." if chosen
                      else "no step stays within the tolerance."), ""]
     lines += ["Best point of each method (largest zero_delta reduction within the tolerance, else the most "

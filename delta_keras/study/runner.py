@@ -27,7 +27,9 @@ class StudyConfig:
 
     ``base`` fixes the data, backbone and budget shared by every run (its ``sparsity`` and ``logdir`` are
     ignored). The dense baseline and ``delta_scratch`` train ``dense_epochs`` epochs; the refinements (``l1``,
-    ``delta_refine``) start from the baseline and train ``refine_epochs`` more.
+    ``delta_refine``) start from the baseline and train ``refine_epochs`` more, and so does ``dense_refine``
+    (the baseline trained as long, without sparsity). Post-hoc conversion is applied to both dense models
+    (runs named ``...-of-dense-refine`` for the second), so it gets the same training as the refinements.
     """
 
     base: TrainConfig
@@ -58,14 +60,20 @@ class StudyConfig:
                                    step_gradient=None, init_from=None, resume=False)
         dense = dataclasses.replace(base, epochs=self.dense_epochs, logdir=str(out / "dense"))
         runs = [("dense", "dense", {}, dense)]
-        if "posthoc" in self.methods:
-            runs += [(f"posthoc-q{q:g}", "posthoc", {"step": q}, None) for q in self.posthoc_steps]
-        if "posthoc_memory" in self.methods:
-            runs += [(f"posthoc-memory-a{a:g}", "posthoc_memory", {"agreement": a}, None) for a in self.posthoc_agreements]
         refine = dict(epochs=self.refine_epochs, learning_rate=self.refine_learning_rate, init_from=dense.logdir)
+        bases = ["dense"]
         if "dense_refine" in self.methods:
             runs.append(("dense-refine", "dense_refine", {},
                          dataclasses.replace(base, logdir=str(out / "dense-refine"), **refine)))
+            bases.append("dense-refine")
+        for name in bases:
+            suffix = "" if name == "dense" else f"-of-{name}"
+            if "posthoc" in self.methods:
+                runs += [(f"posthoc-q{q:g}{suffix}", "posthoc", {"step": q, "base": name}, None)
+                         for q in self.posthoc_steps]
+            if "posthoc_memory" in self.methods:
+                runs += [(f"posthoc-memory-a{a:g}{suffix}", "posthoc_memory", {"agreement": a, "base": name}, None)
+                         for a in self.posthoc_agreements]
         if "l1" in self.methods:
             for w in self.l1_weights:
                 runs.append((f"l1-w{w:g}", "l1", {"sparsity_weight": w},
@@ -106,19 +114,18 @@ def _cached(config: TrainConfig) -> dict | None:
     return results if not config.differences(saved, ignore=("resume",)) else None
 
 
-def _selection_config(config: TrainConfig) -> TrainConfig:
-    """Where post-hoc steps are chosen: synthetic test videos of another seed (unseen, and not the test set),
-    or for UCF101 the training videos' centre clips (no third split exists)."""
+def _selection(config: TrainConfig) -> tuple[TrainConfig, str, int]:
+    """Where post-hoc steps and thresholds are chosen, never the test set: ``(config, split, most videos)``.
+    Synthetic test videos of another seed (unseen); a class folder's validation part; for UCF101, which has no
+    third split, the training videos' centre clips."""
     if config.dataset == "synthetic":
-        return dataclasses.replace(config, seed=config.seed + 1000)
-    return config
+        return dataclasses.replace(config, seed=config.seed + 1000), "test", config.synthetic_test_videos
+    return config, "validation" if config.dataset == "folder" else "train", 512
 
 
 def _selection_clips(config: TrainConfig) -> np.ndarray:
-    """The centre clips of the selection videos (see `_selection_config`), as one array."""
-    selection = _selection_config(config)
-    split = "test" if config.dataset == "synthetic" else "train"
-    limit = config.synthetic_test_videos if config.dataset == "synthetic" else 512
+    """The centre clips of the selection videos (see `_selection`), as one array."""
+    selection, split, limit = _selection(config)
     dataset = builders.clip_source(selection, split, training=False).take(limit).batch(64)
     return np.concatenate([np.asarray(clips) for clips, _ in dataset])
 
@@ -126,10 +133,8 @@ def _selection_clips(config: TrainConfig) -> np.ndarray:
 def _selection_accuracy(model: keras.Model, config: TrainConfig) -> float:
     from delta_keras.train import evaluate_clips  # noqa: PLC0415
 
-    selection = _selection_config(config)
-    split = "test" if config.dataset == "synthetic" else "train"
+    selection, split, limit = _selection(config)
     dataset = builders.clip_source(selection, split, training=False, clips_per_video=1, with_video_id=True)
-    limit = config.synthetic_test_videos if config.dataset == "synthetic" else 512
     return evaluate_clips(model, dataset.take(limit).batch(config.batch_size))["video_accuracy"]
 
 
@@ -171,7 +176,9 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
     records, models_for_clip = [], {}
-    dense_model = dense_config = selection = None
+    trained: dict[str, TrainConfig] = {}  # the dense models post-hoc conversion starts from, by run name
+    bases: dict[str, tuple] = {}  # their (model, selection accuracy, reference predictions), loaded when first used
+    selection = None
     clip = None
     if study.real_clip:
         clip = read_clip(study.real_clip, study.real_clip_frames, study.base.image_size)[None]
@@ -179,9 +186,11 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     for name, method, params, config in study.runs():
         log(f"=== {name}")
         if method in ("posthoc", "posthoc_memory"):
-            if dense_model is None:
-                dense_model = load_model_from(dense_config.logdir)[1]
-                dense_selection = _selection_accuracy(dense_model, dense_config)
+            dense_config = trained["dense"]
+            if params["base"] not in bases:
+                base_model = load_model_from(trained[params["base"]].logdir)[1]
+                bases[params["base"]] = (base_model, _selection_accuracy(base_model, dense_config), None)
+            dense_model, dense_selection, reference = bases[params["base"]]
             t = time.time()
             memory = method == "posthoc_memory"
             step = params.get("step", min(study.posthoc_thresholds))
@@ -190,7 +199,9 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             if memory:
                 if selection is None:
                     selection = _selection_clips(dense_config)
+                if reference is None:
                     reference = dense_model.predict(selection, batch_size=32, verbose=0).argmax(-1)
+                    bases[params["base"]] = (dense_model, dense_selection, reference)
                 # The input's threshold (pixel units) is calibrated too, on a grid around its step.
                 grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
                          if input_step else None)
@@ -210,8 +221,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
                 config = dataclasses.replace(config, resume=resume, init_from=None if resume else config.init_from)
                 results = train(config, command_line=["delta_keras.study", name], verbose=verbose)
             record = run_record(name, method, params, results, results["wall_time_s"], config.logdir)
-            if method == "dense":
-                dense_config = config
+            if method in ("dense", "dense_refine"):
+                trained[name] = config
             models_for_clip[name] = config.logdir  # its checkpoint, loaded only if it is a best point
         log(f"    video accuracy {record['video_accuracy']:.3f}, zero_delta reduction "
             f"{record['reduction_zero_delta']:.2f}x")
@@ -219,10 +230,12 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
 
     # Post-hoc delta inference as a deployed engine would choose it: the largest step whose accuracy on the
     # selection set stays within the tolerance of the baseline's.
-    posthoc = [r for r in records if r["method"] == "posthoc"]
-    chosen = [r for r in posthoc if r["selection_accuracy"] >= r["dense_selection_accuracy"] - study.tolerance - 1e-9]
-    for r in posthoc:
-        r["chosen_on_selection_set"] = bool(chosen) and r["name"] == max(chosen, key=lambda c: c["step"])["name"]
+    # Per dense model converted.
+    for base in trained:
+        posthoc = [r for r in records if r["method"] == "posthoc" and r["base"] == base]
+        chosen = [r for r in posthoc if r["selection_accuracy"] >= r["dense_selection_accuracy"] - study.tolerance - 1e-9]
+        for r in posthoc:
+            r["chosen_on_selection_set"] = bool(chosen) and r["name"] == max(chosen, key=lambda c: c["step"])["name"]
 
     best = best_points(records, study.tolerance)
     real = {}
