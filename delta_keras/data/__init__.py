@@ -11,8 +11,9 @@ from delta_keras.data.class_folder import ClassFolder, grouped_split, jhmdb_grou
 from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class, resize_short_side
 from delta_keras.data.synthetic import (SYNTHETIC_CLASSES, synthetic_actions, synthetic_video, write_class_folder,
                                        write_ucf101_folder)
-from delta_keras.data.ucf101 import (DataLayoutError, DecodeReport, ProbedVideos, ProbeIndex, VideoEntry, VideoFiles,
-                                    VideoFolder, ucf101, usable_cores)
+from delta_keras.data.ucf101 import VideoFolder, ucf101
+from delta_keras.data.video_files import (DataLayoutError, DecodeReport, ProbedVideos, ProbeIndex, VideoEntry, VideoFiles,
+                                          usable_cores)
 from delta_keras.data.ucf101_tfds import ucf101_tfds
 from delta_keras.data.video import VideoDecodeError, probe_video, read_clip, read_frames
 

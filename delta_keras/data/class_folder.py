@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
-from delta_keras.data.ucf101 import COUNT, VIDEO_EXTENSIONS, DataLayoutError, ProbedVideos
+from delta_keras.data.video_files import COUNT, VIDEO_EXTENSIONS, DataLayoutError, ProbedVideos
 
 SPLITS = ("train", "validation", "test")
 LAYOUT = """\

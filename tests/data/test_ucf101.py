@@ -182,7 +182,7 @@ def test_a_remembered_index_makes_the_second_opening_probe_nothing(synthetic_roo
     import importlib
     import json
 
-    module = importlib.import_module("delta_keras.data.ucf101")
+    module = importlib.import_module("delta_keras.data.video_files")
     synthetic_root = shutil.copytree(synthetic_root, tmp_path / "copy")  # a video gets edited below
     calls = []
     real_probe = module.probe_video

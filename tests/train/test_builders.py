@@ -51,7 +51,7 @@ def test_validation_is_decoded_each_epoch_from_a_stratified_sample(tmp_path, mon
     from delta_keras.data import write_ucf101_folder
 
     root = write_ucf101_folder(tmp_path / "ucf", num_videos_per_class=3, frames=8, image_size=16)
-    module = importlib.import_module("delta_keras.data.ucf101")
+    module = importlib.import_module("delta_keras.data.video_files")
     reads = []
     real_read = module.read_frames
     monkeypatch.setattr(module, "read_frames", lambda path, *a, **k: reads.append(path) or real_read(path, *a, **k))
