@@ -134,3 +134,28 @@ def test_seed_spread_of_studies_that_differ_only_in_seed(study, tmp_path):
         (tmp_path / "seed7" / name).write_bytes((out / name).read_bytes())
     report = write_report([out, tmp_path / "seed7"], tmp_path / "RESULTS.md").read_text()
     assert "## Spread over seeds" in report and "| seed 0 | seed 7 |" in report
+
+
+@pytest.mark.slow
+def test_a_class_folder_study_calibrates_post_hoc_on_its_validation_part(tmp_path, monkeypatch):
+    import sparsity_study
+
+    from delta_keras.data import write_class_folder
+    from delta_keras.study import runner
+
+    root = write_class_folder(tmp_path / "clips", num_classes=3, sources_per_class=4, clips_per_source=2, frames=8,
+                              image_size=16)
+    chosen = []
+    real = runner._selection
+    monkeypatch.setattr(runner, "_selection", lambda config: chosen.append(real(config)[1]) or real(config))
+    out = tmp_path / "study"
+    sparsity_study.main(["--dataset", "folder", "--data-dir", str(root), "--frames", "4", "--image-size", "16",
+                         "--batch-size", "2", "--steps-per-epoch", "2", "--validation-steps", "1", "--eval-clips", "1",
+                         "--out", str(out), "--methods", "dense,posthoc,posthoc_memory", "--dense-epochs", "1",
+                         "--posthoc-steps", "0.5", "--posthoc-agreements", "0.9", "--posthoc-thresholds", "0.1,0.5",
+                         "--real-clip", ""])
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["name"] for r in summary["runs"]] == ["dense", "posthoc-q0.5", "posthoc-memory-a0.9"]
+    assert chosen and set(chosen) == {"validation"}  # never the test part
+    test_part = runner.builders.class_folder(runner.TrainConfig(dataset="folder", data_dir=str(root)), "test")
+    assert all(r["test_videos"] == len(test_part.videos) for r in summary["runs"])
