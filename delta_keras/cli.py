@@ -242,7 +242,8 @@ def _simulate(args: argparse.Namespace) -> int:
         clips = check_clips(model, np.stack([read_clip(v, frames, (height, width), args.start) for v in args.videos]))
     except ValueError as error:  # e.g. colour frames for a grey-scale model
         raise BadInput(f"{args.model}: {error}") from error
-    report = count_macs(model, clips, args.policies, args.granularity, batch_size=1, progress=True)
+    # A live progress bar on a terminal only: in a file it is a line of carriage returns and colour codes.
+    report = count_macs(model, clips, args.policies, args.granularity, batch_size=1, progress=sys.stdout.isatty())
     print(report.table())
     for key, value in report.neurobench().items():
         print(f"NeuroBench {key}: {value:.6g}")

@@ -88,6 +88,7 @@ def test_training_script_and_simulator_run_end_to_end_on_other_backends(backend,
                  "--frames", "4", "--json", str(tmp_path / "sim.json")], env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "sim.json").read_text())["totals"]["dense"] > 0
+    assert "total" in done.stdout and not ANSI_OR_CARRIAGE_RETURN.search(done.stdout)
 
 
 def test_a_results_file_the_package_did_not_write_is_refused_before_training(tmp_path, capsys):
