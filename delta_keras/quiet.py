@@ -23,7 +23,7 @@ NOISE = re.compile(
 
 
 @contextlib.contextmanager
-def captured_stderr(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]]:
+def captured_output(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]]:
     """Inside the block, stderr (the file descriptor, so C++ output too; with ``descriptors=(1, 2)`` stdout as
     well) goes to a temporary file; after the block the yielded list holds what was written there (one bytes
     item; empty where there is no such descriptor)."""
@@ -52,12 +52,12 @@ def captured_stderr(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]
 
 @contextlib.contextmanager
 def filtered_stderr() -> Iterator[None]:
-    """Inside the block, stderr is captured (`captured_stderr`); afterwards every line that is not known
+    """Inside the block, stderr is captured (`captured_output`); afterwards every line that is not known
     TensorFlow start-up noise is written to stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     output: list[bytes] = []
     try:
-        with captured_stderr() as output:
+        with captured_output() as output:
             yield
     finally:
         for line in b"".join(output).decode(errors="replace").splitlines():

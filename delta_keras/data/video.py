@@ -124,16 +124,22 @@ def count_frames(path: str | os.PathLike) -> int:
     Raises:
         VideoDecodeError: the file cannot be opened or no frame decodes.
     """
+    decoded = _decode_all(path)[1]
+    if not decoded:
+        raise VideoDecodeError(path, "no frame decodes")
+    return decoded
+
+
+def _decode_all(path: str | os.PathLike) -> tuple[int, int]:
+    """Decodes a video from its start: ``(frames the header announces, frames that decode)``."""
     capture = _open(path)
     try:
-        decoded = 0
+        announced, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
         while capture.grab():
             decoded += 1
     finally:
         capture.release()
-    if not decoded:
-        raise VideoDecodeError(path, "no frame decodes")
-    return decoded
+    return announced, decoded
 
 
 def decode_check(path: str | os.PathLike) -> int:
@@ -149,15 +155,11 @@ def decode_check(path: str | os.PathLike) -> int:
         VideoDecodeError: the file cannot be opened, the decoder reports an error, or it yields fewer
             frames than the header announces (beyond `FRAME_COUNT_TOLERANCE`).
     """
-    from delta_keras.quiet import captured_stderr  # noqa: PLC0415 (keeps this module loadable on its own)
+    from delta_keras.quiet import captured_output  # noqa: PLC0415 (keeps this module loadable on its own)
 
     # FFmpeg writes to stderr; through OpenCV's callback (OPENCV_FFMPEG_LOGLEVEL set) to stdout.
-    with captured_stderr(descriptors=(1, 2)) as messages:
-        capture = _open(path)
-        announced, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
-        while capture.grab():
-            decoded += 1
-        capture.release()
+    with captured_output(descriptors=(1, 2)) as messages:
+        announced, decoded = _decode_all(path)
     errors = _DECODER_ERROR.findall(b"".join(messages))
     if errors:
         raise VideoDecodeError(path, f"damaged: the decoder reports {errors[0].decode(errors='replace').strip()!r}"

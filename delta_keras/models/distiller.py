@@ -93,11 +93,10 @@ class Distiller(keras.Model):
 
     @property
     def metrics(self):
-        # Without a label weight there is no label loss to log (not a misleading 0.0). Keras also finds the
-        # trackers by itself (tracked attributes), hence the filter over both lists.
+        # Keras lists the trackers itself (tracked attributes). Without a label weight there is no label loss
+        # to log (not a misleading 0.0).
         hidden = None if getattr(self, "label_weight", 0) else self._trackers["label_loss"]
-        found = [*super().metrics, *self._trackers.values()]
-        return [m for i, m in enumerate(found) if m is not hidden and all(m is not n for n in found[:i])]
+        return [m for m in super().metrics if m is not hidden]
 
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)

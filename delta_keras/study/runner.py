@@ -177,7 +177,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     records, models_for_clip = [], {}
     trained: dict[str, TrainConfig] = {}  # the dense models post-hoc conversion starts from, by run name
-    bases: dict[str, tuple] = {}  # their (model, selection accuracy, reference predictions), loaded when first used
+    bases: dict[str, tuple] = {}  # their (model, selection accuracy), loaded when first used
+    references: dict[str, np.ndarray] = {}  # their predicted classes on the selection clips (memory calibration)
     selection = None
     clip = None
     if study.real_clip:
@@ -189,8 +190,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             dense_config = trained["dense"]
             if params["base"] not in bases:
                 base_model = load_model_from(trained[params["base"]].logdir)[1]
-                bases[params["base"]] = (base_model, _selection_accuracy(base_model, dense_config), None)
-            dense_model, dense_selection, reference = bases[params["base"]]
+                bases[params["base"]] = (base_model, _selection_accuracy(base_model, dense_config))
+            dense_model, dense_selection = bases[params["base"]]
             t = time.time()
             memory = method == "posthoc_memory"
             step = params.get("step", min(study.posthoc_thresholds))
@@ -199,13 +200,12 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             if memory:
                 if selection is None:
                     selection = _selection_clips(dense_config)
-                if reference is None:
-                    reference = dense_model.predict(selection, batch_size=32, verbose=0).argmax(-1)
-                    bases[params["base"]] = (dense_model, dense_selection, reference)
+                if params["base"] not in references:
+                    references[params["base"]] = dense_model.predict(selection, batch_size=32, verbose=0).argmax(-1)
                 # The input's threshold (pixel units) is calibrated too, on a grid around its step.
                 grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
                          if input_step else None)
-                accept = methods.agreement_test(model, selection, reference, params["agreement"])
+                accept = methods.agreement_test(model, selection, references[params["base"]], params["agreement"])
                 thresholds = methods.calibrate_thresholds(model, accept, study.posthoc_thresholds, grids)
                 params = {**params, "thresholds": thresholds}
             results = evaluate_model(model, dense_config)

@@ -59,7 +59,7 @@ def class_folder(config: TrainConfig, split: str) -> data.ClassFolder:
     """The opened (split, checked and probed) part of ``--dataset folder``: ``"train"``, ``"validation"`` or
     ``"test"``, opened once per process."""
     root = Path(config.data_dir).resolve()
-    settings = (config.fold, config.test_share, config.validation_share, config.group_pattern, config.seed)
+    settings = (config.fold, config.test_share, config.validation_share, config.group_pattern)
     return _opened((root, split, settings, config.verify_videos),
                    lambda: data.ClassFolder(root, split, fold=config.fold, test_share=config.test_share,
                                             validation_share=config.validation_share, group=config.group_pattern,

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import delta_keras
 from delta_keras.callbacks import SparsityTensorBoard
-from delta_keras.files import is_generated_json, write_json
+from delta_keras.files import UnsafeWriteError, check_replaceable, is_generated_json, write_json
 from delta_keras.models.distiller import deployed_model
 from delta_keras.train import builders, distribute
 from delta_keras.train.config import ConfigError, TrainConfig
@@ -35,9 +35,11 @@ def check_run(config: TrainConfig) -> None:
     run = RunFolder(config.logdir)
     # Every file the run will replace, checked now: not after hours of training.
     for path in (run.config_path, run.results_path):
-        if path.exists() and not (path.is_file() and is_generated_json(path)):
+        try:
+            check_replaceable(path, is_generated_json)
+        except UnsafeWriteError as error:
             raise ConfigError(f"--logdir {run.path}: {path.name} exists and was not written by delta_keras; "
-                              "refusing to overwrite it (choose another --logdir or move that file away)")
+                              "refusing to overwrite it (choose another --logdir or move that file away)") from error
     if not config.resume:
         if run.last_checkpoint() is not None:
             raise ConfigError(f"--logdir {run.path} already holds checkpoints: pass --resume to continue that run, "
