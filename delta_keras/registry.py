@@ -166,6 +166,7 @@ register_layer(L.Resizing, "affine", reach=_resizing_reach)
 for _cls in (L.ReLU, L.LeakyReLU, L.PReLU, L.ELU, L.Activation):
     register_layer(_cls, "nonlinear", activation=True)
 register_layer(L.Softmax, "nonlinear")
+register_layer(L.LayerNormalization, "nonlinear")
 register_layer(L.Multiply, "nonlinear")
 register_layer(L.Maximum, "nonlinear")
 register_layer(L.Minimum, "nonlinear")

@@ -49,7 +49,39 @@ def test_the_optimizer_round_trips_with_the_model(tmp_path):
     assert loaded.optimizer.step_rate == 50.0 and loaded.optimizer.momentum == 0.9
     # Building it again finds the steps again.
     loaded.optimizer.build(loaded.trainable_variables)
-    assert loaded.optimizer.step_paths == {"delta/step"}
+    assert loaded.optimizer.rates == {"delta/step": 50.0}
+
+
+def _kernel_moves(optimizer, updates: int = 10) -> tuple[float, float, keras.Model]:
+    """How far the convolution's and the head's kernels move in ``updates`` updates."""
+    model, _, data, labels = _model_and_data()
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kernels = [model.get_layer("head").kernel, model.layers[1].layer.kernel]
+    before = [keras.ops.convert_to_numpy(k).copy() for k in kernels]
+    model.fit(data, labels, epochs=updates, batch_size=8, verbose=0)
+    head, conv = (float(np.abs(keras.ops.convert_to_numpy(k) - b).max()) for k, b in zip(kernels, before))
+    return head, conv, model
+
+
+def test_a_fresh_head_learns_at_its_own_rate_over_a_slow_backbone(tmp_path):
+    learning_rate, updates = 1e-5, 10
+    head, conv, model = _kernel_moves(with_step_rate(keras.optimizers.Adam(learning_rate), head_rate=300.0,
+                                                     head=("head",)), updates)
+    assert 0.2 * 300 * learning_rate * updates < head <= 1.1 * 300 * learning_rate * updates
+    assert conv <= 1.1 * learning_rate * updates
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.head_rate == 300.0 and loaded.optimizer.head == ("head",)
+    loaded.optimizer.build(loaded.trainable_variables)
+    assert loaded.optimizer.rates == {"head/kernel": 300.0, "head/bias": 300.0, "delta/step": 1.0}
+
+
+def test_the_training_config_gives_the_classifier_head_its_rate():
+    from delta_keras.train import TrainConfig, build_optimizer
+
+    optimizer = build_optimizer(TrainConfig(learning_rate=1e-5, head_rate=30.0, steps_per_epoch=1))
+    assert optimizer.head_rate == 30.0 and set(optimizer.head) == set(delta_keras.models.HEAD_LAYERS)
+    assert type(build_optimizer(TrainConfig(steps_per_epoch=1))).__name__ == "Adam"
 
 
 def test_a_schedule_and_a_second_wrap_are_kept():
@@ -64,6 +96,8 @@ def test_a_schedule_and_a_second_wrap_are_kept():
 def test_a_bad_rate_is_refused(bad):
     with pytest.raises(ValueError, match="step_rate must be a finite number > 0"):
         with_step_rate(keras.optimizers.Adam(), bad)
+    with pytest.raises(ValueError, match="head_rate must be a finite number > 0"):
+        with_step_rate(keras.optimizers.Adam(), head_rate=bad)
 
 
 def test_an_unknown_optimizer_is_refused():

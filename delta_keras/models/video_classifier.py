@@ -17,6 +17,8 @@ _APPLICATIONS = {
 }
 BACKBONES = (*_APPLICATIONS, "tiny", "hed_vgg16")
 HEADS = ("average", "temporal")
+# The layers of the classification heads, fresh where the backbone is pretrained (`with_step_rate`'s ``head``).
+HEAD_LAYERS = ("head_norm", "temporal_conv", "logits")
 # (filters at alpha 1, stride) of the tiny backbone's conv -> BN -> ReLU blocks.
 _TINY_BLOCKS = ((16, 2), (32, 2), (64, 2), (64, 1))
 
@@ -114,9 +116,11 @@ def frame_classifier(
 
 
 def _temporal_head(features, num_classes: int, dropout: float):
-    """Per-frame features ``(B, T, F)`` -> logits: dropout, a ReLU convolution over 3 neighbouring frames (how
+    """Per-frame features ``(B, T, F)`` -> logits: layer normalisation (a pretrained trunk's pooled features
+    are unnormalised, in the tens to hundreds), dropout, a ReLU convolution over 3 neighbouring frames (how
     the features change, which an average of frames cannot see), averaged over time, then a dense layer."""
-    x = keras.layers.Dropout(dropout, name="head_dropout")(features)
+    x = keras.layers.LayerNormalization(name="head_norm")(features)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     x = keras.layers.Conv1D(256, 3, padding="same", activation="relu", name="temporal_conv")(x)
     x = keras.layers.GlobalAveragePooling1D(name="time_average")(x)
     return keras.layers.Dense(num_classes, name="logits")(keras.layers.Dropout(dropout, name="logits_dropout")(x))
@@ -162,7 +166,7 @@ def video_classifier(
       ``blocks`` blocks, its first ``frozen_blocks`` blocks not trained, HED's own preprocessing: a real
       pretrained backbone that installs offline (`delta_keras.models.hed.hed_vgg16_trunk`).
 
-    Heads: ``"average"`` (per-frame class scores averaged over the clip) or ``"temporal"`` (dropout, a ReLU
+    Heads: ``"average"`` (per-frame class scores averaged over the clip) or ``"temporal"`` (layer norm, dropout, a ReLU
     convolution over 3 neighbouring frames' pooled features, averaged over time, then dropout and a dense
     layer: it sees how the features change; cheap, since it runs on pooled features).
 

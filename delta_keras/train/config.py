@@ -142,7 +142,9 @@ class TrainConfig:
     input_step_init: float | None = _field(None, "Initial step of the input's DeltaActivation, in the units of the "
                                            "input (raw pixels, 0-255); default: --step-init.", "sparsity")
     init_from: str | None = _field(None, "Refinement: start from the weights of this trained checkpoint "
-                                   "(a .keras file or a run folder), matched by layer name.", "sparsity",
+                                   "(a .keras file or a run folder), matched by layer name; DeltaActivation "
+                                   "steps too where the checkpoint has them (e.g. a post-hoc calibrated model).",
+                                   "sparsity",
                                    metavar="CHECKPOINT")
     sparsity_normalization: str = _field("mean", "How each layer's sparsity loss is normalised: mean (per neuron and "
                                          "frame, times the fan-out), frame, sample, or dense_macs (the summed loss is "
@@ -170,6 +172,10 @@ class TrainConfig:
     lr_schedule: str = _field("cosine", "Learning rate over the run: constant or cosine decay to 0.", "training",
                               choices=LR_SCHEDULES)
     learning_rate: float = _field(3e-3, "Initial learning rate.", "training")
+    head_rate: float = _field(1.0, "The classification head (its layer norm, temporal convolution and logits) "
+                              "learns at this multiple of the learning rate: a pretrained backbone fine-tunes at a "
+                              "rate 10-100x below a fresh head's (e.g. --learning-rate 1e-5 --head-rate 30).",
+                              "training")
     seed: int = _field(0, "Seed of weights, data order and augmentation.", "training")
     steps_per_epoch: int | None = _field(None, "Batches per epoch (default: one pass over the training set).",
                                          "training")
@@ -226,6 +232,8 @@ class TrainConfig:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
         if self.checkpoint_every_minutes < 0:
             raise ConfigError(f"--checkpoint-every-minutes must be >= 0, got {self.checkpoint_every_minutes}")
+        if self.head_rate <= 0:
+            raise ConfigError(f"--head-rate must be > 0, got {self.head_rate}")
         if self.learning_rate <= 0 or self.alpha <= 0:
             raise ConfigError("--learning-rate and --alpha must be > 0")
         if self.cache_max_gb is not None and (self.cache_max_gb <= 0 or self.cache_dir is None):
