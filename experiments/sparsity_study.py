@@ -63,6 +63,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--delta-input-step", type=float, default=DEFAULTS.input_step_init,
                    help="Also quantise the input frames of the delta and post-hoc runs, with this initial step "
                         "(pixel units, 0-255).")
+    s.add_argument("--whole-clips", action="store_true",
+                   help="Measure every model on whole test videos (every frame at --frame-stride, frame 0 charged) "
+                        "instead of the training's evaluation clips (--dataset ucf101 or folder).")
+    s.add_argument("--refine-from-posthoc", action="store_true",
+                   help="Start delta_refine from the post-hoc fixed-step point and delta_memory_refine from the "
+                        "post-hoc memory point chosen on the selection set, instead of the dense model.")
     s.add_argument("--tolerance", type=float, default=DEFAULTS.tolerance, help="Accuracy loss allowed (0.01 = 1 point).")
     s.add_argument("--real-clip", default=str(REAL_CLIP) if REAL_CLIP.is_file() else None,
                    help="Video for the density-over-frames figure ('' for none).")
@@ -91,7 +97,8 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         memory_weights=args.memory_weights,
         step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
         step_init=args.delta_step_init, input_step_init=args.delta_input_step, tolerance=args.tolerance, real_clip=args.real_clip or None,
-        real_clip_frames=args.real_clip_frames)
+        real_clip_frames=args.real_clip_frames, whole_clips=args.whole_clips,
+        refine_from_posthoc=args.refine_from_posthoc)
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -103,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     if not args.report_only:
         try:
             dataclasses.replace(study.base, epochs=study.dense_epochs).validate()
-        except ConfigError as error:
+            study.validate()
+        except (ConfigError, ValueError) as error:
             command.error(str(error))
         summary = run_study(study)
     if args.report:

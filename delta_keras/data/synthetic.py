@@ -341,7 +341,7 @@ def write_class_folder(
     num_classes: int = len(SYNTHETIC_CLASSES),
     sources_per_class: int = 6,
     clips_per_source: int = 3,
-    frames: int = 16,
+    frames: int | tuple[int, int] = 16,
     image_size: int = 32,
     shared_sources: int = 0,
     seed: int = 0,
@@ -352,20 +352,23 @@ def write_class_folder(
     Creates ``<root>/<class>/<Source>_<class>_clip_<k>.avi`` (Motion-JPEG) for the first ``num_classes``
     synthetic classes (names as `SYNTHETIC_CLASSES`): ``clips_per_source`` clips of each source video, so a leak-free split must keep them
     together; the first ``shared_sources`` sources (``Movie_0``...) have clips in every class, as a film with
-    several actions does.
+    several actions does. ``frames`` is every clip's length, or ``(shortest, longest)``: each clip's length
+    drawn from that range (JHMDB's clips run 15-40 frames).
 
     Returns:
         ``root`` as a `Path`.
     """
     root = Path(root)
+    lengths = (frames, frames) if isinstance(frames, int) else frames
     for label, name in enumerate(SYNTHETIC_CLASSES[:num_classes]):
         (root / name).mkdir(parents=True, exist_ok=True)
         for source in range(sources_per_class):
             movie = f"Movie_{source}" if source < shared_sources else f"Video{label:02d}x{source}"
             for k in range(clips_per_source):
                 video_seed = [seed, label, source, k]
+                length = int(np.random.default_rng(video_seed).integers(lengths[0], lengths[1] + 1))
                 _write_avi(root / name / f"{movie}_{name}_clip_{k}.avi",
-                           synthetic_video(label, video_seed, np.arange(frames), image_size, frames), fps)
+                           synthetic_video(label, video_seed, np.arange(length), image_size, length), fps)
     return root
 
 

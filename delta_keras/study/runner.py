@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import keras
 import numpy as np
 
 from delta_keras.data import read_clip
-from delta_keras.study import methods
+from delta_keras.files import atomic_save, claim_folder, write_json
+from delta_keras.study import methods, whole_clips
 from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
 from delta_keras.train import ConfigError, TrainConfig, evaluate_model, train
 from delta_keras.train import builders
@@ -19,6 +21,11 @@ from delta_keras.train.run import RunFolder, load_model_from
 
 ALL_METHODS = ("dense", "posthoc", "posthoc_memory", "dense_refine", "l1", "delta_refine", "delta_memory_refine",
                "delta_scratch")
+# With `StudyConfig.refine_from_posthoc`: the post-hoc kind each refinement starts from, and where its model is.
+START_POINTS = {"delta_refine": "posthoc", "delta_memory_refine": "posthoc_memory"}
+START_FOLDERS = {"posthoc": "posthoc-start", "posthoc_memory": "posthoc-memory-start"}
+# Marks the study's own post-hoc folders (records, start models), which a rerun replaces.
+POSTHOC_MARKER = ".delta_keras-posthoc"
 
 
 @dataclasses.dataclass
@@ -30,6 +37,11 @@ class StudyConfig:
     ``delta_refine``) start from the baseline and train ``refine_epochs`` more, and so does ``dense_refine``
     (the baseline trained as long, without sparsity). Post-hoc conversion is applied to both dense models
     (runs named ``...-of-dense-refine`` for the second), so it gets the same training as the refinements.
+
+    With ``refine_from_posthoc``, ``delta_refine`` starts from the post-hoc fixed-step point and
+    ``delta_memory_refine`` from the post-hoc memory point chosen on the selection set (`START_POINTS`):
+    refinement then has to beat what calibration alone reached, from where calibration left it. With
+    ``whole_clips``, every model is measured on whole test videos instead of the training's evaluation clips.
     """
 
     base: TrainConfig
@@ -52,6 +64,10 @@ class StudyConfig:
     tolerance: float = 0.01
     real_clip: str | None = None
     real_clip_frames: int = 32
+    # Evaluate every model on whole test videos (`delta_keras.study.whole_clips`; file datasets only).
+    whole_clips: bool = False
+    # The refinements start from the post-hoc point chosen on the selection set (its steps or thresholds).
+    refine_from_posthoc: bool = False
 
     def runs(self) -> list[tuple[str, str, dict, TrainConfig | None]]:
         """``(name, method, params, config)`` of every run in order (``config`` None for post-hoc points)."""
@@ -87,13 +103,25 @@ class StudyConfig:
             for gradient in gradients:
                 memory = extra.get("memory", False)
                 step_init = self.step_init * (methods.MEMORY_THRESHOLD_PER_STEP if memory else 1.0)
+                start = START_POINTS.get(method) if self.refine_from_posthoc else None
+                if start:
+                    extra = {**extra, "init_from": str(out / START_FOLDERS[start] / "model.keras")}
                 for w in self.memory_weights if memory else self.delta_weights:
                     name = f"{method.replace('_', '-')}-{gradient}-w{w:g}"
                     config = dataclasses.replace(base, sparsity="delta", sparsity_weight=w, step_init=step_init,
                                                  step_gradient=gradient, logdir=str(out / name),
                                                  **methods.input_quantiser(self.input_step_init, memory), **extra)
-                    runs.append((name, method, {"sparsity_weight": w, "step_gradient": gradient}, config))
+                    params = {"sparsity_weight": w, "step_gradient": gradient, **({"start": start} if start else {})}
+                    runs.append((name, method, params, config))
         return runs
+
+    def validate(self) -> None:
+        """Raises ValueError for settings that cannot run together."""
+        for method, start in START_POINTS.items():
+            if self.refine_from_posthoc and method in self.methods and start not in self.methods:
+                raise ValueError(f"refine_from_posthoc: {method} starts from a {start} point; add {start} to the methods")
+        if self.whole_clips and self.base.dataset not in ("ucf101", "folder"):
+            raise ValueError(f"whole_clips: needs video files (--dataset ucf101 or folder), not {self.base.dataset}")
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
@@ -162,9 +190,48 @@ def real_clip_density(model: keras.Model, clip: np.ndarray) -> dict:
             "neuron_weighted": (changed / size).tolist()}
 
 
+def _digest(path: Path) -> str | None:
+    """A short hash of a file's bytes (None when there is none): what a cached measurement was made from."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+
+def chosen_point(records: list[dict], method: str, tolerance: float, base: str = "dense") -> dict | None:
+    """The post-hoc point a deployed engine would pick on the selection set (never the test set): of the points
+    of ``method`` converted from ``base`` whose selection accuracy stays within ``tolerance`` of the dense
+    model's, the largest step (``posthoc``) or the lowest agreement target (``posthoc_memory``); None when
+    no point stays within it."""
+    points = [r for r in records if r["method"] == method and r["base"] == base
+              and r["selection_accuracy"] >= r["dense_selection_accuracy"] - tolerance - 1e-9]
+    if not points:
+        return None
+    return max(points, key=lambda r: r["step"]) if method == "posthoc" else min(points, key=lambda r: r["agreement"])
+
+
+def _start_point(records: list[dict], method: str, tolerance: float) -> dict:
+    """Where a refinement starts: the `chosen_point`, else the most faithful point (smallest step, highest
+    agreement target)."""
+    chosen = chosen_point(records, method, tolerance)
+    if chosen is not None:
+        return chosen
+    points = [r for r in records if r["method"] == method and r["base"] == "dense"]
+    return min(points, key=lambda r: r["step"]) if method == "posthoc" else max(points, key=lambda r: r["agreement"])
+
+
+def _cached_json(path: Path, key: dict) -> dict | None:
+    """The ``value`` of a study file written with this ``key`` (what it was measured from), else None."""
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    return saved.get("value") if saved.get("key") == json.loads(json.dumps(key)) else None
+
+
 def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     """Runs every method of ``study`` (completed runs in ``study.out`` are reused), writes
     ``<out>/summary.json`` and the plots, and returns the summary.
+
+    Reuse after an interruption: a trained run by its ``results.json`` (a killed one resumes from its newest
+    checkpoint), a post-hoc point and a whole-clip measurement by the ``record.json`` / ``whole-clips.json``
+    beside it, valid while the dense model it was made from is the same.
 
     The summary holds ``study`` (the settings), ``runs`` (one record per run, see
     `delta_keras.study.summary.COLUMNS`), ``best`` (per method), ``targets``, ``real_clip`` densities and
@@ -172,55 +239,111 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     """
     from delta_keras.study import plots  # noqa: PLC0415
 
+    study.validate()
     started = time.time()
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
     records, models_for_clip = [], {}
     trained: dict[str, TrainConfig] = {}  # the dense models post-hoc conversion starts from, by run name
-    bases: dict[str, tuple] = {}  # their (model, selection accuracy), loaded when first used
+    base_models: dict[str, keras.Model] = {}  # loaded when first used
+    base_selection: dict[str, float] = {}  # their selection accuracy
     references: dict[str, np.ndarray] = {}  # their predicted classes on the selection clips (memory calibration)
     selection = None
+    videos = None  # the whole test videos, read when first needed
+    input_step = methods.input_quantiser(study.input_step_init)["input_step_init"]
     clip = None
     if study.real_clip:
         clip = read_clip(study.real_clip, study.real_clip_frames, study.base.image_size)[None]
+
+    def base_model(name: str) -> keras.Model:
+        if name not in base_models:
+            base_models[name] = load_model_from(trained[name].logdir)[1]
+        return base_models[name]
+
+    def posthoc_model(point: dict) -> keras.Model:
+        """The post-hoc model of a point (its step; with memory, its calibrated thresholds when it has them)."""
+        memory = point["method"] == "posthoc_memory"
+        step = point.get("step", min(study.posthoc_thresholds))
+        model = methods.posthoc_delta_model(base_model(point["base"]), trained["dense"], step, input_step,
+                                            memory=memory)
+        for layer in methods.delta_layers(model):
+            if layer.name in point.get("thresholds", {}):
+                layer.step_variable.assign(point["thresholds"][layer.name])
+        return model
+
+    def measure(model: keras.Model, config: TrainConfig) -> dict:
+        nonlocal videos
+        if not study.whole_clips:
+            return evaluate_model(model, config)
+        if videos is None:
+            videos = whole_clips.test_videos(config)
+        return whole_clips.evaluate_whole_clips(model, config, videos)
+
+    def write_start(kind: str) -> str:
+        """Saves the post-hoc point a refinement starts from (`_start_point`) where its config points."""
+        point = _start_point(records, kind, study.tolerance)
+        folder = claim_folder(out / START_FOLDERS[kind], POSTHOC_MARKER)
+        atomic_save(folder / "model.keras", posthoc_model(point).save)
+        write_json(folder / "record.json", {"point": point["name"]})
+        return point["name"]
 
     for name, method, params, config in study.runs():
         log(f"=== {name}")
         if method in ("posthoc", "posthoc_memory"):
             dense_config = trained["dense"]
-            if params["base"] not in bases:
-                base_model = load_model_from(trained[params["base"]].logdir)[1]
-                bases[params["base"]] = (base_model, _selection_accuracy(base_model, dense_config))
-            dense_model, dense_selection = bases[params["base"]]
-            t = time.time()
-            memory = method == "posthoc_memory"
-            step = params.get("step", min(study.posthoc_thresholds))
-            input_step = methods.input_quantiser(study.input_step_init, memory)["input_step_init"]
-            model = methods.posthoc_delta_model(dense_model, dense_config, step, input_step, memory=memory)
-            if memory:
-                if selection is None:
-                    selection = _selection_clips(dense_config)
-                if params["base"] not in references:
-                    references[params["base"]] = dense_model.predict(selection, batch_size=32, verbose=0).argmax(-1)
-                # The input's threshold (pixel units) is calibrated too, on a grid around its step.
-                grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
-                         if input_step else None)
-                accept = methods.agreement_test(model, selection, references[params["base"]], params["agreement"])
-                thresholds = methods.calibrate_thresholds(model, accept, study.posthoc_thresholds, grids)
-                params = {**params, "thresholds": thresholds}
-            results = evaluate_model(model, dense_config)
-            params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
-                      "dense_selection_accuracy": dense_selection}
-            record = run_record(name, method, params, results, time.time() - t)
-            models_for_clip[name] = model
+            folder = out / name
+            key = {"params": params, "dense_results": _digest(Path(trained[params["base"]].logdir) / "results.json"),
+                   "thresholds": study.posthoc_thresholds, "input_step": input_step, "whole_clips": study.whole_clips}
+            record = _cached_json(folder / "record.json", key)
+            if record is None:
+                t = time.time()
+                memory = method == "posthoc_memory"
+                if params["base"] not in base_selection:
+                    base_selection[params["base"]] = _selection_accuracy(base_model(params["base"]), dense_config)
+                model = posthoc_model({"method": method, **params})
+                if memory:
+                    if selection is None:
+                        selection = _selection_clips(dense_config)
+                    if params["base"] not in references:
+                        references[params["base"]] = base_model(params["base"]).predict(
+                            selection, batch_size=32, verbose=0).argmax(-1)
+                    # The input's threshold (pixel units) is calibrated too, on a grid around its step.
+                    grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
+                             if input_step else None)
+                    accept = methods.agreement_test(model, selection, references[params["base"]], params["agreement"])
+                    thresholds = methods.calibrate_thresholds(model, accept, study.posthoc_thresholds, grids)
+                    params = {**params, "thresholds": thresholds}
+                results = measure(model, dense_config)
+                params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
+                          "dense_selection_accuracy": base_selection[params["base"]]}
+                record = run_record(name, method, params, results, time.time() - t)
+                claim_folder(folder, POSTHOC_MARKER)
+                write_json(folder / "record.json", {"key": key, "value": record})
+                models_for_clip[name] = model
+            else:
+                models_for_clip[name] = record  # rebuilt only if it is a best point
         else:
             results = _cached(config)
             if results is None:
                 # A run killed mid-study continues from its newest checkpoint.
                 resume = RunFolder(config.logdir).last_checkpoint() is not None
+                if params.get("start") and not resume:
+                    write_start(params["start"])
                 config = dataclasses.replace(config, resume=resume, init_from=None if resume else config.init_from)
                 results = train(config, command_line=["delta_keras.study", name], verbose=verbose)
-            record = run_record(name, method, params, results, results["wall_time_s"], config.logdir)
+            if params.get("start"):
+                start = out / START_FOLDERS[params["start"]] / "record.json"
+                params = {**params, "start_point": json.loads(start.read_text())["point"] if start.is_file() else None}
+            measured = results
+            if study.whole_clips:
+                path = Path(config.logdir) / "whole-clips.json"
+                key = {"results": _digest(Path(config.logdir) / "results.json")}
+                measured = _cached_json(path, key)
+                if measured is None:
+                    measured = measure(load_model_from(config.logdir)[1], config)
+                    write_json(path, {"key": key, "value": measured})
+                params = {**params, "clips_video_accuracy": results["evaluation"]["video_accuracy"]}
+            record = run_record(name, method, params, measured, results["wall_time_s"], config.logdir)
             if method in ("dense", "dense_refine"):
                 trained[name] = config
             models_for_clip[name] = config.logdir  # its checkpoint, loaded only if it is a best point
@@ -228,21 +351,21 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             f"{record['reduction_zero_delta']:.2f}x")
         records.append(record)
 
-    # Post-hoc delta inference as a deployed engine would choose it: the largest step whose accuracy on the
-    # selection set stays within the tolerance of the baseline's.
-    # Per dense model converted.
+    # Post-hoc delta inference as a deployed engine would choose it, per dense model converted.
     for base in trained:
-        posthoc = [r for r in records if r["method"] == "posthoc" and r["base"] == base]
-        chosen = [r for r in posthoc if r["selection_accuracy"] >= r["dense_selection_accuracy"] - study.tolerance - 1e-9]
-        for r in posthoc:
-            r["chosen_on_selection_set"] = bool(chosen) and r["name"] == max(chosen, key=lambda c: c["step"])["name"]
+        chosen = chosen_point(records, "posthoc", study.tolerance, base)
+        for r in records:
+            if r["method"] == "posthoc" and r["base"] == base:
+                r["chosen_on_selection_set"] = r is chosen
 
     best = best_points(records, study.tolerance)
     real = {}
     if clip is not None:
         for method, point in best.items():
             model = models_for_clip[point["name"]]
-            if not isinstance(model, keras.Model):
+            if isinstance(model, dict):
+                model = posthoc_model(model)
+            elif not isinstance(model, keras.Model):
                 model = load_model_from(model)[1]
             real[method] = {"name": point["name"], **real_clip_density(model, clip)}
     summary = {

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from delta_keras import data, models, regularizers
 from delta_keras.callbacks import all_layers, child_layers
-from delta_keras.layers import SparsityLayer
+from delta_keras.layers import DeltaActivation, SparsityLayer
 from delta_keras.optimizers import with_step_rate
 from delta_keras.train.config import ConfigError, TrainConfig
 from delta_keras.train.run import load_model_from
@@ -66,7 +68,7 @@ def class_folder(config: TrainConfig, split: str) -> data.ClassFolder:
                                             **_probing(config)))
 
 
-def _file_source(config: TrainConfig, split: str) -> data.ProbedVideos:
+def file_source(config: TrainConfig, split: str) -> data.ProbedVideos:
     """The opened split of a video-file dataset (``ucf101`` or ``folder``)."""
     return class_folder(config, split) if config.dataset == "folder" else video_folder(config, split)
 
@@ -96,7 +98,7 @@ def num_classes(config: TrainConfig) -> int:
     if config.dataset == "synthetic":
         return len(data.SYNTHETIC_CLASSES)
     if config.dataset in ("ucf101", "folder"):
-        return len(_file_source(config, "train").classes)
+        return len(file_source(config, "train").classes)
     import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, only for this source)
 
     return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.features["label"].num_classes
@@ -111,7 +113,7 @@ def data_summary(config: TrainConfig) -> dict:
     skipped = {}
     if config.dataset in ("ucf101", "folder"):
         for split in ("train", "validation", "test") if config.dataset == "folder" else ("train", "test"):
-            folder = _file_source(config, split)
+            folder = file_source(config, split)
             summary[f"{split}_videos"] = len(folder.videos)
             skipped.update(folder.report.skipped)
     if config.unlabelled_dir:
@@ -164,7 +166,7 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
         return data.synthetic_actions(split, videos_in_split(config, split), sampling, video_frames=video_frames,
                                       **common)
     if config.dataset in ("ucf101", "folder"):
-        return _file_source(config, split).dataset(sampling, **_reading(config), **common)
+        return file_source(config, split).dataset(sampling, **_reading(config), **common)
     return data.ucf101_tfds(config.tfds_config.split("/")[1], split, config.data_dir, sampling, download=False,
                             **common)
 
@@ -189,7 +191,7 @@ def training_videos(config: TrainConfig) -> int:
     if config.unlabelled_dir:
         return len(unlabelled_videos(config).videos)
     if config.dataset in ("ucf101", "folder"):
-        return len(_file_source(config, "train").videos)
+        return len(file_source(config, "train").videos)
     return videos_in_split(config, "train")
 
 
@@ -212,9 +214,18 @@ def train_dataset(config: TrainConfig) -> tf.data.Dataset:
 
 
 def validation_steps(config: TrainConfig) -> int:
-    """Validation batches per epoch: ``validation_steps``, else one centre clip of every video of the
-    `validation_split`."""
-    return config.validation_steps or math.ceil(videos_in_split(config, validation_split(config)) / config.batch_size)
+    """Validation batches per epoch: one centre clip of every video of the `validation_split`, or with
+    ``validation_steps`` that many batches of the first videos of each class, as many as there are (a
+    class with fewer videos than its share leaves the batches short)."""
+    split = validation_split(config)
+    every = math.ceil(videos_in_split(config, split) / config.batch_size)
+    if not config.validation_steps:
+        return every
+    if config.dataset in ("ucf101", "folder"):
+        per_class = _per_class(config, config.validation_steps * config.batch_size)
+        videos = collections.Counter(video.label for video in file_source(config, split).videos)
+        every = math.ceil(sum(min(per_class, count) for count in videos.values()) / config.batch_size)
+    return min(config.validation_steps, every)
 
 
 def _per_class(config: TrainConfig, videos: int) -> int:
@@ -296,7 +307,8 @@ def build_model(config: TrainConfig) -> keras.Model:
 
 
 def build_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """SGD (momentum 0.9) or Adam, with a constant or cosine learning rate.
+    """SGD (momentum 0.9) or Adam, with a constant or cosine learning rate (the steps at ``step_rate`` x, the
+    classification head at ``head_rate`` x).
 
     The cosine schedule is a function of ``optimizer.iterations``, which a checkpoint restores, so a
     resumed run continues on the same curve.
@@ -306,7 +318,9 @@ def build_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config.epochs * epoch_steps(config))
     optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9) if config.optimizer == "sgd" else \
         keras.optimizers.Adam(learning_rate)
-    return with_step_rate(optimizer, config.step_rate) if config.step_rate != 1 else optimizer
+    if config.step_rate == 1 and config.head_rate == 1:
+        return optimizer
+    return with_step_rate(optimizer, config.step_rate, config.head_rate, models.HEAD_LAYERS)
 
 
 def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distiller:
@@ -356,21 +370,33 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
     This is the refinement step: ``source`` is a trained dense model, ``target`` the same architecture
     with sparsity layers (which keep their fresh weights). `delta_keras.sparsify` keeps the names of the
-    image layers, so names identify them.
+    image layers, so names identify them. A `DeltaActivation` whose same-named layer in ``source`` is a
+    `DeltaActivation` of the same mode (with or without memory) takes its steps (thresholds), broadcast to
+    its own granularity: a refinement can start from a post-hoc calibrated model.
 
     Returns:
         The names of the layers copied.
 
     Raises:
         ValueError: when a non-sparsity layer of ``target`` has no same-named, same-shaped layer in
-            ``source`` (the checkpoint is not of this architecture).
+            ``source`` (the checkpoint is not of this architecture), or a step cannot be broadcast.
     """
     sources = weighted_layers(source)
     copied, missing = [], []
     for name, layer in weighted_layers(target).items():
-        if isinstance(layer, SparsityLayer):
-            continue
         match = sources.get(name)
+        if isinstance(layer, SparsityLayer):
+            if isinstance(layer, DeltaActivation) and isinstance(match, DeltaActivation) and \
+                    match.memory == layer.memory:
+                step = keras.ops.convert_to_numpy(match.step_variable)
+                shape = tuple(layer.step_variable.shape)
+                try:
+                    layer.step_variable.assign(np.broadcast_to(step, shape))
+                except ValueError as error:
+                    raise ValueError(f"{name}: the checkpoint's steps {step.shape} do not broadcast to this "
+                                     f"model's {shape} (a finer --granularity than the model refined?)") from error
+                copied.append(name)
+            continue
         shapes = [tuple(w.shape) for w in layer.weights]
         if match is None or [tuple(w.shape) for w in match.weights] != shapes:
             missing.append(name)

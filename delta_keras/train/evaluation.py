@@ -32,7 +32,7 @@ def _scores_function(model: keras.Model):
         return keras.ops.softmax(keras.ops.cast(model(clips, training=False), "float32"))
 
     if keras.backend.backend() == "tensorflow":
-        return tf.function(scores)
+        return tf.function(scores, reduce_retracing=True)  # clips of many lengths (whole videos) trace once or twice
     return lambda clips: scores(clips.numpy())
 
 

@@ -3,6 +3,8 @@
 import json
 import re
 
+import numpy as np
+
 import pytest
 
 from delta_keras.study.report import TABLE, row_cells
@@ -159,3 +161,53 @@ def test_a_class_folder_study_calibrates_post_hoc_on_its_validation_part(tmp_pat
     assert chosen and set(chosen) == {"validation"}  # never the test part
     test_part = runner.builders.class_folder(runner.TrainConfig(dataset="folder", data_dir=str(root)), "test")
     assert all(r["test_videos"] == len(test_part.videos) for r in summary["runs"])
+
+
+@pytest.mark.slow
+def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
+    """Whole test videos of different lengths: every frame counted once (frame 0 charged), and the refinements
+    start from the post-hoc steps and thresholds chosen on the validation part, not from the dense model."""
+    import sparsity_study
+
+    from delta_keras.data import write_class_folder
+    from delta_keras.study import runner
+
+    root = write_class_folder(tmp_path / "clips", num_classes=3, sources_per_class=4, clips_per_source=2,
+                              frames=(6, 11), image_size=16)
+    out = tmp_path / "study"
+    args = ["--dataset", "folder", "--data-dir", str(root), "--frames", "4", "--frame-stride", "2",
+            "--image-size", "16", "--batch-size", "2", "--steps-per-epoch", "2", "--validation-steps", "1",
+            "--eval-clips", "1", "--out", str(out), "--methods", "dense,posthoc,posthoc_memory,delta_refine,"
+            "delta_memory_refine", "--dense-epochs", "1", "--refine-epochs", "1", "--posthoc-steps", "0.25,4",
+            "--posthoc-agreements", "0.9", "--posthoc-thresholds", "0.1,0.5", "--delta-weights", "0.01",
+            "--memory-weights", "0.001", "--step-gradients", "lsq", "--whole-clips", "--refine-from-posthoc",
+            "--real-clip", ""]
+    sparsity_study.main(args)
+    summary = json.loads((out / "summary.json").read_text())
+    runs = {r["name"]: r for r in summary["runs"]}
+
+    config = runner.TrainConfig(dataset="folder", data_dir=str(root), frame_stride=2, image_size=16)
+    videos = runner.whole_clips.test_videos(config)
+    lengths = sorted({len(frames) for frames, _ in videos})
+    assert len(lengths) > 1  # the merge across lengths is exercised
+    dense = runs["dense"]
+    assert dense["test_videos"] == len(videos) and dense["mac_clips"] == len(videos)
+    # Dense MACs per video are the per-frame cost times the mean length: every frame of every video counted once.
+    per_frame = dense["dense_macs"] * len(videos) / sum(len(frames) for frames, _ in videos)
+    assert per_frame * min(lengths) < dense["dense_macs"] < per_frame * max(lengths)
+    assert dense["reduction_zero_delta"] == pytest.approx(1 / dense["temporal_density_mac_first"])
+
+    start = json.loads((out / "posthoc-start" / "record.json").read_text())["point"]
+    assert runs["delta-refine-lsq-w0.01"]["start_point"] == start
+    assert start == next(r["name"] for r in summary["runs"] if r.get("chosen_on_selection_set")) or start == "posthoc-q0.25"
+    steps = {l.name: float(np.mean(l.step_variable)) for l in runner.methods.delta_layers(
+        runner.load_model_from(out / "posthoc-start" / "model.keras")[1])}
+    assert set(steps.values()) == {runs[start]["step"]}
+    memory_start = json.loads((out / "posthoc-memory-start" / "record.json").read_text())["point"]
+    assert runs["delta-memory-refine-lsq-w0.001"]["start_point"] == memory_start == "posthoc-memory-a0.9"
+
+    # A rerun measures nothing again: post-hoc records and whole-clip measurements are reused.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if p.name in ("record.json", "whole-clips.json")}
+    sparsity_study.main(args)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads((out / "summary.json").read_text())["runs"] == summary["runs"]

@@ -25,6 +25,43 @@ def test_refinement_loads_the_dense_weights_by_layer_name(tmp_path):
     assert any(isinstance(layer, DeltaActivation) for layer in delta.layers)
 
 
+def test_a_refinement_takes_the_steps_of_a_calibrated_checkpoint_of_the_same_mode(tmp_path):
+    """A post-hoc model (one step per layer) is a refinement's start: its steps reach every channel; a
+    checkpoint of the other mode (memory thresholds) leaves the fresh steps alone."""
+    calibrated = build_model(dataclasses.replace(TINY, sparsity="delta", granularity="layer", step_init=0.7))
+    deltas = [layer for layer in calibrated.layers if isinstance(layer, DeltaActivation)]
+    for value, layer in enumerate(deltas, 1):
+        layer.step_variable.assign(0.1 * value)
+    calibrated.save(tmp_path / "calibrated.keras")
+    refined = build_model(dataclasses.replace(TINY, sparsity="delta", step_init=0.5))
+    copied = init_from_checkpoint(refined, tmp_path / "calibrated.keras")
+    for value, layer in enumerate(deltas, 1):
+        step = keras.ops.convert_to_numpy(refined.get_layer(layer.name).step_variable)
+        assert layer.name in copied and step.shape == (refined.get_layer(layer.name).input.shape[-1],)
+        np.testing.assert_allclose(step, 0.1 * value, rtol=1e-6)
+    memory = build_model(dataclasses.replace(TINY, sparsity="delta", step_init=0.5, memory=True))
+    copied = init_from_checkpoint(memory, tmp_path / "calibrated.keras")
+    assert not any(layer.name in copied for layer in deltas)
+    assert all(np.all(keras.ops.convert_to_numpy(memory.get_layer(l.name).step_variable) == 0.5) for l in deltas)
+    finer = build_model(dataclasses.replace(TINY, sparsity="delta", granularity="neuron"))
+    refined.save(tmp_path / "per-channel.keras")
+    coarse = build_model(dataclasses.replace(TINY, sparsity="delta", granularity="layer"))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        init_from_checkpoint(coarse, tmp_path / "per-channel.keras")
+    assert init_from_checkpoint(finer, tmp_path / "per-channel.keras")  # channel steps reach every neuron
+
+
+def test_validation_steps_never_ask_for_more_batches_than_there_are(tmp_path):
+    from delta_keras.data import write_class_folder
+
+    root = write_class_folder(tmp_path / "clips", num_classes=3, sources_per_class=4, clips_per_source=1, frames=6,
+                              image_size=16)
+    config = dataclasses.replace(TINY, dataset="folder", data_dir=str(root), batch_size=2, validation_steps=50)
+    batches = sum(1 for _ in builders.validation_dataset(config))
+    assert builders.validation_steps(config) == batches < 50
+    assert builders.validation_steps(dataclasses.replace(config, validation_steps=1)) == 1
+
+
 def test_models_take_clips_of_any_length_and_the_study_needs_no_rebuild():
     from delta_keras.study import real_clip_density
 
