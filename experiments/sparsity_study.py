@@ -63,12 +63,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--delta-input-step", type=float, default=DEFAULTS.input_step_init,
                    help="Also quantise the input frames of the delta and post-hoc runs, with this initial step "
                         "(pixel units, 0-255).")
+    s.add_argument("--calibration-videos", type=int, default=None,
+                   help="Post-hoc memory: calibrate on the centre clips of at most this many selection videos "
+                        "(class-balanced; default: all). Each layer's every threshold tried is one pass over them.")
     s.add_argument("--whole-clips", action="store_true",
                    help="Measure every model on whole test videos (every frame at --frame-stride, frame 0 charged) "
                         "instead of the training's evaluation clips (--dataset ucf101 or folder).")
     s.add_argument("--refine-from-posthoc", action="store_true",
                    help="Start delta_refine from the post-hoc fixed-step point and delta_memory_refine from the "
                         "post-hoc memory point chosen on the selection set, instead of the dense model.")
+    s.add_argument("--posthoc-target", type=float, default=DEFAULTS.posthoc_target,
+                   help="Target: the best DeltaActivation point has this many times fewer zero_delta MACs than the "
+                        "best post-hoc point at equal or better accuracy.")
+    s.add_argument("--dense-target", type=float, default=None,
+                   help="Target: the dense baseline's video accuracy (0.3 = 30 %%).")
     s.add_argument("--tolerance", type=float, default=DEFAULTS.tolerance, help="Accuracy loss allowed (0.01 = 1 point).")
     s.add_argument("--real-clip", default=str(REAL_CLIP) if REAL_CLIP.is_file() else None,
                    help="Video for the density-over-frames figure ('' for none).")
@@ -79,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--report-real-footage", action="append", default=[],
                    help="Real-footage study folders (experiments/real_footage_study.py) to include in the report.")
     s.add_argument("--report-note", default="", help="Markdown put at the top of the report (what it covers).")
+    s.add_argument("--report-keep", action="store_true",
+                   help="Keep the sections of the existing report that this invocation does not write (studies not "
+                        "given, as generated before); new sections go before the column definitions.")
     s.add_argument("--report-only", action="store_true", help="Only (re)write the report from existing summaries.")
     add_config_arguments(p, exclude=("sparsity", "sparsity_weight", "sparsity_schedule", "sparsity_start_step",
                                      "sparsity_warmup_steps", "step_init", "granularity", "step_gradient",
@@ -97,7 +108,8 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         memory_weights=args.memory_weights,
         step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
         step_init=args.delta_step_init, input_step_init=args.delta_input_step, tolerance=args.tolerance, real_clip=args.real_clip or None,
-        real_clip_frames=args.real_clip_frames, whole_clips=args.whole_clips,
+        real_clip_frames=args.real_clip_frames, whole_clips=args.whole_clips, calibration_videos=args.calibration_videos,
+        posthoc_target=args.posthoc_target, dense_target=args.dense_target,
         refine_from_posthoc=args.refine_from_posthoc)
 
 
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         summary = run_study(study)
     if args.report:
         write_report([args.out, *args.report_also], args.report, preamble=args.report_note,
-                     real_footage=args.report_real_footage)
+                     real_footage=args.report_real_footage, keep=args.report_keep)
         print(f"report: {args.report}")
     return summary
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 
@@ -64,32 +65,42 @@ class StudyConfig:
     tolerance: float = 0.01
     real_clip: str | None = None
     real_clip_frames: int = 32
+    # The targets: the best delta point against the best post-hoc point (x fewer MACs); the dense accuracy.
+    posthoc_target: float = 3.0
+    dense_target: float | None = None
+    # At most this many selection videos in the memory calibration's agreement test (None: all).
+    calibration_videos: int | None = None
     # Evaluate every model on whole test videos (`delta_keras.study.whole_clips`; file datasets only).
     whole_clips: bool = False
     # The refinements start from the post-hoc point chosen on the selection set (its steps or thresholds).
     refine_from_posthoc: bool = False
 
     def runs(self) -> list[tuple[str, str, dict, TrainConfig | None]]:
-        """``(name, method, params, config)`` of every run in order (``config`` None for post-hoc points)."""
+        """``(name, method, params, config)`` of every run in order (``config`` None for post-hoc points): the
+        dense baseline and its post-hoc points, the trained sparse methods, then ``dense_refine`` and its
+        post-hoc points."""
         out = Path(self.out)
         base = dataclasses.replace(self.base, sparsity="none", sparsity_weight=None, step_init=None, granularity=None,
                                    step_gradient=None, init_from=None, resume=False)
-        dense = dataclasses.replace(base, epochs=self.dense_epochs, logdir=str(out / "dense"))
-        runs = [("dense", "dense", {}, dense)]
+        # The dense models have no sparsity layer: every sparsity setting at its default (a study's step rate or
+        # loss normalisation does not make its dense baseline another run).
+        no_sparsity = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.metadata.get("group") == "sparsity"}
+        dense_base = dataclasses.replace(base, **no_sparsity)
+        dense = dataclasses.replace(dense_base, epochs=self.dense_epochs, logdir=str(out / "dense"))
         refine = dict(epochs=self.refine_epochs, learning_rate=self.refine_learning_rate, init_from=dense.logdir)
-        bases = ["dense"]
-        if "dense_refine" in self.methods:
-            runs.append(("dense-refine", "dense_refine", {},
-                         dataclasses.replace(base, logdir=str(out / "dense-refine"), **refine)))
-            bases.append("dense-refine")
-        for name in bases:
-            suffix = "" if name == "dense" else f"-of-{name}"
+
+        def posthoc(base_run: str) -> list:
+            suffix = "" if base_run == "dense" else f"-of-{base_run}"
+            points = []
             if "posthoc" in self.methods:
-                runs += [(f"posthoc-q{q:g}{suffix}", "posthoc", {"step": q, "base": name}, None)
-                         for q in self.posthoc_steps]
+                points += [(f"posthoc-q{q:g}{suffix}", "posthoc", {"step": q, "base": base_run}, None)
+                           for q in self.posthoc_steps]
             if "posthoc_memory" in self.methods:
-                runs += [(f"posthoc-memory-a{a:g}{suffix}", "posthoc_memory", {"agreement": a, "base": name}, None)
-                         for a in self.posthoc_agreements]
+                points += [(f"posthoc-memory-a{a:g}{suffix}", "posthoc_memory", {"agreement": a, "base": base_run},
+                            None) for a in self.posthoc_agreements]
+            return points
+
+        runs = [("dense", "dense", {}, dense), *posthoc("dense")]
         if "l1" in self.methods:
             for w in self.l1_weights:
                 runs.append((f"l1-w{w:g}", "l1", {"sparsity_weight": w},
@@ -113,6 +124,11 @@ class StudyConfig:
                                                  **methods.input_quantiser(self.input_step_init, memory), **extra)
                     params = {"sparsity_weight": w, "step_gradient": gradient, **({"start": start} if start else {})}
                     runs.append((name, method, params, config))
+        # Last: what the refinements' extra epochs alone give (the sparse runs, the study's point, come first).
+        if "dense_refine" in self.methods:
+            runs += [("dense-refine", "dense_refine", {},
+                      dataclasses.replace(dense_base, logdir=str(out / "dense-refine"), **refine)),
+                     *posthoc("dense-refine")]
         return runs
 
     def validate(self) -> None:
@@ -120,6 +136,8 @@ class StudyConfig:
         for method, start in START_POINTS.items():
             if self.refine_from_posthoc and method in self.methods and start not in self.methods:
                 raise ValueError(f"refine_from_posthoc: {method} starts from a {start} point; add {start} to the methods")
+        if self.calibration_videos is not None and self.calibration_videos < 1:
+            raise ValueError(f"calibration_videos must be >= 1, got {self.calibration_videos}")
         if self.whole_clips and self.base.dataset not in ("ucf101", "folder"):
             raise ValueError(f"whole_clips: needs video files (--dataset ucf101 or folder), not {self.base.dataset}")
 
@@ -151,10 +169,13 @@ def _selection(config: TrainConfig) -> tuple[TrainConfig, str, int]:
     return config, "validation" if config.dataset == "folder" else "train", 512
 
 
-def _selection_clips(config: TrainConfig) -> np.ndarray:
-    """The centre clips of the selection videos (see `_selection`), as one array."""
+def _selection_clips(config: TrainConfig, videos: int | None = None) -> np.ndarray:
+    """The centre clips of the selection videos (see `_selection`), as one array: of all, or of the first
+    ``videos`` of each class in turn (a class-balanced sample)."""
     selection, split, limit = _selection(config)
-    dataset = builders.clip_source(selection, split, training=False).take(limit).batch(64)
+    per_class = math.ceil(videos / builders.num_classes(config)) if videos else None
+    dataset = builders.clip_source(selection, split, training=False, videos_per_class=per_class)
+    dataset = dataset.take(min(limit, videos or limit)).batch(64)
     return np.concatenate([np.asarray(clips) for clips, _ in dataset])
 
 
@@ -250,7 +271,9 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     references: dict[str, np.ndarray] = {}  # their predicted classes on the selection clips (memory calibration)
     selection = None
     videos = None  # the whole test videos, read when first needed
-    input_step = methods.input_quantiser(study.input_step_init)["input_step_init"]
+    # The input's step (fixed-step points) or threshold (memory points: half the step, the same worst-case error).
+    input_steps = {memory: methods.input_quantiser(study.input_step_init, memory)["input_step_init"]
+                   for memory in (False, True)}
     clip = None
     if study.real_clip:
         clip = read_clip(study.real_clip, study.real_clip_frames, study.base.image_size)[None]
@@ -264,7 +287,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
         """The post-hoc model of a point (its step; with memory, its calibrated thresholds when it has them)."""
         memory = point["method"] == "posthoc_memory"
         step = point.get("step", min(study.posthoc_thresholds))
-        model = methods.posthoc_delta_model(base_model(point["base"]), trained["dense"], step, input_step,
+        model = methods.posthoc_delta_model(base_model(point["base"]), trained["dense"], step, input_steps[memory],
                                             memory=memory)
         for layer in methods.delta_layers(model):
             if layer.name in point.get("thresholds", {}):
@@ -293,7 +316,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             dense_config = trained["dense"]
             folder = out / name
             key = {"params": params, "dense_results": _digest(Path(trained[params["base"]].logdir) / "results.json"),
-                   "thresholds": study.posthoc_thresholds, "input_step": input_step, "whole_clips": study.whole_clips}
+                   "thresholds": study.posthoc_thresholds, "input_step": study.input_step_init,
+                   "calibration_videos": study.calibration_videos, "whole_clips": study.whole_clips}
             record = _cached_json(folder / "record.json", key)
             if record is None:
                 t = time.time()
@@ -303,11 +327,12 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
                 model = posthoc_model({"method": method, **params})
                 if memory:
                     if selection is None:
-                        selection = _selection_clips(dense_config)
+                        selection = _selection_clips(dense_config, study.calibration_videos)
                     if params["base"] not in references:
                         references[params["base"]] = base_model(params["base"]).predict(
                             selection, batch_size=32, verbose=0).argmax(-1)
                     # The input's threshold (pixel units) is calibrated too, on a grid around its step.
+                    input_step = input_steps[True]
                     grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
                              if input_step else None)
                     accept = methods.agreement_test(model, selection, references[params["base"]], params["agreement"])
@@ -373,7 +398,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
         "study": study.to_dict(),
         "runs": records,
         "best": best,
-        "targets": targets(records, study.tolerance),
+        "targets": targets(records, study.tolerance, posthoc_target=study.posthoc_target,
+                           dense_target=study.dense_target),
         "real_clip": {"path": study.real_clip, "frames": study.real_clip_frames, "densities": real} if real else None,
         "wall_time_s": time.time() - started,
     }

@@ -38,9 +38,9 @@ def study(tmp_path_factory):
 def test_summary_holds_every_run_with_consistent_figures(study):
     _, _, summary = study
     runs = {r["name"]: r for r in summary["runs"]}
-    assert list(runs) == ["dense", "dense-refine", "posthoc-q0.5", "posthoc-memory-a0.9",
-                          "posthoc-q0.5-of-dense-refine", "posthoc-memory-a0.9-of-dense-refine",
-                          "delta-refine-lsq-w0.001", "delta-memory-refine-lsq-w0.0001"]
+    assert list(runs) == ["dense", "posthoc-q0.5", "posthoc-memory-a0.9", "delta-refine-lsq-w0.001",
+                          "delta-memory-refine-lsq-w0.0001", "dense-refine", "posthoc-q0.5-of-dense-refine",
+                          "posthoc-memory-a0.9-of-dense-refine"]
     # Post-hoc conversion of both dense models: each point compared with its own model on the selection videos.
     assert runs["posthoc-q0.5"]["base"] == "dense" and runs["posthoc-q0.5-of-dense-refine"]["base"] == "dense-refine"
     assert (runs["posthoc-q0.5-of-dense-refine"]["dense_selection_accuracy"]
@@ -211,3 +211,19 @@ def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
     sparsity_study.main(args)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert json.loads((out / "summary.json").read_text())["runs"] == summary["runs"]
+
+    # The report: the whole-clip setting said, the rerun command gives back this study, old sections kept.
+    import shlex
+
+    from delta_keras.study.report import GENERATED, study_command, write_report
+
+    report = tmp_path / "docs" / "RESULTS.md"
+    report.parent.mkdir()
+    report.write_text(f"# old\n\n{GENERATED}\n\n## `an-earlier-study`\n\nits table\n\n## What each column counts\n\nold\n")
+    text = write_report([out], report, preamble="Two studies.", keep=True).read_text()
+    assert text.index("## `an-earlier-study`\n\nits table") < text.index(f"## `{out.name}`") < text.index(
+        "## What each column counts") and "\nold\n" not in text and "Two studies." in text
+    assert "Evaluation on whole test videos" in text and "start from the post-hoc points chosen" in text
+    assert json.loads((report.parent / "results" / out.name / "summary.json").read_text())["runs"] == summary["runs"]
+    rerun = sparsity_study.parser().parse_args(shlex.split(study_command(summary["study"]))[2:])
+    assert json.loads(json.dumps(sparsity_study.study_from_args(rerun).to_dict())) == summary["study"]
