@@ -246,6 +246,151 @@ def _cached_json(path: Path, key: dict) -> dict | None:
     return saved.get("value") if saved.get("key") == json.loads(json.dumps(key)) else None
 
 
+class _StudyRun:
+    """One invocation of a study: the records so far and what its runs share (the dense models, the selection
+    clips, the whole test videos), each loaded when first needed."""
+
+    def __init__(self, study: StudyConfig, verbose: int | str, log):
+        self.study, self.verbose, self.log = study, verbose, log
+        self.out = Path(study.out)
+        self.records: list[dict] = []
+        self.models: dict[str, object] = {}  # per run: a model, its run folder, or a post-hoc record to rebuild
+        self.trained: dict[str, TrainConfig] = {}  # the dense models post-hoc conversion starts from, by run name
+        self.base_models: dict[str, keras.Model] = {}
+        self.base_selection: dict[str, float] = {}  # their selection accuracy
+        self.references: dict[str, np.ndarray] = {}  # their predicted classes on the selection clips
+        self.selection: np.ndarray | None = None
+        self.videos: list | None = None
+        # The input's step (fixed-step points) or threshold (memory: half the step, the same worst-case error).
+        self.input_steps = {memory: methods.input_quantiser(study.input_step_init, memory)["input_step_init"]
+                            for memory in (False, True)}
+
+    # ------------------------------------------------------------------ shared pieces
+    def base_model(self, name: str) -> keras.Model:
+        if name not in self.base_models:
+            self.base_models[name] = load_model_from(self.trained[name].logdir)[1]
+        return self.base_models[name]
+
+    def posthoc_model(self, point: dict) -> keras.Model:
+        """The post-hoc model of a point (its step; with memory, its calibrated thresholds when it has them)."""
+        memory = point["method"] == "posthoc_memory"
+        step = point.get("step", min(self.study.posthoc_thresholds))
+        model = methods.posthoc_delta_model(self.base_model(point["base"]), self.trained["dense"], step,
+                                            self.input_steps[memory], memory=memory)
+        for layer in methods.delta_layers(model):
+            if layer.name in point.get("thresholds", {}):
+                layer.step_variable.assign(point["thresholds"][layer.name])
+        return model
+
+    def measure(self, model: keras.Model, config: TrainConfig) -> dict:
+        """Accuracy and MACs: on whole test videos, or as training evaluates."""
+        if not self.study.whole_clips:
+            return evaluate_model(model, config)
+        if self.videos is None:
+            self.videos = whole_clips.test_videos(config)
+        return whole_clips.evaluate_whole_clips(model, config, self.videos)
+
+    def write_start(self, kind: str) -> None:
+        """Saves the post-hoc point a refinement starts from (`_start_point`) where its config points."""
+        point = _start_point(self.records, kind, self.study.tolerance)
+        folder = claim_folder(self.out / START_FOLDERS[kind], POSTHOC_MARKER)
+        atomic_save(folder / "model.keras", self.posthoc_model(point).save)
+        write_json(folder / "record.json", {"point": point["name"]})
+
+    # ------------------------------------------------------------------ the two kinds of run
+    def posthoc_point(self, name: str, method: str, params: dict) -> dict:
+        """A post-hoc point (calibrated on the selection set when with memory), or its record from a rerun."""
+        study, dense_config = self.study, self.trained["dense"]
+        folder = self.out / name
+        key = {"params": params, "dense_results": _digest(Path(self.trained[params["base"]].logdir) / "results.json"),
+               "thresholds": study.posthoc_thresholds, "input_step": study.input_step_init,
+               "calibration_videos": study.calibration_videos, "whole_clips": study.whole_clips}
+        record = _cached_json(folder / "record.json", key)
+        if record is not None:
+            self.models[name] = record  # rebuilt only if it is a best point
+            return record
+        started = time.time()
+        base = params["base"]
+        if base not in self.base_selection:
+            self.base_selection[base] = _selection_accuracy(self.base_model(base), dense_config)
+        model = self.posthoc_model({"method": method, **params})
+        if method == "posthoc_memory":
+            params = {**params, "thresholds": self.calibrate(model, params)}
+        results = self.measure(model, dense_config)
+        params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
+                  "dense_selection_accuracy": self.base_selection[base]}
+        record = run_record(name, method, params, results, time.time() - started)
+        claim_folder(folder, POSTHOC_MARKER)
+        write_json(folder / "record.json", {"key": key, "value": record})
+        self.models[name] = model
+        return record
+
+    def calibrate(self, model: keras.Model, params: dict) -> dict[str, float]:
+        """Per-layer thresholds keeping ``params["agreement"]`` with the base model on the selection clips."""
+        if self.selection is None:
+            self.selection = _selection_clips(self.trained["dense"], self.study.calibration_videos)
+        base = params["base"]
+        if base not in self.references:
+            self.references[base] = self.base_model(base).predict(self.selection, batch_size=32, verbose=0).argmax(-1)
+        # The input's threshold (pixel units) is calibrated too, on a grid around its step.
+        input_step = self.input_steps[True]
+        grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
+                 if input_step else None)
+        accept = methods.agreement_test(model, self.selection, self.references[base], params["agreement"])
+        return methods.calibrate_thresholds(model, accept, self.study.posthoc_thresholds, grids)
+
+    def trained_run(self, name: str, method: str, params: dict, config: TrainConfig) -> dict:
+        """A trained run (resumed from its newest checkpoint if killed, reused if complete), measured."""
+        results = _cached(config)
+        if results is None:
+            resume = RunFolder(config.logdir).last_checkpoint() is not None
+            if params.get("start") and not resume:
+                self.write_start(params["start"])
+            config = dataclasses.replace(config, resume=resume, init_from=None if resume else config.init_from)
+            results = train(config, command_line=["delta_keras.study", name], verbose=self.verbose)
+        if params.get("start"):
+            start = self.out / START_FOLDERS[params["start"]] / "record.json"
+            params = {**params, "start_point": json.loads(start.read_text())["point"] if start.is_file() else None}
+        measured = results
+        if self.study.whole_clips:
+            path = Path(config.logdir) / "whole-clips.json"
+            key = {"results": _digest(Path(config.logdir) / "results.json")}
+            measured = _cached_json(path, key)
+            if measured is None:
+                measured = self.measure(load_model_from(config.logdir)[1], config)
+                write_json(path, {"key": key, "value": measured})
+            params = {**params, "clips_video_accuracy": results["evaluation"]["video_accuracy"]}
+        if method in ("dense", "dense_refine"):
+            self.trained[name] = config
+        self.models[name] = config.logdir  # its checkpoint, loaded only if it is a best point
+        return run_record(name, method, params, measured, results["wall_time_s"], config.logdir)
+
+    # ------------------------------------------------------------------ the summary
+    def mark_chosen_posthoc(self) -> None:
+        """Post-hoc delta inference as a deployed engine would choose it, per dense model converted."""
+        for base in self.trained:
+            chosen = chosen_point(self.records, "posthoc", self.study.tolerance, base)
+            for r in self.records:
+                if r["method"] == "posthoc" and r["base"] == base:
+                    r["chosen_on_selection_set"] = r is chosen
+
+    def real_clip_densities(self, best: dict) -> dict | None:
+        """Density over the frames of the study's real clip, for each method's best point."""
+        study = self.study
+        if not study.real_clip:
+            return None
+        clip = read_clip(study.real_clip, study.real_clip_frames, study.base.image_size)[None]
+        densities = {}
+        for method, point in best.items():
+            model = self.models[point["name"]]
+            if isinstance(model, dict):
+                model = self.posthoc_model(model)
+            elif not isinstance(model, keras.Model):
+                model = load_model_from(model)[1]
+            densities[method] = {"name": point["name"], **real_clip_density(model, clip)}
+        return {"path": study.real_clip, "frames": study.real_clip_frames, "densities": densities}
+
+
 def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
     """Runs every method of ``study`` (completed runs in ``study.out`` are reused), writes
     ``<out>/summary.json`` and the plots, and returns the summary.
@@ -262,147 +407,27 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
 
     study.validate()
     started = time.time()
-    out = Path(study.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records, models_for_clip = [], {}
-    trained: dict[str, TrainConfig] = {}  # the dense models post-hoc conversion starts from, by run name
-    base_models: dict[str, keras.Model] = {}  # loaded when first used
-    base_selection: dict[str, float] = {}  # their selection accuracy
-    references: dict[str, np.ndarray] = {}  # their predicted classes on the selection clips (memory calibration)
-    selection = None
-    videos = None  # the whole test videos, read when first needed
-    # The input's step (fixed-step points) or threshold (memory points: half the step, the same worst-case error).
-    input_steps = {memory: methods.input_quantiser(study.input_step_init, memory)["input_step_init"]
-                   for memory in (False, True)}
-    clip = None
-    if study.real_clip:
-        clip = read_clip(study.real_clip, study.real_clip_frames, study.base.image_size)[None]
-
-    def base_model(name: str) -> keras.Model:
-        if name not in base_models:
-            base_models[name] = load_model_from(trained[name].logdir)[1]
-        return base_models[name]
-
-    def posthoc_model(point: dict) -> keras.Model:
-        """The post-hoc model of a point (its step; with memory, its calibrated thresholds when it has them)."""
-        memory = point["method"] == "posthoc_memory"
-        step = point.get("step", min(study.posthoc_thresholds))
-        model = methods.posthoc_delta_model(base_model(point["base"]), trained["dense"], step, input_steps[memory],
-                                            memory=memory)
-        for layer in methods.delta_layers(model):
-            if layer.name in point.get("thresholds", {}):
-                layer.step_variable.assign(point["thresholds"][layer.name])
-        return model
-
-    def measure(model: keras.Model, config: TrainConfig) -> dict:
-        nonlocal videos
-        if not study.whole_clips:
-            return evaluate_model(model, config)
-        if videos is None:
-            videos = whole_clips.test_videos(config)
-        return whole_clips.evaluate_whole_clips(model, config, videos)
-
-    def write_start(kind: str) -> str:
-        """Saves the post-hoc point a refinement starts from (`_start_point`) where its config points."""
-        point = _start_point(records, kind, study.tolerance)
-        folder = claim_folder(out / START_FOLDERS[kind], POSTHOC_MARKER)
-        atomic_save(folder / "model.keras", posthoc_model(point).save)
-        write_json(folder / "record.json", {"point": point["name"]})
-        return point["name"]
-
+    Path(study.out).mkdir(parents=True, exist_ok=True)
+    run = _StudyRun(study, verbose, log)
     for name, method, params, config in study.runs():
         log(f"=== {name}")
-        if method in ("posthoc", "posthoc_memory"):
-            dense_config = trained["dense"]
-            folder = out / name
-            key = {"params": params, "dense_results": _digest(Path(trained[params["base"]].logdir) / "results.json"),
-                   "thresholds": study.posthoc_thresholds, "input_step": study.input_step_init,
-                   "calibration_videos": study.calibration_videos, "whole_clips": study.whole_clips}
-            record = _cached_json(folder / "record.json", key)
-            if record is None:
-                t = time.time()
-                memory = method == "posthoc_memory"
-                if params["base"] not in base_selection:
-                    base_selection[params["base"]] = _selection_accuracy(base_model(params["base"]), dense_config)
-                model = posthoc_model({"method": method, **params})
-                if memory:
-                    if selection is None:
-                        selection = _selection_clips(dense_config, study.calibration_videos)
-                    if params["base"] not in references:
-                        references[params["base"]] = base_model(params["base"]).predict(
-                            selection, batch_size=32, verbose=0).argmax(-1)
-                    # The input's threshold (pixel units) is calibrated too, on a grid around its step.
-                    input_step = input_steps[True]
-                    grids = ({methods.delta_layers(model)[0].name: tuple(input_step * f for f in (0.25, 0.5, 1.0, 2.0))}
-                             if input_step else None)
-                    accept = methods.agreement_test(model, selection, references[params["base"]], params["agreement"])
-                    thresholds = methods.calibrate_thresholds(model, accept, study.posthoc_thresholds, grids)
-                    params = {**params, "thresholds": thresholds}
-                results = measure(model, dense_config)
-                params = {**params, "selection_accuracy": _selection_accuracy(model, dense_config),
-                          "dense_selection_accuracy": base_selection[params["base"]]}
-                record = run_record(name, method, params, results, time.time() - t)
-                claim_folder(folder, POSTHOC_MARKER)
-                write_json(folder / "record.json", {"key": key, "value": record})
-                models_for_clip[name] = model
-            else:
-                models_for_clip[name] = record  # rebuilt only if it is a best point
-        else:
-            results = _cached(config)
-            if results is None:
-                # A run killed mid-study continues from its newest checkpoint.
-                resume = RunFolder(config.logdir).last_checkpoint() is not None
-                if params.get("start") and not resume:
-                    write_start(params["start"])
-                config = dataclasses.replace(config, resume=resume, init_from=None if resume else config.init_from)
-                results = train(config, command_line=["delta_keras.study", name], verbose=verbose)
-            if params.get("start"):
-                start = out / START_FOLDERS[params["start"]] / "record.json"
-                params = {**params, "start_point": json.loads(start.read_text())["point"] if start.is_file() else None}
-            measured = results
-            if study.whole_clips:
-                path = Path(config.logdir) / "whole-clips.json"
-                key = {"results": _digest(Path(config.logdir) / "results.json")}
-                measured = _cached_json(path, key)
-                if measured is None:
-                    measured = measure(load_model_from(config.logdir)[1], config)
-                    write_json(path, {"key": key, "value": measured})
-                params = {**params, "clips_video_accuracy": results["evaluation"]["video_accuracy"]}
-            record = run_record(name, method, params, measured, results["wall_time_s"], config.logdir)
-            if method in ("dense", "dense_refine"):
-                trained[name] = config
-            models_for_clip[name] = config.logdir  # its checkpoint, loaded only if it is a best point
+        record = (run.posthoc_point(name, method, params) if config is None
+                  else run.trained_run(name, method, params, config))
         log(f"    video accuracy {record['video_accuracy']:.3f}, zero_delta reduction "
             f"{record['reduction_zero_delta']:.2f}x")
-        records.append(record)
-
-    # Post-hoc delta inference as a deployed engine would choose it, per dense model converted.
-    for base in trained:
-        chosen = chosen_point(records, "posthoc", study.tolerance, base)
-        for r in records:
-            if r["method"] == "posthoc" and r["base"] == base:
-                r["chosen_on_selection_set"] = r is chosen
-
-    best = best_points(records, study.tolerance)
-    real = {}
-    if clip is not None:
-        for method, point in best.items():
-            model = models_for_clip[point["name"]]
-            if isinstance(model, dict):
-                model = posthoc_model(model)
-            elif not isinstance(model, keras.Model):
-                model = load_model_from(model)[1]
-            real[method] = {"name": point["name"], **real_clip_density(model, clip)}
+        run.records.append(record)
+    run.mark_chosen_posthoc()
+    best = best_points(run.records, study.tolerance)
     summary = {
         "schema": SCHEMA,
         "study": study.to_dict(),
-        "runs": records,
+        "runs": run.records,
         "best": best,
-        "targets": targets(records, study.tolerance, posthoc_target=study.posthoc_target,
+        "targets": targets(run.records, study.tolerance, posthoc_target=study.posthoc_target,
                            dense_target=study.dense_target),
-        "real_clip": {"path": study.real_clip, "frames": study.real_clip_frames, "densities": real} if real else None,
+        "real_clip": run.real_clip_densities(best),
         "wall_time_s": time.time() - started,
     }
-    summary["figures"] = plots.plot_all(summary, out)
-    write_summary(out / "summary.json", summary)
+    summary["figures"] = plots.plot_all(summary, Path(study.out))
+    write_summary(Path(study.out) / "summary.json", summary)
     return summary
