@@ -36,10 +36,19 @@ class PixelMix(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@keras.saving.register_keras_serializable(package="tests")
+class ClipMean(keras.layers.Layer):
+    """A custom layer averaging a clip over time."""
+
+    def call(self, x):
+        return ops.mean(x, axis=1)
+
+
 def _register():
     from delta_keras.sim import geometry
 
     registry.register_layer(Swish, "nonlinear", activation=True)
+    registry.register_layer(ClipMean, "affine", time_mean=True)
     registry.register_layer(PixelMix, "mac", fan_out=lambda layer: float(layer.units),
                             stages=lambda layer, frame_shape: [geometry.Stage(
                                 "", np.asarray(ops.convert_to_numpy(layer.kernel)), ops.matmul, frame_shape)])
@@ -74,6 +83,19 @@ def test_a_custom_layer_registered_once_is_handled_everywhere():
     outputs = engine.run(clips)
     np.testing.assert_allclose(outputs, ops.convert_to_numpy(clip_model(clips)), atol=1e-4)
     assert engine.macs == {layer.name: layer.macs("zero_delta").tolist() for layer in report.layers}
+    assert registry.counts_as_activation(clip_model.get_layer("swish"))
+
+    # A custom time mean: the engine and the runtime keep a running mean; the runtime runs the custom MAC
+    # layer densely (it has no runtime kernel) and the convolutions with its sparse kernel.
+    from delta_keras.runtime import DeltaRuntime
+
+    averaged = keras.Model(clip_model.input, ClipMean(name="clip_mean")(clip_model.output))
+    expected = ops.convert_to_numpy(averaged(clips))
+    for streaming in (sim.DeltaInference(averaged), DeltaRuntime(averaged, batch_size=2)):
+        outputs = [np.asarray(streaming.step(clips[:, t])) for t in range(clips.shape[1])]
+        # A running mean: after the last frame, the clip's mean (after the first, the first frame's output).
+        np.testing.assert_allclose(outputs[-1], expected, atol=1e-3)
+        assert not np.allclose(outputs[0], expected, atol=1e-3)
 
 
 def test_unknown_and_bad_registrations_say_what_to_do():
@@ -92,3 +114,21 @@ def test_unknown_and_bad_registrations_say_what_to_do():
     model = keras.Model(images, keras.layers.Conv2D(1, 1)(Unknown()(keras.layers.ReLU()(images))))
     with pytest.warns(UserWarning, match="register_layer"):
         graph_fan_outs(model)
+    with pytest.raises(ValueError, match="Einsum is not registered yet"):
+        registry.register_operation("Einsum", time_mean=True)
+
+
+def test_keras_operations_are_known_by_name_and_layers_by_class():
+    from delta_keras.models import graph
+
+    clips = keras.Input((3, 4, 5))
+    for axis, over_time in ((1, True), (2, False)):
+        model = keras.Model(clips, ops.mean(clips, axis=axis))
+        means = [node.operation for node in graph.layer_calls(model) if type(node.operation).__name__ == "Mean"]
+        assert len(means) == 1 and registry.layer_kind(means[0]).role == "affine"
+        assert registry.averages_over_time(means[0]) == over_time
+    assert registry.layer_kind(keras.layers.Dense).runtime_kernel == "gathered_dense"
+    assert registry.layer_kind(keras.layers.LSTM(2)).recurrent
+    assert registry.averages_over_time(keras.layers.GlobalAveragePooling1D())
+    assert not registry.averages_over_time(keras.layers.GlobalAveragePooling2D())
+    assert registry.counts_as_activation(keras.layers.Softmax()) and not registry.is_activation(keras.layers.Softmax())

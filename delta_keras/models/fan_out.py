@@ -36,7 +36,7 @@ from typing import Iterable
 import keras
 
 from delta_keras import registry
-from delta_keras.layers import SparsityLayer, UnfoldTime
+from delta_keras.layers import SparsityLayer
 from delta_keras.models import graph as graph_lib
 
 
@@ -79,8 +79,9 @@ def _reach(layer: keras.layers.Layer) -> float:
 
 
 def _data_inputs(node) -> list:
-    # UnfoldTime reads only the shape of its second input.
-    return node.input_tensors[:1] if isinstance(node.operation, UnfoldTime) else node.input_tensors
+    # Unfolding time reads only the shape of its second input.
+    kind = registry.layer_kind(node.operation)
+    return node.input_tensors[:1] if kind is not None and kind.role == "unfold" else node.input_tensors
 
 
 def graph_fan_outs(model: keras.Model, stop_at: Iterable[str] = ()) -> dict[str, float]:

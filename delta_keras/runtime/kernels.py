@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from delta_keras import registry
+
 try:
     import numba
 except ImportError:  # optional: pip install 'delta_keras[runtime]'
@@ -260,9 +262,11 @@ def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: fl
     """The delta kernel for a MAC layer on frames of ``frame_shape``, or None where the layer runs densely
     every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense layers on feature maps;
     convolutions when numba is not installed)."""
-    if type(layer) is keras.layers.Conv2D and numba is not None and layer.groups == 1 and (
+    kind = registry.layer_kind(layer)
+    kernel = kind.runtime_kernel if kind is not None else None
+    if kernel == "sparse_conv2d" and numba is not None and layer.groups == 1 and (
             layer.data_format == "channels_last" and layer.padding in ("same", "valid")):
         return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts)
-    if type(layer) is keras.layers.Dense and len(frame_shape) == 1:
+    if kernel == "gathered_dense" and len(frame_shape) == 1:
         return GatheredDense(layer, frame_shape, batch, fan_out, dense_above, counts)
     return None

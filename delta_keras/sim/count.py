@@ -12,21 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras import registry
-from delta_keras.layers import SparsityLayer, density
+from delta_keras.layers import density
 from delta_keras.models import graph as graph_lib
 from delta_keras.sim import geometry
 from delta_keras.sim.report import LayerCount, MacReport, StageCount
 
 POLICIES = ("dense", "zero_activation", "zero_delta", "zero_weight", "both")
 
-
-
-def _counts_as_activation(layer) -> bool:
-    """Whether a layer's outputs count as activations for NeuroBench's activation sparsity: the registry's
-    activation layers, a softmax, the sparsity layers, and layers with a nonlinear ``activation`` of their own."""
-    kind = registry.layer_kind(layer)
-    return (kind is not None and kind.activation) or isinstance(layer, (keras.layers.Softmax, SparsityLayer)) or (
-        _has_activation(layer))
 
 
 def node_keys(nodes, prefix: str = ""):
@@ -37,11 +29,6 @@ def node_keys(nodes, prefix: str = ""):
         calls[id(layer)] = calls.get(id(layer), -1) + 1
         name = prefix + getattr(layer, "name", type(layer).__name__)
         yield node, name + (f":{calls[id(layer)]}" if calls[id(layer)] else "")
-
-
-def _has_activation(layer) -> bool:
-    activation = getattr(layer, "activation", None)
-    return activation is not None and getattr(activation, "__name__", "") != "linear"
 
 
 @dataclasses.dataclass
@@ -81,7 +68,7 @@ class _Probe:
                 self.sites.append(site)
                 self._outputs.append(("site", site.key))
                 tensors.append(node.input_tensors[0])
-            if _counts_as_activation(layer):
+            if registry.counts_as_activation(layer):
                 self.activations.append(key + "/output")
                 self._outputs.append(("activation", key + "/output"))
                 tensors.append(node.output_tensors[0])
@@ -117,7 +104,8 @@ def _layout(site: _Site, shape: tuple, samples: int, frames: int) -> str:
     """Where time is in a MAC layer's input of ``shape``: ``"time"`` (axis 1), ``"folded"`` (into the batch
     axis, row-major) or ``"sample"`` (consumed upstream or by the layer itself: one frame per sample)."""
     layer = site.layer
-    if site.time_distributed or isinstance(layer, geometry.RECURRENT_LAYERS):
+    kind = registry.layer_kind(layer)
+    if site.time_distributed or (kind is not None and kind.recurrent):
         return "time"
     if shape[0] == samples * frames:
         return "folded"

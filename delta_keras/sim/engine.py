@@ -12,14 +12,12 @@ from delta_keras.models import graph as graph_lib
 from delta_keras.sim import geometry
 from delta_keras.sim.count import check_clips, node_keys
 
-L = keras.layers
-# Frame-wise layers without MACs (the registry's "affine" and "nonlinear" roles) are re-evaluated on the
-# accumulated state every frame; the change of their output is passed on. Non-linear ones must be. For
-# affine ones (batch normalisation, add, average pooling, padding, reshapes, the input's
+# Frame-wise layers and operations without MACs (the registry's "affine" and "nonlinear" roles) are
+# re-evaluated on the accumulated state every frame; the change of their output is passed on. Non-linear ones
+# must be. For affine ones (batch normalisation, add, average pooling, padding, reshapes, the input's
 # `ImagePreprocessing`...) it equals propagating the change through them, but exactly in float: a change that
 # cancels (a quantised value moving within an average pool) is an exact zero, as on integer hardware, rather
-# than a rounding residue that would charge the next MAC layer. The same holds for these Keras operations:
-FRAME_WISE_OPS = ("Add", "Subtract", "Reshape", "Concatenate", "Transpose", "ExpandDims", "Squeeze")
+# than a rounding residue that would charge the next MAC layer.
 # Nodes that only view their input: its value and its change pass through the same view. With one
 # frame per step, folding time into batch is a squeeze of the time axis and unfolding an expand.
 def _identity(x):
@@ -59,13 +57,13 @@ class FrameNode:
         if isinstance(layer, keras.Model):
             raise NotImplementedError(f"{self.key}: nested models are not supported by DeltaInference; "
                                       "build the clip model as one flat graph")
+        kind = registry.layer_kind(layer)
+        role = kind.role if kind is not None else None
         if geometry.is_mac_layer(layer):
-            if isinstance(layer, geometry.RECURRENT_LAYERS):
+            if kind is not None and kind.recurrent:
                 raise NotImplementedError(f"{self.key}: recurrent layers are not supported by DeltaInference")
             geometry.stages(layer, self.node.input_tensors[0].shape[1:])  # raises UncountableLayer early
             return "mac"
-        kind = registry.layer_kind(layer)
-        role = kind.role if kind is not None else None
         if role == "previous_frame" and self.time_distributed:
             raise NotImplementedError(f"{self.key}: {name} needs the time axis; it cannot run inside TimeDistributed")
         if role in ("fold", "unfold", "previous_frame"):
@@ -73,10 +71,11 @@ class FrameNode:
         if isinstance(layer, DeltaActivation) and layer.output_mode != "quantized":
             raise NotImplementedError(f"{self.key}: DeltaInference runs DeltaActivation(output='quantized') only "
                                       f"(got output={layer.output_mode!r}): the engine computes the deltas itself")
-        if isinstance(layer, L.GlobalAveragePooling1D) and not self.time_distributed or (
-                name == "Mean" and getattr(layer, "axis", None) in (1, (1,), [1])):
+        if registry.averages_over_time(layer) and not self.time_distributed:
             return "time_mean"  # averaging over the clip's time axis: a running mean when streaming
-        if not isinstance(layer, L.Layer):
+        if hasattr(layer, "axis") and layer.axis is None:
+            raise NotImplementedError(f"{self.key}: {name} over every axis mixes the clip's frames")
+        if not isinstance(layer, keras.layers.Layer):
             # `ops.reshape` folding time into batch and back: with one frame per step, a squeeze and an
             # expand. (A `Reshape` layer keeps the batch axis, so it cannot fold time.)
             shape_in = tuple(self.node.input_tensors[0].shape)
@@ -85,7 +84,7 @@ class FrameNode:
                 return "fold"
             if len(shape_out) == len(shape_in) + 1 and shape_out[2:] == shape_in[1:] and shape_out[1] == time:
                 return "unfold"
-        if role in ("affine", "nonlinear") or name in FRAME_WISE_OPS:
+        if role in ("affine", "nonlinear"):
             return "evaluate"
         if role == "pass_through":
             return "identity"

@@ -260,17 +260,9 @@ def _recurrent_stages(layer, frame_shape):
     ]
 
 
-# The simulator's part of the layer registry: the exact linear stages of each Keras MAC layer.
-for _classes, _builder in (
-    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D), _separable_stages),
-    ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), _depthwise_stages),
-    ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D), _conv_stages),
-    ((keras.layers.Dense,), _dense_stages),
-    ((keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN), _recurrent_stages),
-):
-    for _cls in _classes:
-        registry.register_layer(_cls, stages=_builder)
-RECURRENT_LAYERS = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+# The builders the registry names in each Keras MAC layer's ``stages`` (delta_keras.registry).
+STAGE_BUILDERS = {"conv": _conv_stages, "depthwise": _depthwise_stages, "separable": _separable_stages,
+                  "dense": _dense_stages, "recurrent": _recurrent_stages}
 
 
 def unwrap(layer):
@@ -299,4 +291,5 @@ def stages(layer, frame_shape: tuple[int, ...]) -> list[Stage]:
     if kind is None or kind.stages is None:
         raise UncountableLayer(f"no MAC rule for {type(layer).__name__} (register its stages with "
                                "delta_keras.registry.register_layer)")
-    return kind.stages(layer, tuple(frame_shape))
+    build = STAGE_BUILDERS[kind.stages] if isinstance(kind.stages, str) else kind.stages
+    return build(layer, tuple(frame_shape))

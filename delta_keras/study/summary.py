@@ -50,11 +50,20 @@ def _per_clip(value: float, samples: int) -> float:
     return float(value) / max(samples, 1)
 
 
+def padded_sum(arrays: list) -> np.ndarray:
+    """Per-frame arrays of different lengths summed frame by frame (frame k over the arrays that have one): a
+    layer that sees one frame per sample (a temporal convolution over a clip's features) has one entry."""
+    total = np.zeros(max(len(a) for a in arrays))
+    for array in arrays:
+        total[:len(array)] += array
+    return total
+
+
 def mac_densities(macs: dict) -> dict:
     """MAC- and neuron-weighted densities of a `MacReport.to_dict()` (the ``macs`` entry of a run's results)."""
     layers = macs["layers"]
-    dense_frames = np.sum([layer["macs_per_frame"]["dense"] for layer in layers], axis=0)
-    delta_frames = np.sum([layer["macs_per_frame"]["zero_delta"] for layer in layers], axis=0)
+    dense_frames = padded_sum([layer["macs_per_frame"]["dense"] for layer in layers])
+    delta_frames = padded_sum([layer["macs_per_frame"]["zero_delta"] for layer in layers])
     sizes = np.array([layer["input_size"] for layer in layers], float)
 
     def neuron(key):

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from delta_keras.data import read_frames
 from delta_keras.layers import density
+from delta_keras.study.summary import padded_sum
 from delta_keras.train import TrainConfig, builders, evaluate_clips
 
 
@@ -40,14 +41,6 @@ def _by_length(videos: list) -> dict[int, list[int]]:
     return dict(sorted(groups.items()))
 
 
-def _padded_sum(arrays: list) -> list:
-    """Per-frame arrays of different lengths summed frame by frame (frame k over the clips that have one)."""
-    total = np.zeros(max(len(a) for a in arrays))
-    for array in arrays:
-        total[:len(array)] += array
-    return total.tolist()
-
-
 def merge_mac_reports(reports: list[dict], frame_counts: list[tuple[int, int]]) -> dict:
     """One report of `delta_keras.sim.MacReport.to_dict` form from reports on clips of different lengths.
 
@@ -65,15 +58,16 @@ def merge_mac_reports(reports: list[dict], frame_counts: list[tuple[int, int]]) 
     layers = []
     for index, layer in enumerate(first["layers"]):
         group = [report["layers"][index] for report in reports]
-        nonzero = _padded_sum([g["input_nonzero_per_frame"] for g in group])
-        changed = _padded_sum([g["input_changed_per_frame"] for g in group])
+        nonzero = padded_sum([g["input_nonzero_per_frame"] for g in group]).tolist()
+        changed = padded_sum([g["input_changed_per_frame"] for g in group]).tolist()
         size = layer["input_size"]
         layers.append({
             "name": layer["name"], "type": layer["type"], "layout": layer["layout"],
             **density.densities({"nonzero_activations": sum(nonzero), "activations": size * frames,
                                  "nonzero_deltas": sum(changed[1:]), "deltas": size * (frames - clips),
                                  "nonzero_first_frame": changed[0], "first_frame": size * clips}),
-            "macs_per_frame": {p: _padded_sum([g["macs_per_frame"][p] for g in group]) for p in first["policies"]},
+            "macs_per_frame": {p: padded_sum([g["macs_per_frame"][p] for g in group]).tolist()
+                               for p in first["policies"]},
             "input_nonzero_per_frame": nonzero, "input_changed_per_frame": changed, "input_size": size,
         })
     return {

@@ -108,8 +108,10 @@ def test_unsupported_layers_raise_clear_errors():
     clips = keras.Input((3, 4))
     with pytest.raises(NotImplementedError, match="recurrent"):
         DeltaInference(keras.Model(clips, keras.layers.GRU(2)(clips)))
-    with pytest.raises(NotImplementedError, match="LayerNormalization"):
-        DeltaInference(keras.Model(clips, keras.layers.LayerNormalization()(clips)))
+    with pytest.raises(NotImplementedError, match="UnitNormalization"):
+        DeltaInference(keras.Model(clips, keras.layers.UnitNormalization()(clips)))
+    with pytest.raises(NotImplementedError, match="over every axis mixes the clip's frames"):
+        DeltaInference(keras.Model(clips, keras.ops.mean(clips, axis=None, keepdims=True)))
     with pytest.raises(NotImplementedError, match="output='quantized'"):
         DeltaInference(keras.Model(clips, DeltaActivation(output="delta")(clips)))
     engine = DeltaInference(keras.Model(clips, DeltaActivation()(clips)))
