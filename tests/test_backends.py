@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     assert "tensorflow" not in sys.modules, "the callbacks module imported TensorFlow"
 
     # The quantiser's exact LSQ gradient, hand-checked (as tests/layers do under TensorFlow).
-    from delta_keras.layers.quantizer import quantize
+    from delta_keras.layers.quantize_ops import quantize
     x = np.array([0.2, 0.7, 1.6], "float32")
     if sys.argv[1] == "jax":
         import jax

@@ -7,7 +7,7 @@ from keras import ops
 
 from delta_keras.layers import density
 from delta_keras.layers.base import SparsityLayer
-from delta_keras.layers.quantizer import STEP_GRADIENTS, keep_changes, quantize
+from delta_keras.layers.quantize_ops import STEP_GRADIENTS, keep_changes, quantize
 
 GRANULARITIES = ("layer", "channel", "neuron")
 OUTPUTS = ("quantized", "delta")
@@ -75,7 +75,7 @@ class DeltaActivation(SparsityLayer):
             ``"neuron"`` (one per element of a frame).
         output: ``"quantized"`` (default) returns ``x_q``; ``"delta"`` returns ``x_q[t] - x_q[t-1]``
             with the first frame passed whole.
-        step_gradient: ``"lsq"`` (default) or ``"paper"``; see `delta_keras.layers.quantizer.quantize`.
+        step_gradient: ``"lsq"`` (default) or ``"paper"``; see `delta_keras.layers.quantize_ops.quantize`.
         memory: deltas with memory and a threshold (see above) instead of per-frame quantisation.
         min_step: floor of the step. The step variable is clipped to ``[min_step, MAX_STEP]`` after every
             update and again when used, and a NaN in it is replaced by ``step_init``, so no optimiser (and

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from delta_keras.layers.delta_activation import DeltaActivation
-from delta_keras.layers.quantizer import STEP_GRADIENTS, quantize
+from delta_keras.layers.quantize_ops import STEP_GRADIENTS, quantize
 
 
 @keras.saving.register_keras_serializable(package="delta_keras")

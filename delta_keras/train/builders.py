@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras import data, models, regularizers
-from delta_keras.callbacks import all_layers, child_layers
 from delta_keras.layers import DeltaActivation, SparsityLayer
+from delta_keras.models.walk import all_layers, child_layers
 from delta_keras.optimizers import with_step_rate
 from delta_keras.train.config import ConfigError, TrainConfig
 from delta_keras.train.run import load_model_from

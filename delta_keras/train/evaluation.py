@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.callbacks import MAC_POLICIES, mac_summary, read_statistics, reset_statistics
+from delta_keras.callbacks import MAC_POLICIES, mac_summary
+from delta_keras.models.walk import read_statistics, reset_statistics
 
 
 def summarize_densities(layers: dict[str, dict]) -> dict[str, float]:

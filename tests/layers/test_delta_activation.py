@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from delta_keras import DeltaActivation, regularizers
-from delta_keras.layers.quantizer import quantize
+from delta_keras.layers.quantize_ops import quantize
 
 
 def np_quantize(x, step):
