@@ -171,6 +171,11 @@ def study_command(study: dict) -> str:
 
 
 def _study_section(summary: dict, figures: str | None) -> list[str]:
+    """One study's section: setting and rerun command, targets, every run, post-hoc choices, figures."""
+    return [*_header_lines(summary), *_target_lines(summary), *_run_lines(summary), *_figure_lines(summary, figures)]
+
+
+def _header_lines(summary: dict) -> list[str]:
     study = summary["study"]
     runs = summary["runs"]
     total = sum(r["train_time_s"] for r in runs)
@@ -186,6 +191,12 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
                   "the comparison says little; the MAC and density figures stand. On the synthetic data only motion "
                   "tells classes apart, and a per-frame backbone whose scores are averaged over time sees no motion "
                   "unless given frame differences (only the `tiny` backbone is; see docs/models.md).", ""]
+    return lines
+
+
+def _target_lines(summary: dict) -> list[str]:
+    runs = summary["runs"]
+    lines = []
     targets = summary.get("targets") or {}
     if targets:
         ok = lambda flag: "**met**" if flag else "**not met**"  # noqa: E731
@@ -235,6 +246,12 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
                 f"zero_delta reduction of every method at {cell('reduction_zero_delta', 1 / share)} even if every "
                 "other layer skipped all its MACs.")
         lines.append("")
+    return lines
+
+
+def _run_lines(summary: dict) -> list[str]:
+    runs = summary["runs"]
+    lines = []
     lines += ["### Every run", "", "| " + " | ".join(h for _, h in TABLE) + " |",
               "|" + "---|" * len(TABLE)]
     lines += ["| " + " | ".join(row_cells(r)) + " |" for r in runs]
@@ -250,6 +267,11 @@ def _study_section(summary: dict, figures: str | None) -> list[str]:
     lines += ["Best point of each method (largest zero_delta reduction within the tolerance, else the most "
               "accurate run): " + ", ".join(f"{LABELS.get(m, m)} `{p['name']}`" for m, p in summary["best"].items()),
               ""]
+    return lines
+
+
+def _figure_lines(summary: dict, figures: str | None) -> list[str]:
+    lines = []
     if figures:
         names = summary["figures"]
         lines += [f"![accuracy against MAC reduction]({figures}/{names['pareto']})", "",
