@@ -9,28 +9,30 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import os
 import re
 from pathlib import Path
 
+from delta_keras.data.video_files import VERIFY_LEVELS
+from delta_keras.layers import DeltaActivation
 from delta_keras.layers.base import NORMALIZATIONS
+from delta_keras.models.video_classifier import BACKBONES, HEADS
 
 DATASETS = ("synthetic", "ucf101", "ucf101-tfds", "folder")
-BACKBONES = ("tiny", "mobilenet", "mobilenet_v2", "resnet50", "hed_vgg16")
-HEADS = ("average", "temporal")
 SPARSITY_MODES = ("none", "l1", "delta")
 SPARSITY_SCHEDULES = ("constant", "warmup", "step")
 OPTIMIZERS = ("sgd", "adam")
-VERIFY_LEVELS = ("full", "header", "decode")
 # Settings that change how data is read or checked, not what a run computes: a resume may change them.
 READING_FIELDS = ("verify_videos", "decode_threads", "opencv_threads", "cache_dir", "cache_max_gb")
 LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Arguments of DeltaActivation only: giving them with another sparsity mode is a mistake.
 DELTA_ONLY = ("step_init", "granularity", "step_gradient")
-DELTA_DEFAULTS = {"step_init": 1.0, "granularity": "channel", "step_gradient": "lsq"}
+# ... and their defaults, the layer's own.
+DELTA_DEFAULTS = {name: inspect.signature(DeltaActivation).parameters[name].default for name in DELTA_ONLY}
 # Default sparsity weight per mode, for the fan-out-weighted per-element penalty of the layers.
 DEFAULT_SPARSITY_WEIGHT = {"l1": 1e-4, "delta": 1e-4}
 
