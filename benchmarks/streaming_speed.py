@@ -48,7 +48,7 @@ from delta_keras.sim import count_macs
 from delta_keras.data import read_clip
 from delta_keras.study.real_footage import edge_f1
 from delta_keras.train import TrainConfig, build_model
-from delta_keras.train.run import load_model_from
+from delta_keras.train.run_folder import load_model_from
 
 CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips")
 DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"

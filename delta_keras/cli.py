@@ -42,7 +42,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from delta_keras.files import UnsafeWriteError  # noqa: PLC0415
     from delta_keras.sim.geometry import UncountableLayer  # noqa: PLC0415
     from delta_keras.train import ConfigError  # noqa: PLC0415
-    from delta_keras.train.run import CorruptCheckpointError  # noqa: PLC0415
+    from delta_keras.train.run_folder import CorruptCheckpointError  # noqa: PLC0415
 
     return (BadInput, ConfigError, DataLayoutError, CorruptCheckpointError, UnsafeWriteError, FileNotFoundError,
             VideoDecodeError, UncountableLayer)
@@ -50,7 +50,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def run_main(prog: str, main: Callable[[], object]) -> object:
     """Runs ``main()``; a user's error becomes ``<prog>: error: <one line>`` and its exit status."""
-    from delta_keras.train.run import NonFiniteLossError  # noqa: PLC0415
+    from delta_keras.train.run_folder import NonFiniteLossError  # noqa: PLC0415
 
     try:
         return main()
@@ -230,7 +230,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from delta_keras.data import read_clip  # noqa: PLC0415
     from delta_keras.sim.count import check_clips, count_macs  # noqa: PLC0415
-    from delta_keras.train.run import load_checkpoint  # noqa: PLC0415
+    from delta_keras.train.run_folder import load_checkpoint  # noqa: PLC0415
 
     model = load_checkpoint(args.model)
     if not model.inputs or len(model.inputs[0].shape) != 5:

@@ -18,7 +18,7 @@ from delta_keras.study import methods, whole_clips
 from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
 from delta_keras.train import ConfigError, TrainConfig, evaluate_model, train
 from delta_keras.train import builders
-from delta_keras.train.run import RunFolder, load_model_from
+from delta_keras.train.run_folder import RunFolder, load_model_from
 
 ALL_METHODS = ("dense", "posthoc", "posthoc_memory", "dense_refine", "l1", "delta_refine", "delta_memory_refine",
                "delta_scratch")

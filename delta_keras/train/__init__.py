@@ -14,7 +14,7 @@ from delta_keras.train.config import ConfigError, TrainConfig, add_config_argume
 from delta_keras.train.evaluation import evaluate_clips, mac_report
 from delta_keras.train.loop import (check_run, evaluate_checkpoint, evaluate_model, fit_epochs, prepare,
                                    single_device_model, start_model, summary_table, train)
-from delta_keras.train.run import EpochCheckpoint, RunFolder
+from delta_keras.train.run_folder import EpochCheckpoint, RunFolder
 
 __all__ = [
     "ConfigError",

@@ -16,7 +16,7 @@ from delta_keras.layers import DeltaActivation, SparsityLayer
 from delta_keras.models.walk import all_layers, child_layers
 from delta_keras.optimizers import with_step_rate
 from delta_keras.train.config import ConfigError, TrainConfig
-from delta_keras.train.run import load_model_from
+from delta_keras.train.run_folder import load_model_from
 
 # Opened UCF101 splits, so that a process checks each split's videos once (see `video_folder`).
 _FOLDERS: dict[tuple, data.VideoFolder] = {}

@@ -21,7 +21,7 @@ from delta_keras.models.distiller import deployed_model
 from delta_keras.train import builders, distribute
 from delta_keras.train.config import ConfigError, TrainConfig
 from delta_keras.train.evaluation import evaluate_clips, mac_report, result_warnings
-from delta_keras.train.run import Checkpoint, EpochCheckpoint, RunFolder, StopOnNonFiniteLoss, load_model_from
+from delta_keras.train.run_folder import Checkpoint, EpochCheckpoint, RunFolder, StopOnNonFiniteLoss, load_model_from
 
 
 def check_run(config: TrainConfig) -> None:

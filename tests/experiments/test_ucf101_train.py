@@ -157,7 +157,7 @@ def test_distillation_on_unlabelled_videos_resumes_and_evaluates_the_student(tmp
     checkpoint = tmp_path / "distilled" / "checkpoints" / "epoch-0001.keras"
     assert isinstance(keras.models.load_model(checkpoint), Distiller)  # the whole state, to resume from
     # The steps moved at 100x the learning rate: far more than 1e-4 per update allows.
-    from delta_keras.train.run import load_model_from
+    from delta_keras.train.run_folder import load_model_from
 
     student = load_model_from(checkpoint)[1]
     steps = [float(keras.ops.max(keras.ops.abs(l.step_variable - 0.1))) for l in student.layers

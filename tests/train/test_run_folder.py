@@ -1,10 +1,10 @@
-"""train/run.py: run folders, checkpoints kept, a corrupt checkpoint skipped and named."""
+"""train/run_folder.py: run folders, checkpoints kept, a corrupt checkpoint skipped and named."""
 
 import keras
 import pytest
 
 from delta_keras.train import RunFolder
-from delta_keras.train.run import CorruptCheckpointError
+from delta_keras.train.run_folder import CorruptCheckpointError
 from tests.train.helpers import tiny_model
 
 
@@ -38,8 +38,8 @@ def test_load_newest_skips_a_corrupt_checkpoint_and_names_it(tmp_path):
 
 
 def test_checkpoints_are_bounded_by_time_as_well_as_by_epochs(tmp_path, monkeypatch):
-    from delta_keras.train import run as run_module
-    from delta_keras.train.run import EpochCheckpoint
+    from delta_keras.train import run_folder as run_module
+    from delta_keras.train.run_folder import EpochCheckpoint
 
     clock = [0.0]
     monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])
