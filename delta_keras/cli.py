@@ -1,4 +1,5 @@
-"""Command-line entry points: ``delta-keras-train``, ``delta-keras-eval`` and ``delta-keras-sim``.
+"""Command-line entry points: ``delta-keras-train``, ``delta-keras-eval``, ``delta-keras-sim`` and
+``delta-keras-stream``.
 
 ``experiments/ucf101_train.py``, ``experiments/ucf101_eval.py`` and ``python -m delta_keras.sim`` call the same
 functions. Every command turns the errors a user can cause into one line on stderr and an exit status:
@@ -7,8 +8,8 @@ functions. Every command turns the errors a user can cause into one line on stde
 - 2: bad input (a flag, a data folder, a video, a model or checkpoint, a file it would have to overwrite);
 - 3: training stopped because the loss became NaN or infinite (the last good checkpoint stays).
 
-``run_train`` and ``run_eval`` return the results (for scripts and tests); ``train_main``, ``eval_main`` and
-``sim_main`` return the exit status, as console entry points must (``sys.exit`` of anything else is a failure).
+``run_train`` and ``run_eval`` return the results (for scripts and tests); ``train_main``, ``eval_main``,
+``sim_main`` and ``stream_main`` return the exit status, as console entry points must (``sys.exit`` of anything else is a failure).
 """
 
 from __future__ import annotations
@@ -252,3 +253,179 @@ def _simulate(args: argparse.Namespace) -> int:
         if path:
             write(path)
     return EXIT_OK
+
+
+STREAM_DOC = """Stream a video through a model frame by frame, with DeltaRuntime and with the dense forward pass.
+
+Prints the time per frame of both and the speedup (frames 1..T-1: frame 0 runs dense in both), the MACs the
+changes trigger (zero_delta) and the MACs the runtime executed against dense, and the largest difference of
+the runtime's outputs from the model's forward pass over the first --check-frames frames. MODEL is a saved
+clip model (.keras, input (batch, frames, height, width, channels)), or an image model with --step (a
+fixed-step quantiser after every activation) or --threshold (deltas with memory).
+
+    delta-keras-stream runs/refined/checkpoints/epoch-0005.keras camera.mp4 --frames 300 --out scores.csv
+    delta-keras-stream hed.keras street.mp4 --size 192x256 --step 8 --out edges.avi
+"""
+
+
+def stream_main(argv: list[str] | None = None) -> int:
+    """``delta-keras-stream``; returns the exit status."""
+    start_command()
+    prog = _prog(argv, "delta-keras-stream")
+    parser = CommandParser(prog=prog, description=STREAM_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a saved clip model (.keras), or an image model with --step or --threshold")
+    parser.add_argument("video", help="a video file (anything OpenCV decodes)")
+    parser.add_argument("--frames", type=int, help="at most this many frames, >= 2 (default: all)")
+    parser.add_argument("--start", type=int, default=0, help="first frame (default 0)")
+    parser.add_argument("--size", help="frame size HxW (or one number) where the model does not fix it")
+    quantiser = parser.add_mutually_exclusive_group()
+    quantiser.add_argument("--step", type=float, help="image model: one quantisation step after every activation")
+    quantiser.add_argument("--threshold", type=float, help="image model: deltas with memory, one threshold")
+    parser.add_argument("--check-frames", type=int, default=16,
+                        help="frames on which the outputs are compared with the forward pass (default 16)")
+    parser.add_argument("--out", help="write the runtime's outputs: .avi for image outputs, .csv for vectors")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--dense-above", type=float, default=0.1,
+                        help="a layer runs densely on a frame where more than this share of its input changed")
+    parser.add_argument("--cut-above", type=float, default=0.35,
+                        help="relative change of a frame above which the whole frame runs densely (a scene cut)")
+    args = parser.parse_args(argv)
+    for path in (args.model, args.video):
+        if Path(path).is_dir():
+            parser.error(f"{path}: is a folder, expected a file")
+        if not Path(path).is_file():
+            parser.error(f"{path}: no such file")
+    if args.frames is not None and args.frames < 2:
+        parser.error(f"--frames must be >= 2 (a temporal delta needs two frames), got {args.frames}")
+    if args.start < 0 or args.check_frames < 1:
+        parser.error(f"--start must be >= 0 and --check-frames >= 1, got {args.start} and {args.check_frames}")
+    for flag in ("step", "threshold"):
+        if getattr(args, flag) is not None and not getattr(args, flag) > 0:
+            parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
+    if args.out:
+        if Path(args.out).suffix.lower() not in (".avi", ".csv"):
+            parser.error(f"--out {args.out}: expected a .avi (image outputs) or .csv (vectors) file")
+        if Path(args.out).exists() and not args.overwrite:
+            parser.error(f"--out {args.out}: exists; pass --overwrite to replace it")
+    if args.size is not None:
+        try:
+            args.size = tuple(int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--size {args.size}: expected HxW or one number, e.g. 192x256")
+        args.size = args.size * 2 if len(args.size) == 1 else args.size
+    return run_main(prog, lambda: _stream(args))
+
+
+def _stream_model(args: argparse.Namespace):
+    """The clip model to stream: the saved clip model, or the image model with post-hoc quantisers."""
+    import keras  # noqa: PLC0415
+
+    from delta_keras import sparsify  # noqa: PLC0415
+    from delta_keras.train.run_folder import load_checkpoint  # noqa: PLC0415
+
+    model = load_checkpoint(args.model)
+    rank = len(model.inputs[0].shape) if getattr(model, "inputs", None) else 0
+    converted = args.step is not None or args.threshold is not None
+    if rank == 5 and converted:
+        raise BadInput(f"{args.model}: already a clip model; --step and --threshold convert an image model")
+    if rank == 4 and not converted:
+        raise BadInput(f"{args.model}: an image model; give --step (a quantiser after every activation) or "
+                       "--threshold (deltas with memory) to stream it")
+    if rank not in (4, 5):
+        raise BadInput(f"{args.model}: not an image or clip model (input {model.inputs[0].shape if rank else None})")
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape[-3:-1]:  # frames of any size: the runtime keeps per-frame state, so it needs one
+        if args.size is None:
+            raise BadInput(f"{args.model}: takes frames of any size; give --size HxW")
+        sized = keras.models.clone_model(model, input_tensors=keras.Input((*shape[:-3], *args.size, shape[-1])))
+        sized.set_weights(model.get_weights())
+        model = sized
+    if rank == 4:
+        memory = args.threshold is not None
+        model = sparsify(model, frames=None, step_init=args.threshold if memory else args.step, granularity="layer",
+                         memory=memory, sparsity_weight=0.0)
+    return model, tuple(model.inputs[0].shape[2:4])
+
+
+def _stream(args: argparse.Namespace) -> int:
+    import time  # noqa: PLC0415
+
+    import keras  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    from delta_keras import strip_sparsity  # noqa: PLC0415
+    from delta_keras.data import count_frames, read_clip  # noqa: PLC0415
+    from delta_keras.runtime import DeltaRuntime  # noqa: PLC0415
+    from delta_keras.sim.count import check_clips  # noqa: PLC0415
+
+    model, size = _stream_model(args)
+    available = count_frames(args.video) - args.start
+    frames = min(available, args.frames or available)
+    if frames < 2:
+        raise BadInput(f"{args.video}: {max(available, 0)} frames from frame {args.start}; need at least 2")
+    try:
+        clip = check_clips(model, read_clip(args.video, frames, size, args.start)[None])
+    except ValueError as error:  # e.g. colour frames for a grey-scale model
+        raise BadInput(f"{args.model}: {error}") from error
+    # Timed without counting (counting costs time a deployment would not spend); counted in a second pass.
+    runtime = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, count_macs=False)
+    dense = strip_sparsity(model)
+    dense_step = tf.function(lambda frame: dense(frame, training=False))
+    steps = (("runtime", runtime.step), ("dense", lambda frame: dense_step(frame[:, None])))
+    seconds, outputs = {}, []
+    for name, step in steps:
+        bar = keras.utils.Progbar(frames, unit_name="frame") if sys.stdout.isatty() else None
+        times = []
+        for t in range(frames):
+            started = time.perf_counter()
+            output = np.asarray(step(tf.constant(clip[:, t])))
+            times.append(time.perf_counter() - started)
+            if name == "runtime":
+                outputs.append(output)
+            if bar is not None:
+                bar.add(1)
+        seconds[name] = float(np.mean(times[1:]))
+    print(f"{args.video}: {frames} frames of {size[0]}x{size[1]} from frame {args.start}")
+    for name, label in (("dense", "dense forward, per frame"), ("runtime", "DeltaRuntime")):
+        print(f"{label:<25} {1000 * seconds[name]:8.2f} ms/frame ({1 / seconds[name]:7.1f} frames/s)")
+    print(f"speedup (frames 1..{frames - 1}): {seconds['dense'] / seconds['runtime']:.2f}x")
+    counter = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above)
+    counter.run(clip)
+    dense_macs = sum(counter.dense_macs.values()) * (frames - 1)
+    later = lambda counts: sum(sum(per_frame[1:]) for per_frame in counts.values())  # noqa: E731
+    triggered, executed = later(counter.macs), later(runtime.executed_macs)
+    print(f"MACs, frames 1..{frames - 1}: dense {dense_macs:.4g}; the changes trigger {triggered:.4g} "
+          f"({dense_macs / max(triggered, 1):.2f}x fewer); the runtime executed {executed:.4g} "
+          f"({dense_macs / max(executed, 1):.2f}x fewer: dense-only layers and fallbacks at full cost)")
+    checked = min(args.check_frames, frames)
+    forward = np.asarray(model(clip[:, :checked], training=False))
+    per_frame = forward.ndim >= 3 and forward.shape[1] == checked
+    streamed = np.concatenate(outputs[:checked], axis=1) if per_frame else outputs[checked - 1]
+    print(f"largest |runtime - forward pass| over the first {checked} frames: "
+          f"{float(np.max(np.abs(streamed - forward))):.3g}")
+    if args.out:
+        _write_stream(args.out, np.concatenate(outputs, axis=0), per_frame)
+        print(f"outputs: {args.out}")
+    return EXIT_OK
+
+
+def _write_stream(path: str, outputs: np.ndarray, per_frame: bool) -> None:
+    """The runtime's outputs, one per frame: image outputs as a video (values in [0, 1] scaled to 255), vectors
+    as CSV rows ``frame, output_0, ...``."""
+    import numpy as np  # noqa: PLC0415
+
+    from delta_keras.data import write_video  # noqa: PLC0415
+    from delta_keras.files import atomic_save  # noqa: PLC0415
+
+    outputs = outputs[:, 0] if per_frame else outputs  # (frames, ...)
+    if path.lower().endswith(".avi"):
+        if outputs.ndim != 4 or outputs.shape[-1] not in (1, 3):
+            raise BadInput(f"--out {path}: the outputs are {outputs.shape[1:]} per frame, not images; use .csv")
+        scale = 255.0 if float(outputs.max()) <= 1.0 else 1.0
+        atomic_save(path, lambda temporary: write_video(temporary, outputs * scale))
+        return
+    rows = outputs.reshape(len(outputs), -1)
+    header = "frame," + ",".join(f"output_{i}" for i in range(rows.shape[1]))
+    lines = [header] + [f"{t}," + ",".join(f"{v:.6g}" for v in row) for t, row in enumerate(rows)]
+    atomic_save(path, lambda temporary: temporary.write_text("\n".join(lines) + "\n"))

@@ -29,7 +29,7 @@ def test_readme_says_where_the_commands_are():
     assert "source .venv/bin/activate" in text and ".venv/bin/tensorboard --logdir runs/demo" in text
 
 
-@pytest.mark.parametrize("command", ["delta-keras-train", "delta-keras-eval", "delta-keras-sim"])
+@pytest.mark.parametrize("command", ["delta-keras-train", "delta-keras-eval", "delta-keras-sim", "delta-keras-stream"])
 def test_console_commands_are_installed(command):
     path = shutil.which(command, path=str(Path(sys.executable).parent))
     assert path, f"{command} is not installed next to {sys.executable} (pip install -e . installs it)"

@@ -15,7 +15,7 @@ from delta_keras.data.ucf101 import VideoFolder, ucf101
 from delta_keras.data.video_files import (DataLayoutError, DecodeReport, ProbedVideos, ProbeIndex, VideoEntry, VideoFiles,
                                           usable_cores)
 from delta_keras.data.ucf101_tfds import ucf101_tfds
-from delta_keras.data.video import VideoDecodeError, probe_video, read_clip, read_frames
+from delta_keras.data.video import VideoDecodeError, count_frames, probe_video, read_clip, read_frames, write_video
 
 __all__ = [
     "SYNTHETIC_CLASSES",
@@ -37,6 +37,8 @@ __all__ = [
     "probe_video",
     "read_clip",
     "read_frames",
+    "write_video",
+    "count_frames",
     "resize_short_side",
     "synthetic_actions",
     "synthetic_video",

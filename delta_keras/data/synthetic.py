@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras.data.sampling import ClipSampling, clip_dataset, first_videos_per_class
+from delta_keras.data.video import write_video
 
 SYNTHETIC_CLASSES = [
     "move_left",
@@ -322,7 +323,7 @@ def write_ucf101_folder(
         for i, (group, clip_number) in enumerate(zip(groups, clip_numbers)):
             relative = f"{name}/v_{name}_g{group:02d}_c{clip_number:02d}.avi"
             clip = synthetic_video(label, [seed, _SPLIT_CODES["folder"], label, i], None, image_size, frames, noise, camera_jitter)
-            _write_avi(root / "UCF-101" / relative, clip, fps)
+            write_video(root / "UCF-101" / relative, clip, fps)
             for fold in (1, 2, 3):
                 if 7 * fold - 6 <= group <= 7 * fold:
                     lists["test", fold].append(relative)
@@ -367,17 +368,8 @@ def write_class_folder(
             for k in range(clips_per_source):
                 video_seed = [seed, label, source, k]
                 length = int(np.random.default_rng(video_seed).integers(lengths[0], lengths[1] + 1))
-                _write_avi(root / name / f"{movie}_{name}_clip_{k}.avi",
+                write_video(root / name / f"{movie}_{name}_clip_{k}.avi",
                            synthetic_video(label, video_seed, np.arange(length), image_size, length), fps)
     return root
 
 
-def _write_avi(path: Path, clip: np.ndarray, fps: int) -> None:
-    height, width = clip.shape[1:3]
-    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write Motion-JPEG video to {path}")
-    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
-    for frame in clip:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()

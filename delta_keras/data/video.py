@@ -245,3 +245,23 @@ def read_clip(path: str | os.PathLike, frames: int, size: int | tuple[int, int],
     video = read_frames(path, start + stride * np.arange(frames), short_side=max(height, width))
     top, left = (video.shape[1] - height) // 2, (video.shape[2] - width) // 2
     return video[:, top:top + height, left:left + width].astype("float32")
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0) -> None:
+    """Writes RGB frames ``(T, H, W, 3)`` (uint8, or floats in [0, 255]; one channel is shown grey) as a
+    Motion-JPEG ``.avi``, which every OpenCV build writes and reads.
+
+    Raises:
+        RuntimeError: OpenCV cannot write there.
+    """
+    frames = np.clip(np.asarray(frames), 0, 255).astype(np.uint8)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write Motion-JPEG video to {path}")
+    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()

@@ -1,0 +1,84 @@
+"""delta-keras-stream: a video through a model frame by frame, runtime against dense, outputs written."""
+
+import numpy as np
+import pytest
+import keras
+
+from delta_keras.cli import stream_main
+from delta_keras.data import count_frames, write_video
+from delta_keras.models import video_classifier
+
+
+def _smooth_video(path, frames: int = 8, size: int = 24):
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 255, (size, size, 3))
+    clip = np.stack([np.roll(base, t // 2, axis=1) for t in range(frames)])  # a slow pan, still pairs
+    write_video(path, clip)
+    return path
+
+
+def _edge_model(path):
+    images = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 255)(images)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv0")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(x)
+    keras.Model(images, keras.layers.Conv2D(1, 1, activation="sigmoid", name="edges")(x)).save(path)
+    return path
+
+
+def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, capsys):
+    video = _smooth_video(tmp_path / "pan.avi")
+    out = tmp_path / "edges.avi"
+    assert stream_main([str(_edge_model(tmp_path / "edges.keras")), str(video), "--size", "24", "--step", "0.05",
+                        "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "8 frames of 24x24" in text and "speedup (frames 1..7)" in text and "x fewer" in text
+    largest = float(text.split("largest |runtime - forward pass| over the first 8 frames: ")[1].split()[0])
+    assert largest < 1e-3
+    assert count_frames(out) == 8
+
+
+def test_a_clip_classifier_streams_and_writes_its_running_scores(tmp_path, capsys):
+    video = _smooth_video(tmp_path / "pan.avi", frames=6, size=16)
+    model = video_classifier("tiny", 3, frames=None, image_size=16, sparsity="delta", step_init=4.0)
+    model.save(tmp_path / "clip.keras")
+    out = tmp_path / "scores.csv"
+    assert stream_main([str(tmp_path / "clip.keras"), str(video), "--out", str(out), "--check-frames", "4"]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "frame,output_0,output_1,output_2" and len(rows) == 1 + 6
+    assert "over the first 4 frames" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "an image model; give --step"),
+    (["--step", "0"], "--step must be > 0"),
+    (["--step", "1", "--frames", "1"], "--frames must be >= 2"),
+    (["--step", "1", "--out", "x.mp4"], "expected a .avi (image outputs) or .csv"),
+    (["--step", "1", "--size", "big"], "--size big: expected HxW"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
+    video = _smooth_video(tmp_path / "pan.avi", frames=3, size=16)
+    with pytest.raises(SystemExit) as stopped:
+        stream_main([str(_edge_model(tmp_path / "edges.keras")), str(video), *extra])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+
+
+def test_paths_and_existing_outputs_are_refused_before_any_work(tmp_path, capsys):
+    video = _smooth_video(tmp_path / "pan.avi", frames=3, size=16)
+    model = _edge_model(tmp_path / "edges.keras")
+    existing = tmp_path / "mine.csv"
+    existing.write_text("my data\n")
+    for argv, message in (([str(tmp_path / "none.keras"), str(video)], "no such file"),
+                          ([str(model), str(tmp_path)], "is a folder, expected a file"),
+                          ([str(model), str(video), "--step", "1", "--out", str(existing)], "exists; pass --overwrite")):
+        with pytest.raises(SystemExit) as stopped:
+            stream_main(argv)
+        assert stopped.value.code == 2 and message in capsys.readouterr().err
+    assert existing.read_text() == "my data\n"
+    clip = video_classifier("tiny", 3, frames=None, image_size=16)
+    clip.save(tmp_path / "clip.keras")
+    with pytest.raises(SystemExit):
+        stream_main([str(tmp_path / "clip.keras"), str(video), "--step", "1"])
+    assert "already a clip model" in capsys.readouterr().err
