@@ -66,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--calibration-videos", type=int, default=None,
                    help="Post-hoc memory: calibrate on the centre clips of at most this many selection videos "
                         "(class-balanced; default: all). Each layer's every threshold tried is one pass over them.")
+    s.add_argument("--headline-seeds", type=lambda text: tuple(int(v) for v in text.split(",") if v), default=(),
+                   help="Comma-separated other seeds: the dense baseline, each post-hoc kind's chosen point and the "
+                        "best DeltaActivation point run again with each (the report shows their spread).")
     s.add_argument("--whole-clips", action="store_true",
                    help="Measure every model on whole test videos (every frame at --frame-stride, frame 0 charged) "
                         "instead of the training's evaluation clips (--dataset ucf101 or folder).")
@@ -109,7 +112,7 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         step_gradients=args.step_gradients, scratch_step_gradients=args.scratch_step_gradients,
         step_init=args.delta_step_init, input_step_init=args.delta_input_step, tolerance=args.tolerance, real_clip=args.real_clip or None,
         real_clip_frames=args.real_clip_frames, whole_clips=args.whole_clips, calibration_videos=args.calibration_videos,
-        posthoc_target=args.posthoc_target, dense_target=args.dense_target,
+        posthoc_target=args.posthoc_target, dense_target=args.dense_target, headline_seeds=args.headline_seeds,
         refine_from_posthoc=args.refine_from_posthoc)
 
 

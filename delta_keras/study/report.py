@@ -139,7 +139,7 @@ STUDY_FLAGS = ("methods", "dense_epochs", "refine_epochs", "refine_learning_rate
                "posthoc_agreements", "posthoc_thresholds", "l1_weights", "delta_weights", "memory_weights",
                "step_gradients", "scratch_step_gradients", "step_init", "input_step_init", "tolerance",
                "real_clip_frames", "calibration_videos", "posthoc_target", "dense_target", "whole_clips",
-               "refine_from_posthoc")
+               "refine_from_posthoc", "headline_seeds")
 # Study settings whose flag is not their name.
 FLAG_NAMES = {"step_init": "delta-step-init", "input_step_init": "delta-input-step"}
 
@@ -153,7 +153,7 @@ def study_command(study: dict) -> str:
     flags = [f"--out {study['out']}"]
     for name in STUDY_FLAGS:
         value = study.get(name)
-        if value is None or value is False:  # an unset option (or a summary written before the option existed)
+        if value is None or value is False or value == []:  # unset (or a summary from before the option)
             continue
         if value is True:
             flags.append(f"--{name.replace('_', '-')}")
@@ -172,7 +172,8 @@ def study_command(study: dict) -> str:
 
 def _study_section(summary: dict, figures: str | None) -> list[str]:
     """One study's section: setting and rerun command, targets, every run, post-hoc choices, figures."""
-    return [*_header_lines(summary), *_target_lines(summary), *_run_lines(summary), *_figure_lines(summary, figures)]
+    return [*_header_lines(summary), *_target_lines(summary), *_run_lines(summary), *_seed_lines(summary),
+            *_figure_lines(summary, figures)]
 
 
 def _header_lines(summary: dict) -> list[str]:
@@ -268,6 +269,29 @@ def _run_lines(summary: dict) -> list[str]:
               "accurate run): " + ", ".join(f"{LABELS.get(m, m)} `{p['name']}`" for m, p in summary["best"].items()),
               ""]
     return lines
+
+
+def _seed_lines(summary: dict) -> list[str]:
+    """The headline rows over the study's other seeds (``headline_seeds``), if it ran any."""
+    rows = summary.get("headline_spread")
+    if not rows:
+        return []
+    seeds = [p["seed"] for p in rows[0]["seeds"]]
+    lines = ["### Headline rows over seeds", "",
+             f"The dense baseline, each post-hoc kind's chosen point and the best DeltaActivation point, run again "
+             f"with seeds {', '.join(map(str, seeds[1:]))} (the same settings; weights and data order change with "
+             "the seed; each seed's refinement starts from its own post-hoc point): video accuracy %, zero_delta "
+             "reduction.", "",
+             "| run | " + " | ".join(f"seed {seed}" for seed in seeds) + " | mean video acc % | range | "
+             "mean reduction | range |", "|---|" + "---|" * (len(seeds) + 4)]
+    for row in rows:
+        cells = {p["seed"]: f"{100 * p['video_accuracy']:.1f} %, {p['reduction_zero_delta']:.2f}x" for p in row["seeds"]}
+        low, high = row["video_accuracy_range"]
+        fewest, most = row["reduction_range"]
+        lines.append(f"| `{row['name']}` | " + " | ".join(cells.get(seed, "–") for seed in seeds)
+                     + f" | {100 * row['mean_video_accuracy']:.1f} | {100 * low:.1f}–{100 * high:.1f} | "
+                     f"{row['mean_reduction_zero_delta']:.2f}x | {fewest:.2f}–{most:.2f}x |")
+    return lines + [""]
 
 
 def _figure_lines(summary: dict, figures: str | None) -> list[str]:

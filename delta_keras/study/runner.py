@@ -15,7 +15,7 @@ import numpy as np
 from delta_keras.data import read_clip
 from delta_keras.files import atomic_save, claim_folder, write_json
 from delta_keras.study import methods, whole_clips
-from delta_keras.study.summary import SCHEMA, best_points, run_record, targets, write_summary
+from delta_keras.study.summary import SCHEMA, best_points, headline_spread, run_record, targets, write_summary
 from delta_keras.train import ConfigError, TrainConfig, evaluate_model, train
 from delta_keras.train import builders
 from delta_keras.train.run_folder import RunFolder, load_model_from
@@ -68,6 +68,9 @@ class StudyConfig:
     # The targets: the best delta point against the best post-hoc point (x fewer MACs); the dense accuracy.
     posthoc_target: float = 3.0
     dense_target: float | None = None
+    # Other seeds of the headline rows (dense, each post-hoc kind's chosen point, the best DeltaActivation
+    # point), each trained or converted again with that seed: the spread of what the study reports.
+    headline_seeds: tuple = ()
     # At most this many selection videos in the memory calibration's agreement test (None: all).
     calibration_videos: int | None = None
     # Evaluate every model on whole test videos (`delta_keras.study.whole_clips`; file datasets only).
@@ -136,6 +139,8 @@ class StudyConfig:
         for method, start in START_POINTS.items():
             if self.refine_from_posthoc and method in self.methods and start not in self.methods:
                 raise ValueError(f"refine_from_posthoc: {method} starts from a {start} point; add {start} to the methods")
+        if self.base.seed in self.headline_seeds:
+            raise ValueError(f"headline_seeds: {self.base.seed} is the study's own seed")
         if self.calibration_videos is not None and self.calibration_videos < 1:
             raise ValueError(f"calibration_videos must be >= 1, got {self.calibration_videos}")
         if self.whole_clips and self.base.dataset not in ("ucf101", "folder"):
@@ -228,13 +233,13 @@ def chosen_point(records: list[dict], method: str, tolerance: float, base: str =
     return max(points, key=lambda r: r["step"]) if method == "posthoc" else min(points, key=lambda r: r["agreement"])
 
 
-def _start_point(records: list[dict], method: str, tolerance: float) -> dict:
+def _start_point(records: list[dict], method: str, tolerance: float, base: str = "dense") -> dict:
     """Where a refinement starts: the `chosen_point`, else the most faithful point (smallest step, highest
     agreement target)."""
-    chosen = chosen_point(records, method, tolerance)
+    chosen = chosen_point(records, method, tolerance, base)
     if chosen is not None:
         return chosen
-    points = [r for r in records if r["method"] == method and r["base"] == "dense"]
+    points = [r for r in records if r["method"] == method and r["base"] == base]
     return min(points, key=lambda r: r["step"]) if method == "posthoc" else max(points, key=lambda r: r["agreement"])
 
 
@@ -290,17 +295,17 @@ class _StudyRun:
             self.videos = whole_clips.test_videos(config)
         return whole_clips.evaluate_whole_clips(model, config, self.videos)
 
-    def write_start(self, kind: str) -> None:
-        """Saves the post-hoc point a refinement starts from (`_start_point`) where its config points."""
-        point = _start_point(self.records, kind, self.study.tolerance)
-        folder = claim_folder(self.out / START_FOLDERS[kind], POSTHOC_MARKER)
+    def write_start(self, kind: str, base: str, folder: Path) -> None:
+        """Saves the post-hoc point of ``base`` a refinement starts from (`_start_point`) where its config points."""
+        point = _start_point(self.records, kind, self.study.tolerance, base)
+        folder = claim_folder(folder, POSTHOC_MARKER)
         atomic_save(folder / "model.keras", self.posthoc_model(point).save)
         write_json(folder / "record.json", {"point": point["name"]})
 
     # ------------------------------------------------------------------ the two kinds of run
     def posthoc_point(self, name: str, method: str, params: dict) -> dict:
         """A post-hoc point (calibrated on the selection set when with memory), or its record from a rerun."""
-        study, dense_config = self.study, self.trained["dense"]
+        study, dense_config = self.study, self.trained[params["base"]]
         folder = self.out / name
         key = {"params": params, "dense_results": _digest(Path(self.trained[params["base"]].logdir) / "results.json"),
                "thresholds": study.posthoc_thresholds, "input_step": study.input_step_init,
@@ -341,16 +346,17 @@ class _StudyRun:
 
     def trained_run(self, name: str, method: str, params: dict, config: TrainConfig) -> dict:
         """A trained run (resumed from its newest checkpoint if killed, reused if complete), measured."""
+        start = Path(config.init_from).parent if params.get("start") else None  # the start model's folder
         results = _cached(config)
         if results is None:
             resume = RunFolder(config.logdir).last_checkpoint() is not None
-            if params.get("start") and not resume:
-                self.write_start(params["start"])
+            if start and not resume:
+                self.write_start(params["start"], params.get("start_base", "dense"), start)
             config = dataclasses.replace(config, resume=resume, init_from=None if resume else config.init_from)
             results = train(config, command_line=["delta_keras.study", name], verbose=self.verbose)
-        if params.get("start"):
-            start = self.out / START_FOLDERS[params["start"]] / "record.json"
-            params = {**params, "start_point": json.loads(start.read_text())["point"] if start.is_file() else None}
+        if start:
+            record = start / "record.json"
+            params = {**params, "start_point": json.loads(record.read_text())["point"] if record.is_file() else None}
         measured = results
         if self.study.whole_clips:
             path = Path(config.logdir) / "whole-clips.json"
@@ -364,6 +370,43 @@ class _StudyRun:
             self.trained[name] = config
         self.models[name] = config.logdir  # its checkpoint, loaded only if it is a best point
         return run_record(name, method, params, measured, results["wall_time_s"], config.logdir)
+
+    # ------------------------------------------------------------------ other seeds
+    def headline_seeds(self) -> list[dict]:
+        """The headline rows again with each of ``headline_seeds``: the dense baseline, each post-hoc kind's
+        chosen point (the same step or agreement target, on that seed's model) and the best DeltaActivation
+        point (the same settings, from that seed's own post-hoc start). Records carry their ``seed``."""
+        study = self.study
+        best = targets(self.records, study.tolerance).get("best_delta")
+        configs = {name: config for name, _, _, config in study.runs() if config is not None}
+        kinds = [kind for kind in ("posthoc", "posthoc_memory") if kind in study.methods]
+        points = [_start_point(self.records, kind, study.tolerance) for kind in kinds]
+        records = []
+        for seed in study.headline_seeds:
+            suffix = f"-seed{seed}"
+            base = f"dense{suffix}"
+            dense = dataclasses.replace(configs["dense"], seed=seed, logdir=str(self.out / base))
+            runs = [(base, "dense", {"seed": seed}, dense)]
+            runs += [(f"{point['name']}{suffix}", point["method"],
+                      {**{k: point[k] for k in ("step", "agreement") if k in point}, "base": base, "seed": seed}, None)
+                     for point in points]
+            if best is not None:
+                record = next(r for r in self.records if r["name"] == best)
+                params = {k: record[k] for k in ("sparsity_weight", "step_gradient", "start") if k in record}
+                start = params.get("start")
+                init_from = (self.out / f"{START_FOLDERS[start]}{suffix}" / "model.keras") if start else dense.logdir
+                config = dataclasses.replace(configs[best], seed=seed, logdir=str(self.out / f"{best}{suffix}"),
+                                             init_from=str(init_from))
+                runs.append((f"{best}{suffix}", record["method"],
+                             {**params, "seed": seed, **({"start_base": base} if start else {})}, config))
+            for name, method, params, config in runs:
+                self.log(f"=== {name}")
+                record = (self.posthoc_point(name, method, params) if config is None
+                          else self.trained_run(name, method, params, config))
+                records.append(record)
+                self.records.append(record)  # the next runs of this seed start from its post-hoc points
+        self.records = [r for r in self.records if r not in records]
+        return records
 
     # ------------------------------------------------------------------ the summary
     def mark_chosen_posthoc(self) -> None:
@@ -417,6 +460,7 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
             f"{record['reduction_zero_delta']:.2f}x")
         run.records.append(record)
     run.mark_chosen_posthoc()
+    seed_runs = run.headline_seeds()
     best = best_points(run.records, study.tolerance)
     summary = {
         "schema": SCHEMA,
@@ -425,6 +469,8 @@ def run_study(study: StudyConfig, verbose: int | str = 2, log=print) -> dict:
         "best": best,
         "targets": targets(run.records, study.tolerance, posthoc_target=study.posthoc_target,
                            dense_target=study.dense_target),
+        "seed_runs": seed_runs,
+        "headline_spread": headline_spread(run.records, seed_runs, study.base.seed) if seed_runs else None,
         "real_clip": run.real_clip_densities(best),
         "wall_time_s": time.time() - started,
     }

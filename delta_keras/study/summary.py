@@ -219,6 +219,32 @@ def targets(runs: list[dict], tolerance: float = 0.01, metric: str = "video_accu
     return result
 
 
+def headline_spread(runs: list[dict], seed_runs: list[dict], seed: int) -> list[dict]:
+    """The headline rows over seeds: each row of ``runs`` that was run again with other seeds (``seed_runs``,
+    named ``<row>-seed<k>``), with its video accuracy and zero_delta reduction per seed (``seed`` is the
+    study's own), their mean and range.
+
+    Returns:
+        ``[{"name", "method", "seeds": [{"seed", "video_accuracy", "reduction_zero_delta"}], "mean_video_accuracy",
+        "video_accuracy_range", "mean_reduction_zero_delta", "reduction_range"}]``.
+    """
+    rows = []
+    for run in runs:
+        again = [r for r in seed_runs if r["name"] == f"{run['name']}-seed{r['seed']}"]
+        if not again:
+            continue
+        points = [{"seed": seed, **{k: run[k] for k in ("video_accuracy", "reduction_zero_delta")}}] + [
+            {"seed": r["seed"], **{k: r[k] for k in ("video_accuracy", "reduction_zero_delta")}} for r in again]
+        accuracy = [p["video_accuracy"] for p in points]
+        reduction = [p["reduction_zero_delta"] for p in points]
+        rows.append({"name": run["name"], "method": run["method"], "seeds": points,
+                     "mean_video_accuracy": float(np.mean(accuracy)),
+                     "video_accuracy_range": [min(accuracy), max(accuracy)],
+                     "mean_reduction_zero_delta": float(np.mean(reduction)),
+                     "reduction_range": [min(reduction), max(reduction)]})
+    return rows
+
+
 def write_summary(path: str | os.PathLike, summary: dict) -> Path:
     """Writes the summary as strict JSON, atomically and never over a file the package did not write
     (`delta_keras.files.write_json`); the report and plots read it back."""

@@ -181,7 +181,7 @@ def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
             "delta_memory_refine", "--dense-epochs", "1", "--refine-epochs", "1", "--posthoc-steps", "0.25,4",
             "--posthoc-agreements", "0.9", "--posthoc-thresholds", "0.1,0.5", "--delta-weights", "0.01",
             "--memory-weights", "0.001", "--step-gradients", "lsq", "--whole-clips", "--refine-from-posthoc",
-            "--real-clip", ""]
+            "--headline-seeds", "1", "--real-clip", ""]
     sparsity_study.main(args)
     summary = json.loads((out / "summary.json").read_text())
     runs = {r["name"]: r for r in summary["runs"]}
@@ -197,6 +197,7 @@ def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
     assert per_frame * min(lengths) < dense["dense_macs"] < per_frame * max(lengths)
     assert dense["reduction_zero_delta"] == pytest.approx(1 / dense["temporal_density_mac_first"])
 
+    START = {"delta-refine-lsq-w0.01": "posthoc-start", "delta-memory-refine-lsq-w0.001": "posthoc-memory-start"}
     start = json.loads((out / "posthoc-start" / "record.json").read_text())["point"]
     assert runs["delta-refine-lsq-w0.01"]["start_point"] == start
     assert start == next(r["name"] for r in summary["runs"] if r.get("chosen_on_selection_set")) or start == "posthoc-q0.25"
@@ -205,6 +206,18 @@ def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
     assert set(steps.values()) == {runs[start]["step"]}
     memory_start = json.loads((out / "posthoc-memory-start" / "record.json").read_text())["point"]
     assert runs["delta-memory-refine-lsq-w0.001"]["start_point"] == memory_start == "posthoc-memory-a0.9"
+
+    # The headline rows again with seed 1, the refinement from seed 1's own post-hoc point.
+    best = summary["targets"]["best_delta"]
+    seeded = {r["name"]: r for r in summary["seed_runs"]}
+    assert set(seeded) == {"dense-seed1", f"{start}-seed1", f"{memory_start}-seed1", f"{best}-seed1"}
+    assert all(r["seed"] == 1 for r in seeded.values()) and seeded[f"{start}-seed1"]["base"] == "dense-seed1"
+    first = json.loads((out / "dense-seed1" / "config.json").read_text())["config"]
+    assert first["seed"] == 1 and first["frames"] == 4
+    begun = seeded[f"{best}-seed1"]["start_point"]
+    assert begun and begun.endswith("-seed1") and (out / f"{START[best]}-seed1" / "model.keras").is_file()
+    assert [row["name"] for row in summary["headline_spread"]] == ["dense", start, memory_start, best]
+    assert [p["seed"] for p in summary["headline_spread"][0]["seeds"]] == [0, 1]
 
     # A rerun measures nothing again: post-hoc records and whole-clip measurements are reused.
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if p.name in ("record.json", "whole-clips.json")}
@@ -224,6 +237,7 @@ def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
     assert text.index("## `an-earlier-study`\n\nits table") < text.index(f"## `{out.name}`") < text.index(
         "## What each column counts") and "\nold\n" not in text and "Two studies." in text
     assert "Evaluation on whole test videos" in text and "start from the post-hoc points chosen" in text
+    assert "### Headline rows over seeds" in text and "| seed 0 | seed 1 |" in text
     assert json.loads((report.parent / "results" / out.name / "summary.json").read_text())["runs"] == summary["runs"]
     rerun = sparsity_study.parser().parse_args(shlex.split(study_command(summary["study"]))[2:])
     assert json.loads(json.dumps(sparsity_study.study_from_args(rerun).to_dict())) == summary["study"]
