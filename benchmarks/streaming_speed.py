@@ -100,7 +100,7 @@ def measure(runtime: DeltaRuntime, counter: DeltaRuntime, dense, clip: np.ndarra
 
 def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], repeats: int = 20) -> None:
     from delta_keras.runtime.kernels import SparseConv  # noqa: PLC0415
-    from delta_keras.sim import geometry  # noqa: PLC0415
+    from delta_keras.frames import geometry  # noqa: PLC0415
 
     model = sparsify(hed_edge_detector(size, size), frames=None, step_init=step, granularity="layer")
     print(f"HED {size}x{size}, step {step:g}: the change between frames 0 and 1, one layer at a time")

@@ -41,7 +41,7 @@ class CommandParser(argparse.ArgumentParser):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from delta_keras.data import DataLayoutError, VideoDecodeError  # noqa: PLC0415
     from delta_keras.files import UnsafeWriteError  # noqa: PLC0415
-    from delta_keras.sim.geometry import UncountableLayer  # noqa: PLC0415
+    from delta_keras.frames.geometry import UncountableLayer  # noqa: PLC0415
     from delta_keras.train import ConfigError  # noqa: PLC0415
     from delta_keras.train.run_folder import CorruptCheckpointError  # noqa: PLC0415
 
@@ -230,7 +230,8 @@ def _simulate(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
 
     from delta_keras.data import read_clip  # noqa: PLC0415
-    from delta_keras.sim.count import check_clips, count_macs  # noqa: PLC0415
+    from delta_keras.frames import check_clips  # noqa: PLC0415
+    from delta_keras.sim.count import count_macs  # noqa: PLC0415
     from delta_keras.train.run_folder import load_checkpoint  # noqa: PLC0415
 
     model = load_checkpoint(args.model)
@@ -357,7 +358,7 @@ def _stream(args: argparse.Namespace) -> int:
     from delta_keras import strip_sparsity  # noqa: PLC0415
     from delta_keras.data import count_frames, read_clip  # noqa: PLC0415
     from delta_keras.runtime import DeltaRuntime  # noqa: PLC0415
-    from delta_keras.sim.count import check_clips  # noqa: PLC0415
+    from delta_keras.frames import check_clips  # noqa: PLC0415
 
     model, size = _stream_model(args)
     available = count_frames(args.video) - args.start

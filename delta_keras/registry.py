@@ -10,8 +10,8 @@ Roles:
 
 - ``"mac"``: multiplies its input by weights. ``fan_out(layer)`` gives the MACs one nonzero input element
   triggers (interior of a feature map, as the published per-layer formulas); the simulator additionally
-  needs ``stages(layer, frame_shape)``, its exact linear stages (`delta_keras.sim.geometry` registers them
-  for the Keras layers; a custom MAC layer without stages is listed as uncounted by `count_macs`).
+  needs ``stages(layer, frame_shape)``, its exact linear stages (named here for the Keras layers, built by
+  `delta_keras.frames.geometry`; a custom MAC layer without stages is listed as uncounted by `count_macs`).
 - ``"affine"``: frame-wise and affine, no MACs (batch normalisation, add, average pooling, padding,
   reshapes, dropout...). ``reach(layer)``: outputs one input element reaches (default 1).
 - ``"nonlinear"``: frame-wise and non-linear, no MACs (activations, max pooling, the quantisers).
@@ -24,7 +24,7 @@ Properties beside the role: ``recurrent`` (a MAC layer that carries state over t
 ``time_mean`` (called on a clip outside ``TimeDistributed``, it averages over the clip's time axis: a
 running mean when streaming), ``neurobench_activation`` (its output counts as an activation in NeuroBench's
 activation sparsity: every activation layer, softmax, the sparsity layers), ``stages`` (the simulator's
-exact linear stages: a function, or the name of a builder of `delta_keras.sim.geometry`) and
+exact linear stages: a function, or the name of a builder of `delta_keras.frames.geometry`) and
 ``runtime_kernel`` (the sparse kernel `delta_keras.runtime` runs it with, by name).
 
 Keras operations that are not layers (``keras.ops.add`` in a functional graph...) are registered by class
@@ -57,8 +57,8 @@ class LayerKind:
         fan_out: for ``"mac"``: ``layer -> MACs one nonzero input element triggers``.
         reach: for MAC-free roles: ``layer -> outputs one input element reaches`` (None: 1).
         activation: the output is a nonlinear activation (a place for a sparsity layer).
-        stages: for ``"mac"``: ``(layer, frame_shape) -> list of delta_keras.sim.geometry.Stage``, or the name
-            of one of `delta_keras.sim.geometry.STAGE_BUILDERS`.
+        stages: for ``"mac"``: ``(layer, frame_shape) -> list of delta_keras.frames.geometry.Stage``, or the name
+            of one of `delta_keras.frames.geometry.STAGE_BUILDERS`.
         recurrent: a MAC layer with state over time (it reads the clip's time axis itself).
         time_mean: on a clip outside ``TimeDistributed``, the layer averages over time (True, or
             ``layer -> bool`` where it depends on the configuration, e.g. the axis of a mean).
@@ -205,7 +205,7 @@ def _mean_over_time(operation) -> bool:
 
 
 L = keras.layers
-# MAC layers; ``stages`` names the simulator's builders (delta_keras.sim.geometry.STAGE_BUILDERS).
+# MAC layers; ``stages`` names the simulator's builders (delta_keras.frames.geometry.STAGE_BUILDERS).
 for _cls in (L.Conv1D, L.Conv2D, L.Conv3D):
     register_layer(_cls, "mac", fan_out=_conv_fan_out, stages="conv")
 register_layer(L.Conv2D, runtime_kernel="sparse_conv2d")

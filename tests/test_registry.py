@@ -45,7 +45,7 @@ class ClipMean(keras.layers.Layer):
 
 
 def _register():
-    from delta_keras.sim import geometry
+    from delta_keras.frames import geometry
 
     registry.register_layer(Swish, "nonlinear", activation=True)
     registry.register_layer(ClipMean, "affine", time_mean=True)

@@ -6,12 +6,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.layers import DeltaActivation
+from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
 from delta_keras.runtime.kernels import SparseConv, delta_kernel
-from delta_keras.sim import geometry
-from delta_keras.sim.count import check_clips, node_keys
-from delta_keras.sim.engine import VIEWS, FrameNode
 
 
 def relative_change(frame, previous):
@@ -67,24 +64,20 @@ class DeltaRuntime:
 
     def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
                  cut_above: float = 0.35):
-        calls = graph_lib.layer_calls(model)  # first: a subclassed model has no graph (a clear error)
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise NotImplementedError(f"{model.name}: DeltaRuntime runs single-input, single-output models")
         if not 0.0 <= dense_above <= 1.0:
             raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
         if not cut_above >= 0.0:
             raise ValueError(f"cut_above must be >= 0, got {cut_above!r}")
+        self.plan = FramePlan(model, "DeltaRuntime")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
-        self._nodes = [FrameNode(node, key, model.inputs[0].shape[1]) for node, key in node_keys(calls)]
-        shapes = self._frame_shapes()
+        shapes = self.plan.frame_shapes(batch_size)
         self._state, self._kernels, self._stages, self._fan_outs = {}, {}, {}, {}
         # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
         self.dense_macs: dict[str, int] = {}
-        for node in self._nodes:
-            inputs = node.node.input_tensors
+        for node in self.plan.nodes:
             if node.kind == "mac":
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
-                frame_shape = shapes[id(inputs[0])][2 if node.time_distributed else 1:]
+                frame_shape = shapes[id(node.input)][2 if node.time_distributed else 1:]
                 stages = geometry.stages(node.layer, frame_shape)
                 fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs)
@@ -93,34 +86,20 @@ class DeltaRuntime:
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
                     self._stages[node.key], self._fan_outs[node.key] = stages, fan_outs
-            elif node.kind in ("previous_frame", "time_mean") or (
-                    isinstance(node.layer, DeltaActivation) and node.layer.memory):
-                shape = shapes[id(inputs[0])]
+            elif node.kind in ("previous_frame", "time_mean", "memory"):
+                shape = shapes[id(node.input)]
                 # A running sum over time has no time axis.
                 shape = (shape[0], *shape[2:]) if node.kind == "time_mean" else shape
                 self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
-        self.mac_layers = [node.key for node in self._nodes if node.kind == "mac"]
+        self.mac_layers = self.plan.mac_keys
+        self._handlers = {"quantize": self._quantize, "memory": self._memory, "previous_frame": self._previous_frame,
+                          "time_mean": self._time_mean, "evaluate": self._evaluate}
         self._frames = tf.Variable(0, trainable=False)
         self.cut_above = cut_above
         self._last_frame = tf.Variable(tf.zeros((batch_size, *model.inputs[0].shape[2:])), trainable=False)
         frame_spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[2:]), "float32")
         self._step = tf.function(self._run_frame, input_signature=[frame_spec])
         self.reset()
-
-    def _frame_shapes(self) -> dict:
-        """The shape of every tensor of the graph for one frame of ``batch_size`` clips."""
-        clip_level = {id(self.model.inputs[0]): True}
-        shapes = {}
-        for tensor in self.model.inputs:
-            shapes[id(tensor)] = (self.batch_size, 1, *tensor.shape[2:])
-        for node in self._nodes:
-            level = clip_level.get(id(node.node.input_tensors[0]), False) if node.node.input_tensors else False
-            level = {"fold": False, "unfold": True, "time_mean": False}.get(node.kind, level)
-            for tensor in node.node.output_tensors:
-                clip_level[id(tensor)] = level
-                shapes[id(tensor)] = (self.batch_size, 1, *tensor.shape[2:]) if level else (
-                    self.batch_size, *tensor.shape[1:])
-        return shapes
 
     def reset(self) -> None:
         """Forgets every state (call between videos): the next frame is charged as a first frame."""
@@ -154,10 +133,7 @@ class DeltaRuntime:
         """Runs clips ``(batch_size, frames, ...)`` from a reset state; returns the outputs like ``model(clips)``."""
         clips = check_clips(self.model, clips)
         self.reset()
-        outputs = [self.step(clips[:, t]) for t in range(clips.shape[1])]
-        if len(self.model.outputs[0].shape) >= 3 and self.model.outputs[0].shape[1] in (None, clips.shape[1]):
-            return np.concatenate([np.asarray(o) for o in outputs], axis=1)
-        return np.asarray(outputs[-1])
+        return self.plan.stack([self.step(clips[:, t]) for t in range(clips.shape[1])])
 
     @property
     def macs(self) -> dict[str, list[int]]:
@@ -198,25 +174,24 @@ class DeltaRuntime:
         return result
 
     def _run_nodes(self, frame, whole_frame_dense: bool):
-        values = {id(self.model.inputs[0]): frame[:, None]}
         macs, executed, kept, kept_kernels = [], [], [], []
-        for node in self._nodes:
-            if node.kind != "mac":
-                output = self._frame_wise(node, values)
-            elif whole_frame_dense and isinstance(self._kernels[node.key], SparseConv):
-                kernel, value = self._kernels[node.key], self._mac_input(node, values)
+
+        def mac(node: FrameNode, values: dict):
+            kernel = self._kernels[node.key]
+            if whole_frame_dense and isinstance(kernel, SparseConv):
+                value = self._mac_input(node, values)
                 summed = kernel.summed(value)
-                kept += [value, summed]
+                kept.extend([value, summed])
                 kept_kernels.append(kernel)
-                output = self._mac_output(node, kernel.activate(summed))
                 macs.append(tf.constant(0, tf.int64))
                 executed.append(tf.constant(self.dense_macs[node.key], tf.int64))
-            else:
-                output, counted, done = self._mac(node, values)
-                macs.append(counted)
-                executed.append(done)
-            values[id(node.node.output_tensors[0])] = output
-        output = values[id(self.model.outputs[0])]
+                return self._mac_output(node, kernel.activate(summed))
+            output, counted, done = self._mac(node, values)
+            macs.append(counted)
+            executed.append(done)
+            return output
+
+        output = self.plan.output(self.plan.run(frame, {**self._handlers, "mac": mac}))
         if kept:
             with tf.control_dependencies([SparseConv.keep(kept_kernels, kept)]):
                 output = tf.identity(output)
@@ -224,7 +199,7 @@ class DeltaRuntime:
         return output, as_ints(macs), as_ints(executed)
 
     def _mac_input(self, node: FrameNode, values: dict):
-        value = values[id(node.node.input_tensors[0])]
+        value = values[id(node.input)]
         return tf.reshape(value, (-1, *value.shape[2:])) if node.time_distributed else value
 
     def _mac_output(self, node: FrameNode, output):
@@ -254,24 +229,27 @@ class DeltaRuntime:
             total += tf.reduce_sum(mask * fan_out[None])
         return total
 
-    def _frame_wise(self, node: FrameNode, values: dict):
-        source = values[id(node.node.input_tensors[0])]
-        if node.kind in VIEWS:
-            return VIEWS[node.kind](source)
-        if node.kind == "previous_frame":
-            # On frame 0 the previous frame is the frame itself, as `FrameDifference` pads a clip.
-            previous = tf.where(self._frames == 0, source, self._state[node.key])
-            self._state[node.key].assign(source)
-            window = tf.concat([previous, source], axis=1)
-            return graph_lib.call_node(node.node, {id(node.node.input_tensors[0]): window})[:, 1:]
-        if node.kind == "time_mean":
-            total = self._state[node.key].assign_add(source[:, 0])
-            return total / tf.cast(self._frames + 1, tf.float32)
-        if isinstance(node.layer, DeltaActivation) and node.layer.memory:
-            sent = node.layer.memory_step(self._state[node.key], source)
-            self._state[node.key].assign(sent)
-            return sent
-        if isinstance(node.layer, DeltaActivation):
-            # Through the class: Keras replaces `layer.quantize` on instances by its own wrapper.
-            return node.layer.quantize_values(source)
+    # ------------------------------------------------------------------ the plan's other handlers
+    def _quantize(self, node: FrameNode, values: dict):
+        # Through the class: Keras replaces `layer.quantize` on instances by its own wrapper.
+        return node.layer.quantize_values(values[id(node.input)])
+
+    def _memory(self, node: FrameNode, values: dict):
+        sent = node.layer.memory_step(self._state[node.key], values[id(node.input)])
+        self._state[node.key].assign(sent)
+        return sent
+
+    def _previous_frame(self, node: FrameNode, values: dict):
+        # On frame 0 the previous frame is the frame itself, as `FrameDifference` pads a clip.
+        source = values[id(node.input)]
+        previous = tf.where(self._frames == 0, source, self._state[node.key])
+        self._state[node.key].assign(source)
+        window = tf.concat([previous, source], axis=1)
+        return graph_lib.call_node(node.node, {id(node.input): window})[:, 1:]
+
+    def _time_mean(self, node: FrameNode, values: dict):
+        total = self._state[node.key].assign_add(values[id(node.input)][:, 0])
+        return total / tf.cast(self._frames + 1, tf.float32)
+
+    def _evaluate(self, node: FrameNode, values: dict):
         return graph_lib.call_node(node.node, values)

@@ -117,7 +117,7 @@ class SparseConv:
         layer: the convolution.
         frame_shape: its input frame ``(H, W, C)``.
         batch: frames per step.
-        fan_out: ``(H, W, C)`` int64, the MACs each input element triggers (`delta_keras.sim.geometry.Stage.fan_out`).
+        fan_out: ``(H, W, C)`` int64, the MACs each input element triggers (`delta_keras.frames.geometry.Stage.fan_out`).
         dense_above: share of changed input elements above which the layer is recomputed densely.
         counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison).
     """

@@ -12,7 +12,7 @@ The simulator runs on the TensorFlow backend.
 from delta_keras.sim.count import POLICIES, count_macs
 from delta_keras.sim.energy import EnergyModel
 from delta_keras.sim.engine import DeltaInference
-from delta_keras.sim.geometry import Granularity
+from delta_keras.frames.geometry import Granularity
 from delta_keras.sim.report import LayerCount, MacReport, StageCount
 
 __all__ = ["POLICIES", "DeltaInference", "EnergyModel", "Granularity", "LayerCount", "MacReport", "StageCount", "count_macs"]

@@ -14,21 +14,12 @@ import tensorflow as tf
 from delta_keras import registry
 from delta_keras.layers import density
 from delta_keras.models import graph as graph_lib
-from delta_keras.sim import geometry
+from delta_keras.frames import geometry
+from delta_keras.frames.plan import check_clips, node_keys  # noqa: F401 (count_macs's names, kept importable)
 from delta_keras.sim.report import LayerCount, MacReport, StageCount
 
 POLICIES = ("dense", "zero_activation", "zero_delta", "zero_weight", "both")
 
-
-
-def node_keys(nodes, prefix: str = ""):
-    """Yields ``(node, key)``: the layer's name, with ``:k`` for the k-th call of a shared layer."""
-    calls = {}
-    for node in nodes:
-        layer, _ = geometry.unwrap(node.operation)
-        calls[id(layer)] = calls.get(id(layer), -1) + 1
-        name = prefix + getattr(layer, "name", type(layer).__name__)
-        yield node, name + (f":{calls[id(layer)]}" if calls[id(layer)] else "")
 
 
 @dataclasses.dataclass
@@ -263,20 +254,6 @@ def _as_tensorflow(value):
     return value if tf.is_tensor(value) else tf.constant(keras.ops.convert_to_numpy(value))
 
 
-def check_clips(model, clips) -> np.ndarray:
-    """Validates clips against the model's input: ``(N, T, ...)`` or one clip ``(T, ...)``; returns float32 NumPy."""
-    clips = np.asarray(clips, "float32")
-    expected = tuple(model.inputs[0].shape)
-    if clips.ndim == len(expected) - 1:
-        clips = clips[None]
-    if clips.ndim != len(expected) or any(e is not None and e != c for e, c in zip(expected[1:], clips.shape[1:])):
-        raise ValueError(f"{model.name}: clips of shape {clips.shape} do not fit the model input {expected} "
-                         "(expected (clips, frames, ...) or a single clip (frames, ...))")
-    if clips.shape[1] < 1 or clips.shape[0] < 1:
-        raise ValueError(f"{model.name}: need at least one clip of one frame, got shape {clips.shape}")
-    return clips
-
-
 def count_macs(
     model: keras.Model,
     clips,
@@ -294,7 +271,7 @@ def count_macs(
     zero weights: NeuroBench's effective synaptic operations).
 
     Counts use the layer's own geometry (padding, stride, dilation, groups, depthwise multiplier): each
-    nonzero entry is charged its exact fan-out (see `delta_keras.sim.geometry`). Counted layers: Conv1D/2D/3D,
+    nonzero entry is charged its exact fan-out (see `delta_keras.frames.geometry`). Counted layers: Conv1D/2D/3D,
     DepthwiseConv1D/2D, SeparableConv1D/2D, Dense, LSTM/GRU/SimpleRNN (input and recurrent products as two
     stages), wrapped in `TimeDistributed` or on time folded into batch ``(N*T, ...)``, in nested models too.
     Any other layer holding a kernel is listed in ``report.uncounted`` with the reason.

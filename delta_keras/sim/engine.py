@@ -6,91 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras import registry
-from delta_keras.layers import DeltaActivation
+from delta_keras.frames import FrameNode, FramePlan, check_clips
 from delta_keras.models import graph as graph_lib
-from delta_keras.sim import geometry
-from delta_keras.sim.count import check_clips, node_keys
-
-# Frame-wise layers and operations without MACs (the registry's "affine" and "nonlinear" roles) are
-# re-evaluated on the accumulated state every frame; the change of their output is passed on. Non-linear ones
-# must be. For affine ones (batch normalisation, add, average pooling, padding, reshapes, the input's
-# `ImagePreprocessing`...) it equals propagating the change through them, but exactly in float: a change that
-# cancels (a quantised value moving within an average pool) is an exact zero, as on integer hardware, rather
-# than a rounding residue that would charge the next MAC layer.
-# Nodes that only view their input: its value and its change pass through the same view. With one
-# frame per step, folding time into batch is a squeeze of the time axis and unfolding an expand.
-def _identity(x):
-    return x
-
-
-def _fold(x):
-    return x[:, 0]
-
-
-def _unfold(x):
-    return x[:, None]
-
-
-# Named functions, not lambdas: AutoGraph cannot tell lambdas on one line apart and warns when it traces them.
-VIEWS = {"identity": _identity, "fold": _fold, "unfold": _unfold}
-
-
-class FrameNode:
-    """How a frame-by-frame executor (this engine, `delta_keras.runtime.DeltaRuntime`) runs one graph node.
-
-    ``kind`` is one of ``mac``, ``evaluate`` (re-evaluated on the accumulated state), ``identity``,
-    ``previous_frame`` (a layer that also reads the previous frame), ``time_mean``, ``fold`` or ``unfold``.
-    """
-
-    def __init__(self, node, key: str, time: int | None):
-        self.node, self.key, self.op = node, key, node.operation
-        self.layer, self.time_distributed = geometry.unwrap(self.op)
-        self.kind = self._kind(time)
-        self.stages = None
-        if self.kind == "mac":
-            shape = node.input_tensors[0].shape
-            self.stages = geometry.stages(self.layer, shape[2:] if self.time_distributed else shape[1:])
-
-    def _kind(self, time):
-        layer, name = self.layer, type(self.layer).__name__
-        if isinstance(layer, keras.Model):
-            raise NotImplementedError(f"{self.key}: nested models are not supported by DeltaInference; "
-                                      "build the clip model as one flat graph")
-        kind = registry.layer_kind(layer)
-        role = kind.role if kind is not None else None
-        if geometry.is_mac_layer(layer):
-            if kind is not None and kind.recurrent:
-                raise NotImplementedError(f"{self.key}: recurrent layers are not supported by DeltaInference")
-            geometry.stages(layer, self.node.input_tensors[0].shape[1:])  # raises UncountableLayer early
-            return "mac"
-        if role == "previous_frame" and self.time_distributed:
-            raise NotImplementedError(f"{self.key}: {name} needs the time axis; it cannot run inside TimeDistributed")
-        if role in ("fold", "unfold", "previous_frame"):
-            return role
-        if isinstance(layer, DeltaActivation) and layer.output_mode != "quantized":
-            raise NotImplementedError(f"{self.key}: DeltaInference runs DeltaActivation(output='quantized') only "
-                                      f"(got output={layer.output_mode!r}): the engine computes the deltas itself")
-        if registry.averages_over_time(layer) and not self.time_distributed:
-            return "time_mean"  # averaging over the clip's time axis: a running mean when streaming
-        if hasattr(layer, "axis") and layer.axis is None:
-            raise NotImplementedError(f"{self.key}: {name} over every axis mixes the clip's frames")
-        if not isinstance(layer, keras.layers.Layer):
-            # `ops.reshape` folding time into batch and back: with one frame per step, a squeeze and an
-            # expand. (A `Reshape` layer keeps the batch axis, so it cannot fold time.)
-            shape_in = tuple(self.node.input_tensors[0].shape)
-            shape_out = tuple(self.node.output_tensors[0].shape)
-            if len(shape_out) == len(shape_in) - 1 and shape_out[1:] == shape_in[2:] and shape_in[1] == time:
-                return "fold"
-            if len(shape_out) == len(shape_in) + 1 and shape_out[2:] == shape_in[1:] and shape_out[1] == time:
-                return "unfold"
-        if role in ("affine", "nonlinear"):
-            return "evaluate"
-        if role == "pass_through":
-            return "identity"
-        raise NotImplementedError(f"{self.key}: DeltaInference cannot run {name} (supported: the registry's MAC, "
-                                  "affine, nonlinear, pass-through, time-fold and previous-frame layers; teach it "
-                                  "a layer with delta_keras.registry.register_layer)")
 
 
 class DeltaInference:
@@ -127,24 +44,24 @@ class DeltaInference:
     """
 
     def __init__(self, model: keras.Model):
-        calls = graph_lib.layer_calls(model)  # first: a subclassed model has no graph (a clear error)
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise NotImplementedError(f"{model.name}: DeltaInference runs single-input, single-output models")
+        self.plan = FramePlan(model, "DeltaInference")
         self.model = model
         self.time = model.inputs[0].shape[1]
-        self._nodes = [FrameNode(node, key, self.time) for node, key in node_keys(calls)]
+        self._handlers = {"mac": self._mac, "quantize": self._quantize, "memory": self._memory,
+                          "previous_frame": self._previous_frame, "time_mean": self._time_mean,
+                          "evaluate": self._evaluate}
         self.reset()
 
     def reset(self) -> None:
         """Forgets every state (call between videos): all tensors and accumulators back to zero."""
-        self._values = {}  # id(KerasTensor) -> current value
+        self._last = {}  # id(KerasTensor) -> its value at the previous frame (none: zero)
         self._accumulators = {}  # MAC node key -> accumulated linear output (bias excluded)
         self._sums = {}  # time-mean node key -> running sum
         self._previous = {}  # previous-frame node key -> its input at the previous frame
         self._sent = {}  # memory-mode DeltaActivation node key -> what it last sent, per neuron
         self.frames = 0
-        self.accumulator_error = {node.key: 0.0 for node in self._nodes if node.kind == "mac"}
-        self.macs = {node.key: [] for node in self._nodes if node.kind == "mac"}
+        self.accumulator_error = {key: 0.0 for key in self.plan.mac_keys}
+        self.macs = {key: [] for key in self.plan.mac_keys}
 
     def step(self, frame):
         """Feeds one frame ``(batch, ...)`` (or ``(...)``) and returns the model's output for it.
@@ -159,12 +76,10 @@ class DeltaInference:
             frame = frame[None]
         if tuple(frame.shape[1:]) != frame_shape:
             raise ValueError(f"{self.model.name}: a frame must have shape (batch, *{frame_shape}), got {frame.shape}")
-        changes = {}
-        self._set(self.model.inputs[0], frame[:, None], changes)
-        for node in self._nodes:
-            self._run(node, changes)
+        values = self.plan.run(frame, self._handlers)
+        self._last = values
         self.frames += 1
-        return self._values[id(self.model.outputs[0])]
+        return self.plan.output(values)
 
     def run(self, clips) -> np.ndarray:
         """Runs clips ``(batch, frames, ...)`` from a reset state, frame by frame.
@@ -175,53 +90,42 @@ class DeltaInference:
         """
         clips = check_clips(self.model, clips)
         self.reset()
-        outputs = [self.step(clips[:, t]) for t in range(clips.shape[1])]
-        if self.model.outputs[0].shape[1:2] == (self.time,) and len(self.model.outputs[0].shape) >= 3:
-            return np.concatenate([np.asarray(o) for o in outputs], axis=1)
-        return np.asarray(outputs[-1])
+        return self.plan.stack([self.step(clips[:, t]) for t in range(clips.shape[1])])
 
-    def _set(self, tensor, value, changes):
-        """Stores a tensor's new value and its change since the previous frame."""
-        previous = self._values.get(id(tensor))
-        changes[id(tensor)] = value if previous is None else value - previous
-        self._values[id(tensor)] = value
+    # ------------------------------------------------------------------ the plan's handlers
+    def _change(self, tensor, values: dict):
+        """A tensor's change since the previous frame (every tensor starts from zero)."""
+        previous = self._last.get(id(tensor))
+        return values[id(tensor)] if previous is None else values[id(tensor)] - previous
 
-    def _run(self, node: FrameNode, changes: dict) -> None:
-        output = node.node.output_tensors[0]
-        inputs = node.node.input_tensors
-        if node.kind == "mac":
-            self._set(output, self._mac(node, changes[id(inputs[0])]), changes)
-        elif node.kind == "evaluate":
-            if isinstance(node.layer, DeltaActivation) and node.layer.memory:
-                value = self._values[id(inputs[0])]
-                sent = node.layer.memory_step(self._sent.get(node.key, tf.zeros_like(value)), value)
-                self._sent[node.key] = sent
-                self._set(output, sent, changes)
-            elif isinstance(node.layer, DeltaActivation):
-                # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation
-                # wrapper, which rejects a tensor argument.
-                self._set(output, node.layer.quantize_values(self._values[id(inputs[0])]), changes)
-            else:
-                self._set(output, self._call(node, self._values), changes)
-        elif node.kind in VIEWS:
-            view, source = VIEWS[node.kind], id(inputs[0])
-            self._values[id(output)], changes[id(output)] = view(self._values[source]), view(changes[source])
-        elif node.kind == "previous_frame":
-            # The layer's own op on (previous frame, frame), last frame kept. On frame 0 the previous frame
-            # is the frame itself, as `FrameDifference` pads the clip with its first frame.
-            frame = self._values[id(inputs[0])]
-            window = tf.concat([self._previous.get(node.key, frame), frame], axis=1)
-            self._previous[node.key] = frame
-            self._set(output, self._call(node, {id(inputs[0]): window})[:, 1:], changes)
-        elif node.kind == "time_mean":
-            total = self._sums.get(node.key, 0.0) + self._values[id(inputs[0])][:, 0]
-            self._sums[node.key] = total
-            self._set(output, total / (self.frames + 1), changes)
+    def _quantize(self, node: FrameNode, values: dict):
+        # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation wrapper,
+        # which rejects a tensor argument.
+        return node.layer.quantize_values(values[id(node.input)])
 
-    def _call(self, node: FrameNode, values: dict):
+    def _memory(self, node: FrameNode, values: dict):
+        value = values[id(node.input)]
+        sent = node.layer.memory_step(self._sent.get(node.key, tf.zeros_like(value)), value)
+        self._sent[node.key] = sent
+        return sent
+
+    def _previous_frame(self, node: FrameNode, values: dict):
+        # The layer's own op on (previous frame, frame), last frame kept. On frame 0 the previous frame is the
+        # frame itself, as `FrameDifference` pads the clip with its first frame.
+        frame = values[id(node.input)]
+        window = tf.concat([self._previous.get(node.key, frame), frame], axis=1)
+        self._previous[node.key] = frame
+        return graph_lib.call_node(node.node, {id(node.input): window})[:, 1:]
+
+    def _time_mean(self, node: FrameNode, values: dict):
+        total = self._sums.get(node.key, 0.0) + values[id(node.input)][:, 0]
+        self._sums[node.key] = total
+        return total / (self.frames + 1)
+
+    def _evaluate(self, node: FrameNode, values: dict):
         return graph_lib.call_node(node.node, values)
 
-    def _mac(self, node: FrameNode, change):
+    def _mac(self, node: FrameNode, values: dict):
         """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output.
 
         The MACs performed are counted from the nonzero changes. The output is the layer's own call on
@@ -230,7 +134,8 @@ class DeltaInference:
         then differ from the forward pass. The float64 delta accumulator is kept alongside, and its largest
         distance to the output is reported in ``accumulator_error``.
         """
-        layer, shape = node.layer, change.shape
+        layer, change = node.layer, self._change(node.input, values)
+        shape = change.shape
         if node.time_distributed:
             change = tf.reshape(change, (-1, *shape[2:]))
         change = tf.cast(change, "float64")
@@ -243,7 +148,7 @@ class DeltaInference:
         self.macs[node.key].append(int(macs))
         accumulated = self._accumulators.get(node.key, 0.0) + change
         self._accumulators[node.key] = accumulated
-        output = self._call(node, self._values)
+        output = graph_lib.call_node(node.node, values)
         linear = tf.cast(accumulated, "float32")
         if getattr(layer, "use_bias", False):
             linear = linear + layer.bias

@@ -167,3 +167,23 @@ def test_delta_outputs_are_refused():
     model = keras.Model(inputs, L.Dense(2)(DeltaActivation(output="delta")(inputs)))
     with pytest.raises(NotImplementedError, match="output='quantized'"):
         DeltaRuntime(model)
+
+
+def test_the_runtime_and_the_engine_share_one_frame_plan_and_the_runtime_needs_no_simulator():
+    import subprocess
+    import sys
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys, delta_keras.runtime; "
+                             "print(sorted(m for m in sys.modules if m.startswith('delta_keras.sim')))"],
+                            capture_output=True, text=True, timeout=300)
+    assert loaded.stdout.strip().splitlines()[-1] == "[]"
+    # One rule for what a clip's steps return: a time mean over a clip whose frames are as tall as it is long
+    # returns the mean, not a stack (the output has no time axis).
+    clips = keras.Input((4, 4, 4, 2))
+    conv = keras.layers.TimeDistributed(keras.layers.Conv2D(3, 1))(clips)
+    model = keras.Model(clips, keras.ops.mean(conv, axis=1))
+    data = np.random.default_rng(0).uniform(0, 1, (1, 4, 4, 4, 2)).astype("float32")
+    expected = np.asarray(model(data))
+    for executor in (DeltaInference(model), DeltaRuntime(model)):
+        assert executor.plan.nodes and executor.run(data).shape == expected.shape == (1, 4, 4, 3)
+        np.testing.assert_allclose(executor.run(data), expected, atol=1e-5)

@@ -1,0 +1,197 @@
+"""The frame plan: a clip model compiled once into the nodes a frame-by-frame executor runs, and the one
+dispatch that runs them.
+
+Each node of the model's graph gets a *kind*, from the layer kinds of `delta_keras.registry`:
+
+- ``mac``: a MAC layer (its exact linear ``stages`` attached): what an executor updates with the change of
+  its input;
+- ``quantize`` / ``memory``: a `DeltaActivation` quantising each frame, or sending a neuron's value only when
+  it moved past its threshold (state: what it last sent);
+- ``previous_frame``: a layer that also reads the previous frame (`FrameDifference`; state: that frame);
+- ``time_mean``: an average over the clip's time axis, a running mean when streaming (state: the sum);
+- ``identity``, ``fold``, ``unfold``: views of their input (with one frame per step, folding time into
+  the batch is a squeeze of the time axis and unfolding an expand);
+- ``evaluate``: any other frame-wise layer (affine or nonlinear), re-evaluated on the frame's values.
+
+`FramePlan.run` walks the nodes in graph order, applies the views itself and hands every other node to the
+executor's handler of its kind: the simulator's engine (`delta_keras.sim.DeltaInference`, which counts and
+proves) and the runtime (`delta_keras.runtime.DeltaRuntime`, which executes) differ only in their handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import keras
+import numpy as np
+
+from delta_keras import registry
+from delta_keras.frames import geometry
+from delta_keras.layers import DeltaActivation
+from delta_keras.models import graph as graph_lib
+
+
+def _identity(x):
+    return x
+
+
+def _fold(x):
+    return x[:, 0]
+
+
+def _unfold(x):
+    return x[:, None]
+
+
+# Named functions, not lambdas: AutoGraph cannot tell lambdas on one line apart and warns when it traces them.
+VIEWS = {"identity": _identity, "fold": _fold, "unfold": _unfold}
+# The kinds an executor handles (`FramePlan.run`); the views it does not.
+HANDLED = ("mac", "quantize", "memory", "previous_frame", "time_mean", "evaluate")
+
+
+def node_keys(nodes, prefix: str = ""):
+    """Yields ``(node, key)``: the layer's name, with ``:k`` for the k-th call of a shared layer."""
+    calls = {}
+    for node in nodes:
+        layer, _ = geometry.unwrap(node.operation)
+        calls[id(layer)] = calls.get(id(layer), -1) + 1
+        name = prefix + getattr(layer, "name", type(layer).__name__)
+        yield node, name + (f":{calls[id(layer)]}" if calls[id(layer)] else "")
+
+
+def check_clips(model, clips) -> np.ndarray:
+    """Validates clips against the model's input: ``(N, T, ...)`` or one clip ``(T, ...)``; returns float32 NumPy."""
+    clips = np.asarray(clips, "float32")
+    expected = tuple(model.inputs[0].shape)
+    if clips.ndim == len(expected) - 1:
+        clips = clips[None]
+    if clips.ndim != len(expected) or any(e is not None and e != c for e, c in zip(expected[1:], clips.shape[1:])):
+        raise ValueError(f"{model.name}: clips of shape {clips.shape} do not fit the model input {expected} "
+                         "(expected (clips, frames, ...) or a single clip (frames, ...))")
+    if clips.shape[1] < 1 or clips.shape[0] < 1:
+        raise ValueError(f"{model.name}: need at least one clip of one frame, got shape {clips.shape}")
+    return clips
+
+
+class FrameNode:
+    """One node of the plan: its graph node, key (layer name, ``:k`` for a shared layer's k-th call), layer
+    (unwrapped from ``TimeDistributed``), ``kind`` (see the module docstring) and, for ``mac``, its stages."""
+
+    def __init__(self, node, key: str, time: int | None, executor: str):
+        self.node, self.key, self.op = node, key, node.operation
+        self.layer, self.time_distributed = geometry.unwrap(self.op)
+        self.executor = executor
+        self.kind = self._kind(time)
+        self.stages = None
+        if self.kind == "mac":
+            shape = node.input_tensors[0].shape
+            self.stages = geometry.stages(self.layer, shape[2:] if self.time_distributed else shape[1:])
+
+    @property
+    def input(self):
+        return self.node.input_tensors[0]
+
+    @property
+    def output(self):
+        return self.node.output_tensors[0]
+
+    def _unsupported(self, why: str) -> NotImplementedError:
+        return NotImplementedError(f"{self.key}: {why}")
+
+    def _kind(self, time):
+        layer, name = self.layer, type(self.layer).__name__
+        if isinstance(layer, keras.Model):
+            raise self._unsupported(f"nested models are not supported by {self.executor}; build the clip model as "
+                                    "one flat graph")
+        kind = registry.layer_kind(layer)
+        role = kind.role if kind is not None else None
+        if geometry.is_mac_layer(layer):
+            if kind is not None and kind.recurrent:
+                raise self._unsupported(f"recurrent layers are not supported by {self.executor}")
+            geometry.stages(layer, self.input.shape[1:])  # raises UncountableLayer early
+            return "mac"
+        if role == "previous_frame" and self.time_distributed:
+            raise self._unsupported(f"{name} needs the time axis; it cannot run inside TimeDistributed")
+        if role in ("fold", "unfold", "previous_frame"):
+            return role
+        if isinstance(layer, DeltaActivation):
+            if layer.output_mode != "quantized":
+                raise self._unsupported(f"{self.executor} runs DeltaActivation(output='quantized') only (got "
+                                        f"output={layer.output_mode!r}): it computes the deltas itself")
+            return "memory" if layer.memory else "quantize"
+        if registry.averages_over_time(layer) and not self.time_distributed:
+            return "time_mean"
+        if hasattr(layer, "axis") and layer.axis is None:
+            raise self._unsupported(f"{name} over every axis mixes the clip's frames")
+        if not isinstance(layer, keras.layers.Layer):
+            # `ops.reshape` folding time into batch and back. (A `Reshape` layer keeps the batch axis, so it
+            # cannot fold time.)
+            shape_in, shape_out = tuple(self.input.shape), tuple(self.output.shape)
+            if len(shape_out) == len(shape_in) - 1 and shape_out[1:] == shape_in[2:] and shape_in[1] == time:
+                return "fold"
+            if len(shape_out) == len(shape_in) + 1 and shape_out[2:] == shape_in[1:] and shape_out[1] == time:
+                return "unfold"
+        if role in ("affine", "nonlinear"):
+            return "evaluate"
+        if role == "pass_through":
+            return "identity"
+        raise self._unsupported(f"{self.executor} cannot run {name} (supported: the registry's MAC, affine, "
+                                "nonlinear, pass-through, time-fold and previous-frame layers; teach it a layer "
+                                "with delta_keras.registry.register_layer)")
+
+
+class FramePlan:
+    """A clip model compiled once into frame nodes (`FrameNode`), for a frame-by-frame executor.
+
+    Args:
+        model: a flat functional clip model with one input ``(batch, frames, ...)`` and one output.
+        executor: the executor's name, for error messages.
+
+    Raises:
+        NotImplementedError: a graph or layer the executors cannot run; the message names the layer.
+    """
+
+    def __init__(self, model: keras.Model, executor: str):
+        calls = graph_lib.layer_calls(model)  # first: a subclassed model has no graph (a clear error)
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise NotImplementedError(f"{model.name}: {executor} runs single-input, single-output models")
+        self.model = model
+        self.time = model.inputs[0].shape[1]
+        self.nodes = [FrameNode(node, key, self.time, executor) for node, key in node_keys(calls)]
+        self.mac_keys = [node.key for node in self.nodes if node.kind == "mac"]
+        # Which tensors keep the clip's time axis (of length 1 per step): the input, and what follows it until a
+        # fold or a time mean removes it (an unfold gives it back).
+        self.clip_level = {id(model.inputs[0]): True}
+        for node in self.nodes:
+            level = self.clip_level.get(id(node.input), False) if node.node.input_tensors else False
+            level = {"fold": False, "unfold": True, "time_mean": False}.get(node.kind, level)
+            for tensor in node.node.output_tensors:
+                self.clip_level[id(tensor)] = level
+
+    def frame_shapes(self, batch_size: int) -> dict[int, tuple]:
+        """The shape of every tensor of the graph for one frame of ``batch_size`` clips, by tensor id."""
+        shapes = {}
+        for tensor in [self.model.inputs[0], *(t for node in self.nodes for t in node.node.output_tensors)]:
+            tail = tensor.shape[2:] if self.clip_level[id(tensor)] else tensor.shape[1:]
+            shapes[id(tensor)] = (batch_size, 1, *tail) if self.clip_level[id(tensor)] else (batch_size, *tail)
+        return shapes
+
+    def run(self, frame, handlers: Mapping[str, Callable[[FrameNode, dict], object]]) -> dict:
+        """Runs one frame ``(batch, ...)`` through the nodes: views here, every other kind by its handler
+        (``handler(node, values) -> output``, ``values`` the frame's tensors so far by id). Returns the values."""
+        values = {id(self.model.inputs[0]): frame[:, None]}
+        for node in self.nodes:
+            source = values.get(id(node.input)) if node.node.input_tensors else None
+            view = VIEWS.get(node.kind)
+            values[id(node.output)] = view(source) if view is not None else handlers[node.kind](node, values)
+        return values
+
+    def output(self, values: dict):
+        return values[id(self.model.outputs[0])]
+
+    def stack(self, outputs: list) -> np.ndarray:
+        """The outputs of a clip's steps as the model would return them for the clip: per-frame outputs stacked
+        on the time axis, or the last one where the output has no time axis (after a time mean)."""
+        if self.clip_level[id(self.model.outputs[0])]:
+            return np.concatenate([np.asarray(o) for o in outputs], axis=1)
+        return np.asarray(outputs[-1])
