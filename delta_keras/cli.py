@@ -401,12 +401,10 @@ def _stream(args: argparse.Namespace) -> int:
           f"({dense_macs / max(executed, 1):.2f}x fewer: dense-only layers and fallbacks at full cost)")
     checked = min(args.check_frames, frames)
     forward = np.asarray(model(clip[:, :checked], training=False))
-    per_frame = forward.ndim >= 3 and forward.shape[1] == checked
-    streamed = np.concatenate(outputs[:checked], axis=1) if per_frame else outputs[checked - 1]
     print(f"largest |runtime - forward pass| over the first {checked} frames: "
-          f"{float(np.max(np.abs(streamed - forward))):.3g}")
+          f"{float(np.max(np.abs(runtime.plan.stack(outputs[:checked]) - forward))):.3g}")
     if args.out:
-        _write_stream(args.out, np.concatenate(outputs, axis=0), per_frame)
+        _write_stream(args.out, np.concatenate(outputs, axis=0), runtime.plan.output_per_frame)
         print(f"outputs: {args.out}")
     return EXIT_OK
 

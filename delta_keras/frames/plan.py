@@ -13,9 +13,10 @@ Each node of the model's graph gets a *kind*, from the layer kinds of `delta_ker
   the batch is a squeeze of the time axis and unfolding an expand);
 - ``evaluate``: any other frame-wise layer (affine or nonlinear), re-evaluated on the frame's values.
 
-`FramePlan.run` walks the nodes in graph order, applies the views itself and hands every other node to the
-executor's handler of its kind: the simulator's engine (`delta_keras.sim.DeltaInference`, which counts and
-proves) and the runtime (`delta_keras.runtime.DeltaRuntime`, which executes) differ only in their handlers.
+`FramePlan.run` walks the nodes in graph order, runs the views, quantisers and frame-wise layers itself and
+hands every other node (`HANDLED`: MAC layers and the kinds with state) to the executor's handler of its kind:
+the simulator's engine (`delta_keras.sim.DeltaInference`, which counts and proves) and the runtime
+(`delta_keras.runtime.DeltaRuntime`, which executes) differ only in their handlers.
 """
 
 from __future__ import annotations
@@ -45,8 +46,22 @@ def _unfold(x):
 
 # Named functions, not lambdas: AutoGraph cannot tell lambdas on one line apart and warns when it traces them.
 VIEWS = {"identity": _identity, "fold": _fold, "unfold": _unfold}
-# The kinds an executor handles (`FramePlan.run`); the views it does not.
-HANDLED = ("mac", "quantize", "memory", "previous_frame", "time_mean", "evaluate")
+
+
+def _quantize(node, values: dict):
+    # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation wrapper,
+    # which rejects a tensor argument.
+    return node.layer.quantize_values(values[id(node.input)])
+
+
+def _evaluate(node, values: dict):
+    return graph_lib.call_node(node.node, values)
+
+
+# Kinds without state, which the plan runs itself on the frame's values.
+STATELESS = {"quantize": _quantize, "evaluate": _evaluate}
+# The kinds an executor handles (`FramePlan.run`): those with state or work of its own.
+HANDLED = ("mac", "memory", "previous_frame", "time_mean")
 
 
 def node_keys(nodes, prefix: str = ""):
@@ -177,21 +192,30 @@ class FramePlan:
         return shapes
 
     def run(self, frame, handlers: Mapping[str, Callable[[FrameNode, dict], object]]) -> dict:
-        """Runs one frame ``(batch, ...)`` through the nodes: views here, every other kind by its handler
-        (``handler(node, values) -> output``, ``values`` the frame's tensors so far by id). Returns the values."""
+        """Runs one frame ``(batch, ...)`` through the nodes: views and `STATELESS` kinds here, each of `HANDLED`
+        by its handler (``handler(node, values) -> output``, ``values`` the frame's tensors so far by id).
+        Returns the values."""
         values = {id(self.model.inputs[0]): frame[:, None]}
         for node in self.nodes:
-            source = values.get(id(node.input)) if node.node.input_tensors else None
-            view = VIEWS.get(node.kind)
-            values[id(node.output)] = view(source) if view is not None else handlers[node.kind](node, values)
+            if node.kind in VIEWS:
+                output = VIEWS[node.kind](values[id(node.input)])
+            else:
+                output = (handlers[node.kind] if node.kind in HANDLED else STATELESS[node.kind])(node, values)
+            values[id(node.output)] = output
         return values
 
     def output(self, values: dict):
         return values[id(self.model.outputs[0])]
 
+    @property
+    def output_per_frame(self) -> bool:
+        """Whether the model's output keeps the clip's time axis (one output per frame), or has none (after a
+        time mean: each step's output is the mean so far)."""
+        return self.clip_level[id(self.model.outputs[0])]
+
     def stack(self, outputs: list) -> np.ndarray:
         """The outputs of a clip's steps as the model would return them for the clip: per-frame outputs stacked
         on the time axis, or the last one where the output has no time axis (after a time mean)."""
-        if self.clip_level[id(self.model.outputs[0])]:
+        if self.output_per_frame:
             return np.concatenate([np.asarray(o) for o in outputs], axis=1)
         return np.asarray(outputs[-1])

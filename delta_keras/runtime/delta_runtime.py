@@ -92,8 +92,7 @@ class DeltaRuntime:
                 shape = (shape[0], *shape[2:]) if node.kind == "time_mean" else shape
                 self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
         self.mac_layers = self.plan.mac_keys
-        self._handlers = {"quantize": self._quantize, "memory": self._memory, "previous_frame": self._previous_frame,
-                          "time_mean": self._time_mean, "evaluate": self._evaluate}
+        self._handlers = {"memory": self._memory, "previous_frame": self._previous_frame, "time_mean": self._time_mean}
         self._frames = tf.Variable(0, trainable=False)
         self.cut_above = cut_above
         self._last_frame = tf.Variable(tf.zeros((batch_size, *model.inputs[0].shape[2:])), trainable=False)
@@ -230,10 +229,6 @@ class DeltaRuntime:
         return total
 
     # ------------------------------------------------------------------ the plan's other handlers
-    def _quantize(self, node: FrameNode, values: dict):
-        # Through the class: Keras replaces `layer.quantize` on instances by its own wrapper.
-        return node.layer.quantize_values(values[id(node.input)])
-
     def _memory(self, node: FrameNode, values: dict):
         sent = node.layer.memory_step(self._state[node.key], values[id(node.input)])
         self._state[node.key].assign(sent)
@@ -250,6 +245,3 @@ class DeltaRuntime:
     def _time_mean(self, node: FrameNode, values: dict):
         total = self._state[node.key].assign_add(values[id(node.input)][:, 0])
         return total / tf.cast(self._frames + 1, tf.float32)
-
-    def _evaluate(self, node: FrameNode, values: dict):
-        return graph_lib.call_node(node.node, values)

@@ -47,9 +47,8 @@ class DeltaInference:
         self.plan = FramePlan(model, "DeltaInference")
         self.model = model
         self.time = model.inputs[0].shape[1]
-        self._handlers = {"mac": self._mac, "quantize": self._quantize, "memory": self._memory,
-                          "previous_frame": self._previous_frame, "time_mean": self._time_mean,
-                          "evaluate": self._evaluate}
+        self._handlers = {"mac": self._mac, "memory": self._memory, "previous_frame": self._previous_frame,
+                          "time_mean": self._time_mean}
         self.reset()
 
     def reset(self) -> None:
@@ -98,11 +97,6 @@ class DeltaInference:
         previous = self._last.get(id(tensor))
         return values[id(tensor)] if previous is None else values[id(tensor)] - previous
 
-    def _quantize(self, node: FrameNode, values: dict):
-        # Through the class: Keras replaces `layer.quantize` on instances by its own model-quantisation wrapper,
-        # which rejects a tensor argument.
-        return node.layer.quantize_values(values[id(node.input)])
-
     def _memory(self, node: FrameNode, values: dict):
         value = values[id(node.input)]
         sent = node.layer.memory_step(self._sent.get(node.key, tf.zeros_like(value)), value)
@@ -121,9 +115,6 @@ class DeltaInference:
         total = self._sums.get(node.key, 0.0) + values[id(node.input)][:, 0]
         self._sums[node.key] = total
         return total / (self.frames + 1)
-
-    def _evaluate(self, node: FrameNode, values: dict):
-        return graph_lib.call_node(node.node, values)
 
     def _mac(self, node: FrameNode, values: dict):
         """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output.
