@@ -224,7 +224,7 @@ def read_frames(
 
 
 def read_clip(path: str | os.PathLike, frames: int, size: int | tuple[int, int], start: int = 0,
-              stride: int = 1) -> np.ndarray:
+              stride: int = 1, seek: bool = True) -> np.ndarray:
     """``frames`` frames of a video from ``start`` (every ``stride``-th), resized so that they cover ``size`` and
     centre-cropped to it: the clip format of the data sources, for one real video (the simulator's command
     line, the study's real clip, the runtime's benchmark).
@@ -234,6 +234,7 @@ def read_clip(path: str | os.PathLike, frames: int, size: int | tuple[int, int],
         frames: clip length.
         size: ``(height, width)``, or one int for square frames.
         start, stride: the first frame and the step between frames.
+        seek: as `read_frames` (False: decode from the start, for containers whose seeking misses frames).
 
     Returns:
         float32 ``(frames, height, width, 3)``, RGB in [0, 255].
@@ -242,7 +243,7 @@ def read_clip(path: str | os.PathLike, frames: int, size: int | tuple[int, int],
         VideoDecodeError: as `read_frames`.
     """
     height, width = (size, size) if isinstance(size, int) else size
-    video = read_frames(path, start + stride * np.arange(frames), short_side=max(height, width))
+    video = read_frames(path, start + stride * np.arange(frames), short_side=max(height, width), seek=seek)
     top, left = (video.shape[1] - height) // 2, (video.shape[2] - width) // 2
     return video[:, top:top + height, left:left + width].astype("float32")
 

@@ -259,6 +259,7 @@ class _StudyRun:
         self.study, self.verbose, self.log = study, verbose, log
         self.out = Path(study.out)
         self.records: list[dict] = []
+        self.seed_records: list[dict] = []  # the headline rows with other seeds (`headline_seeds`)
         self.models: dict[str, object] = {}  # per run: a model, its run folder, or a post-hoc record to rebuild
         self.trained: dict[str, TrainConfig] = {}  # the dense models post-hoc conversion starts from, by run name
         self.base_models: dict[str, keras.Model] = {}
@@ -297,7 +298,7 @@ class _StudyRun:
 
     def write_start(self, kind: str, base: str, folder: Path) -> None:
         """Saves the post-hoc point of ``base`` a refinement starts from (`_start_point`) where its config points."""
-        point = _start_point(self.records, kind, self.study.tolerance, base)
+        point = _start_point([*self.records, *self.seed_records], kind, self.study.tolerance, base)
         folder = claim_folder(folder, POSTHOC_MARKER)
         atomic_save(folder / "model.keras", self.posthoc_model(point).save)
         write_json(folder / "record.json", {"point": point["name"]})
@@ -307,7 +308,7 @@ class _StudyRun:
         """A post-hoc point (calibrated on the selection set when with memory), or its record from a rerun."""
         study, dense_config = self.study, self.trained[params["base"]]
         folder = self.out / name
-        key = {"params": params, "dense_results": _digest(Path(self.trained[params["base"]].logdir) / "results.json"),
+        key = {"params": params, "dense_results": _digest(Path(dense_config.logdir) / "results.json"),
                "thresholds": study.posthoc_thresholds, "input_step": study.input_step_init,
                "calibration_videos": study.calibration_videos, "whole_clips": study.whole_clips}
         record = _cached_json(folder / "record.json", key)
@@ -381,7 +382,6 @@ class _StudyRun:
         configs = {name: config for name, _, _, config in study.runs() if config is not None}
         kinds = [kind for kind in ("posthoc", "posthoc_memory") if kind in study.methods]
         points = [_start_point(self.records, kind, study.tolerance) for kind in kinds]
-        records = []
         for seed in study.headline_seeds:
             suffix = f"-seed{seed}"
             base = f"dense{suffix}"
@@ -403,10 +403,8 @@ class _StudyRun:
                 self.log(f"=== {name}")
                 record = (self.posthoc_point(name, method, params) if config is None
                           else self.trained_run(name, method, params, config))
-                records.append(record)
-                self.records.append(record)  # the next runs of this seed start from its post-hoc points
-        self.records = [r for r in self.records if r not in records]
-        return records
+                self.seed_records.append(record)  # the next runs of this seed start from its post-hoc points
+        return self.seed_records
 
     # ------------------------------------------------------------------ the summary
     def mark_chosen_posthoc(self) -> None:

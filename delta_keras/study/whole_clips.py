@@ -10,11 +10,12 @@ counted together and the counts summed (`merge_mac_reports`).
 from __future__ import annotations
 
 import collections
+import math
 
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.data import read_frames
+from delta_keras.data import read_clip
 from delta_keras.layers import density
 from delta_keras.study.summary import padded_sum
 from delta_keras.train import TrainConfig, builders, evaluate_clips
@@ -25,13 +26,9 @@ def test_videos(config: TrainConfig) -> list[tuple[np.ndarray, int]]:
     every ``frame_stride``-th frame from the first, resized to cover the image size and centre-cropped (as the
     evaluation clips are)."""
     source = builders.file_source(config, "test")
-    videos = []
-    for video in source.videos:
-        frames = read_frames(video.path, np.arange(0, video.num_frames, config.frame_stride),
-                             short_side=config.image_size, seek=source.seek)
-        top, left = (frames.shape[1] - config.image_size) // 2, (frames.shape[2] - config.image_size) // 2
-        videos.append((frames[:, top:top + config.image_size, left:left + config.image_size], video.label))
-    return videos
+    return [(read_clip(video.path, math.ceil(video.num_frames / config.frame_stride), config.image_size,
+                       stride=config.frame_stride, seek=source.seek).astype(np.uint8), video.label)
+            for video in source.videos]
 
 
 def _by_length(videos: list) -> dict[int, list[int]]:
