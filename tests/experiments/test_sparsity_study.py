@@ -241,3 +241,20 @@ def test_whole_clip_study_refines_from_the_chosen_post_hoc_points(tmp_path):
     assert json.loads((report.parent / "results" / out.name / "summary.json").read_text())["runs"] == summary["runs"]
     rerun = sparsity_study.parser().parse_args(shlex.split(study_command(summary["study"]))[2:])
     assert json.loads(json.dumps(sparsity_study.study_from_args(rerun).to_dict())) == summary["study"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--methods", "dense,delta_refine", "--refine-from-posthoc"], "delta_refine starts from a posthoc point"),
+    (["--headline-seeds", "0,1"], "headline_seeds: 0 is the study's own seed"),
+    (["--calibration-videos", "0"], "calibration_videos must be >= 1"),
+    (["--whole-clips"], "whole_clips: needs video files"),
+])
+def test_settings_that_cannot_run_together_are_one_line_before_any_work(tmp_path, capsys, extra, message):
+    import sparsity_study
+
+    with pytest.raises(SystemExit) as stopped:
+        sparsity_study.main(["--out", str(tmp_path / "study"), "--real-clip", "", *extra])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "study").exists()
