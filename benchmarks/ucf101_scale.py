@@ -113,8 +113,7 @@ def validation_memory(args: argparse.Namespace) -> dict:
     from delta_keras.train import builders
 
     config = _config(args, cache_dir=None)  # the default: validation clips decoded each epoch
-    model = builders.build_model(config)
-    builders.compile_model(model, builders.build_optimizer(config), config)
+    model = builders.compiled_model(config)
     steps = builders.validation_steps(config)
     started = time.time()
     model.fit(builders.train_dataset(config), steps_per_epoch=1, epochs=1, verbose=0,

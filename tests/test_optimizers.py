@@ -77,11 +77,11 @@ def test_a_fresh_head_learns_at_its_own_rate_over_a_slow_backbone(tmp_path):
 
 
 def test_the_training_config_gives_the_classifier_head_its_rate():
-    from delta_keras.train import TrainConfig, build_optimizer
+    from delta_keras.train import OptimizationConfig, build_optimizer
 
-    optimizer = build_optimizer(TrainConfig(learning_rate=1e-5, head_rate=30.0, steps_per_epoch=1))
+    optimizer = build_optimizer(OptimizationConfig(learning_rate=1e-5, head_rate=30.0), total_steps=5)
     assert optimizer.head_rate == 30.0 and set(optimizer.head) == set(delta_keras.models.HEAD_LAYERS)
-    assert type(build_optimizer(TrainConfig(steps_per_epoch=1))).__name__ == "Adam"
+    assert type(build_optimizer(OptimizationConfig(), total_steps=5)).__name__ == "Adam"
 
 
 def test_a_schedule_and_a_second_wrap_are_kept():

@@ -9,8 +9,10 @@ non-finite stop, TensorBoard) and the evaluation of `single_device_model`, then 
 >>> results["evaluation"]["video_accuracy"], results["macs"]["summary"]["zero_delta_reduction"]  # doctest: +SKIP
 """
 
-from delta_keras.train.builders import build_model, build_optimizer, init_from_checkpoint, transfer_weights
-from delta_keras.train.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
+from delta_keras.train.builders import (build_classifier, build_model, build_optimizer, init_from_checkpoint,
+                                       transfer_weights)
+from delta_keras.train.config import (ConfigError, DataConfig, ModelConfig, OptimizationConfig, RunConfig,
+                                     SparsityConfig, TrainConfig, add_config_arguments, config_from_args)
 from delta_keras.train.evaluation import evaluate_clips, mac_report
 from delta_keras.train.loop import (check_run, evaluate_checkpoint, evaluate_model, fit_epochs, prepare,
                                    single_device_model, start_model, summary_table, train)
@@ -18,10 +20,16 @@ from delta_keras.train.run_folder import EpochCheckpoint, RunFolder
 
 __all__ = [
     "ConfigError",
+    "DataConfig",
     "EpochCheckpoint",
+    "ModelConfig",
+    "OptimizationConfig",
+    "RunConfig",
     "RunFolder",
+    "SparsityConfig",
     "TrainConfig",
     "add_config_arguments",
+    "build_classifier",
     "build_model",
     "build_optimizer",
     "check_run",

@@ -1,4 +1,8 @@
-"""Builders that turn a `TrainConfig` into the data, model, optimiser and distribution strategy of a run."""
+"""Builders that turn the parts of a `TrainConfig` into the data, model and optimiser of a run.
+
+Each builder takes the part it needs (`DataConfig`, `SparsityConfig`, `OptimizationConfig`...); a `TrainConfig`
+is every part, so a run passes itself. `build_model` alone combines parts (model, sparsity and the data's
+classes and frame size)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from delta_keras import data, models, regularizers
 from delta_keras.layers import DeltaActivation, SparsityLayer
 from delta_keras.models.walk import all_layers, child_layers
 from delta_keras.optimizers import with_step_rate
-from delta_keras.train.config import ConfigError, TrainConfig
+from delta_keras.train.config import (ConfigError, DataConfig, ModelConfig, OptimizationConfig, SparsityConfig,
+                                      TrainConfig)
 from delta_keras.train.run_folder import load_model_from
 
 # Opened UCF101 splits, so that a process checks each split's videos once (see `video_folder`).
@@ -23,7 +28,7 @@ _FOLDERS: dict[tuple, data.VideoFolder] = {}
 
 
 # ---------------------------------------------------------------------------- data
-def video_index(config: TrainConfig) -> Path:
+def video_index(config: DataConfig) -> Path:
     """Where what probing found is remembered across runs (`delta_keras.data.ProbeIndex`): in ``--cache-dir``,
     else in the user's cache folder (``$XDG_CACHE_HOME/delta_keras``, default ``~/.cache/delta_keras``)."""
     if config.cache_dir:
@@ -40,11 +45,11 @@ def _opened(key: tuple, open_videos):
     return _FOLDERS[key]
 
 
-def _probing(config: TrainConfig) -> dict:
+def _probing(config: DataConfig) -> dict:
     return dict(verify=config.verify_videos, index=video_index(config), workers=config.decode_threads)
 
 
-def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
+def video_folder(config: DataConfig, split: str) -> data.VideoFolder:
     """The opened (listed, checked and probed) UCF101 split of the config, opened once per process.
 
     The key includes the list files' modification times, so an edited list is read again.
@@ -57,7 +62,7 @@ def video_folder(config: TrainConfig, split: str) -> data.VideoFolder:
                    lambda: data.VideoFolder(root, split, fold=config.fold, **_probing(config)))
 
 
-def class_folder(config: TrainConfig, split: str) -> data.ClassFolder:
+def class_folder(config: DataConfig, split: str) -> data.ClassFolder:
     """The opened (split, checked and probed) part of ``--dataset folder``: ``"train"``, ``"validation"`` or
     ``"test"``, opened once per process."""
     root = Path(config.data_dir).resolve()
@@ -68,24 +73,24 @@ def class_folder(config: TrainConfig, split: str) -> data.ClassFolder:
                                             **_probing(config)))
 
 
-def file_source(config: TrainConfig, split: str) -> data.ProbedVideos:
+def file_source(config: DataConfig, split: str) -> data.ProbedVideos:
     """The opened split of a video-file dataset (``ucf101`` or ``folder``)."""
     return class_folder(config, split) if config.dataset == "folder" else video_folder(config, split)
 
 
-def validation_split(config: TrainConfig) -> str:
+def validation_split(config: DataConfig) -> str:
     """The split validated on after every epoch: a class folder's validation part, else the test split (UCF101
     and the synthetic actions have no other)."""
     return "validation" if config.dataset == "folder" else "test"
 
 
-def unlabelled_videos(config: TrainConfig) -> data.VideoFiles:
+def unlabelled_videos(config: DataConfig) -> data.VideoFiles:
     """The checked and probed videos of ``--unlabelled-dir``, opened once per process."""
     root = Path(config.unlabelled_dir).resolve()
     return _opened((root, "unlabelled", config.verify_videos), lambda: data.VideoFiles(root, **_probing(config)))
 
 
-def configure_decoding(config: TrainConfig) -> None:
+def configure_decoding(config: DataConfig) -> None:
     """Applies ``--opencv-threads`` (threads OpenCV may use inside one decode)."""
     if config.opencv_threads is not None:
         import cv2  # noqa: PLC0415 (only the video sources need OpenCV)
@@ -93,7 +98,7 @@ def configure_decoding(config: TrainConfig) -> None:
         cv2.setNumThreads(config.opencv_threads)
 
 
-def num_classes(config: TrainConfig) -> int:
+def num_classes(config: DataConfig) -> int:
     """Classes of the config's dataset, as its source says (``classInd.txt``, tfds' label feature)."""
     if config.dataset == "synthetic":
         return len(data.SYNTHETIC_CLASSES)
@@ -104,7 +109,7 @@ def num_classes(config: TrainConfig) -> int:
     return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.features["label"].num_classes
 
 
-def data_summary(config: TrainConfig) -> dict:
+def data_summary(config: DataConfig) -> dict:
     """What a run's results say about its data: the source, class count, usable videos and skipped files."""
     summary = {"dataset": config.dataset, "num_classes": num_classes(config),
                "num_classes_from": {"synthetic": "the embedded synthetic actions",
@@ -125,7 +130,7 @@ def data_summary(config: TrainConfig) -> dict:
     return summary
 
 
-def check_training_videos(config: TrainConfig) -> None:
+def check_training_videos(config: DataConfig) -> None:
     """Raises `ConfigError` when fewer usable training videos than a batch exist (nothing would train)."""
     usable = training_videos(config)
     if usable < config.batch_size:
@@ -133,12 +138,12 @@ def check_training_videos(config: TrainConfig) -> None:
                           "drops its remainder, so nothing would train; lower --batch-size or add videos")
 
 
-def _reading(config: TrainConfig) -> dict:
+def _reading(config: DataConfig) -> dict:
     """How a video-file source reads: cache, its bound, decode parallelism."""
     return dict(cache_dir=config.cache_dir, cache_max_gb=config.cache_max_gb, parallel_reads=config.decode_threads)
 
 
-def clip_sampling(config: TrainConfig, training: bool, clips_per_video: int = 1,
+def clip_sampling(config: DataConfig, training: bool, clips_per_video: int = 1,
                   labelled: bool = True) -> data.ClipSampling:
     """How the run cuts clips: the config's frames, stride, size and seed; flips except on the synthetic actions'
     labelled clips (their labels are directions of motion). ``labelled=False``: ``--unlabelled-dir``'s videos."""
@@ -147,7 +152,7 @@ def clip_sampling(config: TrainConfig, training: bool, clips_per_video: int = 1,
                              flip=not (labelled and config.dataset == "synthetic"))
 
 
-def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video: int = 1,
+def clip_source(config: DataConfig, split: str, training: bool, clips_per_video: int = 1,
                 with_video_id: bool = False, videos_per_class: int | None = None) -> tf.data.Dataset:
     """The unbatched ``(clip, label[, video_id])`` dataset of one split, as the config describes it.
 
@@ -171,7 +176,7 @@ def clip_source(config: TrainConfig, split: str, training: bool, clips_per_video
                             **common)
 
 
-def videos_in_split(config: TrainConfig, split: str) -> int:
+def videos_in_split(config: DataConfig, split: str) -> int:
     """Videos in a split, as listed (a UCF101 video that fails to decode is skipped later)."""
     if config.dataset == "synthetic":
         return config.synthetic_videos if split == "train" else config.synthetic_test_videos
@@ -186,7 +191,7 @@ def videos_in_split(config: TrainConfig, split: str) -> int:
     return tfds.builder(config.tfds_config, data_dir=config.data_dir).info.splits[split].num_examples
 
 
-def training_videos(config: TrainConfig) -> int:
+def training_videos(config: DataConfig) -> int:
     """Usable training videos: those of ``--unlabelled-dir``, else of the dataset's training split."""
     if config.unlabelled_dir:
         return len(unlabelled_videos(config).videos)
@@ -195,13 +200,13 @@ def training_videos(config: TrainConfig) -> int:
     return videos_in_split(config, "train")
 
 
-def epoch_steps(config: TrainConfig) -> int:
+def epoch_steps(config: DataConfig) -> int:
     """Batches per epoch: ``steps_per_epoch``, else one pass over the training videos."""
     videos = len(unlabelled_videos(config).videos) if config.unlabelled_dir else videos_in_split(config, "train")
     return config.steps_per_epoch or max(videos // config.batch_size, 1)
 
 
-def train_dataset(config: TrainConfig) -> tf.data.Dataset:
+def train_dataset(config: DataConfig) -> tf.data.Dataset:
     """Batched training clips (with labels, or alone from ``--unlabelled-dir``), repeated forever:
     `epoch_steps` cuts it into epochs, so an epoch has a known length (for the progress bar and the cosine
     schedule) even when bad videos are skipped."""
@@ -213,7 +218,7 @@ def train_dataset(config: TrainConfig) -> tf.data.Dataset:
     return source.batch(config.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def validation_steps(config: TrainConfig) -> int:
+def validation_steps(config: DataConfig) -> int:
     """Validation batches per epoch: one centre clip of every video of the `validation_split`, or with
     ``validation_steps`` that many batches of the first videos of each class, as many as there are (a
     class with fewer videos than its share leaves the batches short)."""
@@ -228,12 +233,12 @@ def validation_steps(config: TrainConfig) -> int:
     return min(config.validation_steps, every)
 
 
-def _per_class(config: TrainConfig, videos: int) -> int:
+def _per_class(config: DataConfig, videos: int) -> int:
     """Videos of each class that make at least ``videos`` in all."""
     return math.ceil(videos / num_classes(config))
 
 
-def validation_dataset(config: TrainConfig) -> tf.data.Dataset:
+def validation_dataset(config: DataConfig) -> tf.data.Dataset:
     """Batched centre clips of the `validation_split` (one per video), for the per-epoch validation: every video,
     or with ``validation_steps`` the first videos of each class (a fixed, stratified sample). Decoded each
     epoch and never cached in memory, so memory does not grow with the validation set (``--cache-dir`` makes
@@ -244,14 +249,14 @@ def validation_dataset(config: TrainConfig) -> tf.data.Dataset:
     return dataset.take(validation_steps(config)).prefetch(tf.data.AUTOTUNE)
 
 
-def mac_clips(config: TrainConfig):
+def mac_clips(config: DataConfig):
     """The fixed batch of test clips the simulator counts MACs on: centre clips of the first video of each class
     (of as many classes as a batch holds, in list order)."""
     source = clip_source(config, "test", training=False, videos_per_class=_per_class(config, config.batch_size))
     return next(iter(source.batch(config.batch_size)))[0]
 
 
-def evaluation_dataset(config: TrainConfig) -> tf.data.Dataset:
+def evaluation_dataset(config: DataConfig) -> tf.data.Dataset:
     """Batched ``(clip, label, video_id)`` with ``eval_clips`` evenly spread clips per test video (of every test
     video, or of the first ``eval_videos_per_class`` of each class)."""
     dataset = clip_source(config, "test", training=False, clips_per_video=config.eval_clips, with_video_id=True,
@@ -260,7 +265,7 @@ def evaluation_dataset(config: TrainConfig) -> tf.data.Dataset:
 
 
 # ---------------------------------------------------------------------------- model
-def sparsity_schedule(config: TrainConfig) -> regularizers.Schedule:
+def sparsity_schedule(config: SparsityConfig) -> regularizers.Schedule:
     """The sparsity-weight schedule of the config (evaluated in-graph from each layer's training step)."""
     weight = config.resolved().sparsity_weight
     if config.sparsity_schedule == "warmup":
@@ -270,52 +275,57 @@ def sparsity_schedule(config: TrainConfig) -> regularizers.Schedule:
     return regularizers.Constant(weight)
 
 
-def build_model(config: TrainConfig) -> keras.Model:
-    """The clip classifier of the config (uncompiled), returning logits.
+def build_classifier(model: ModelConfig, sparsity: SparsityConfig, num_classes: int, image_size: int) -> keras.Model:
+    """The clip classifier of a model part and a sparsity part (uncompiled), returning logits.
 
     Call it inside ``strategy.scope()`` to place its variables.
     """
-    config = config.resolved()
+    sparsity = sparsity.resolved()
     layer_kwargs = {}
-    if config.sparsity != "none":
-        include_input = config.include_input
-        if config.include_input and (config.input_step_init or config.input_memory is not None):
-            include_input = {k: v for k, v in (("step_init", config.input_step_init), ("memory", config.input_memory))
-                             if v is not None}
-        layer_kwargs.update(sparsity_weight=sparsity_schedule(config), include_input=include_input,
-                            normalization=config.sparsity_normalization)
-    if config.sparsity == "delta":
-        layer_kwargs.update(step_init=config.step_init, granularity=config.granularity,
-                            step_gradient=config.step_gradient, memory=config.memory)
+    if sparsity.sparsity != "none":
+        include_input = sparsity.include_input
+        if sparsity.include_input and (sparsity.input_step_init or sparsity.input_memory is not None):
+            include_input = {k: v for k, v in (("step_init", sparsity.input_step_init),
+                                               ("memory", sparsity.input_memory)) if v is not None}
+        layer_kwargs.update(sparsity_weight=sparsity_schedule(sparsity), include_input=include_input,
+                            normalization=sparsity.sparsity_normalization)
+    if sparsity.sparsity == "delta":
+        layer_kwargs.update(step_init=sparsity.step_init, granularity=sparsity.granularity,
+                            step_gradient=sparsity.step_gradient, memory=sparsity.memory)
     # Clips of any length: the data fixes --frames (its clips have a static length, which keeps the sparsity
     # layers on their fast path), and the same model runs longer clips (the study's real clip) unchanged.
     return models.video_classifier(
-        config.backbone,
-        num_classes(config),
+        model.backbone,
+        num_classes,
         frames=None,
-        image_size=config.image_size,
-        sparsity=None if config.sparsity == "none" else config.sparsity,
-        weights=None if config.weights == "none" else config.weights,
-        alpha=config.alpha,
-        motion=True if config.motion else None,
-        blocks=config.blocks,
-        frozen_blocks=config.frozen_blocks,
-        head=config.head,
-        dropout=config.dropout,
+        image_size=image_size,
+        sparsity=None if sparsity.sparsity == "none" else sparsity.sparsity,
+        weights=None if model.weights == "none" else model.weights,
+        alpha=model.alpha,
+        motion=True if model.motion else None,
+        blocks=model.blocks,
+        frozen_blocks=model.frozen_blocks,
+        head=model.head,
+        dropout=model.dropout,
         **layer_kwargs,
     )
 
 
-def build_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """SGD (momentum 0.9) or Adam, with a constant or cosine learning rate (the steps at ``step_rate`` x, the
-    classification head at ``head_rate`` x).
+def build_model(config: TrainConfig) -> keras.Model:
+    """The clip classifier of a run (`build_classifier` with the data's classes and frame size)."""
+    return build_classifier(config, config, num_classes(config), config.image_size)
+
+
+def build_optimizer(config: OptimizationConfig, total_steps: int) -> keras.optimizers.Optimizer:
+    """SGD (momentum 0.9) or Adam, with a constant learning rate or a cosine decay to 0 over ``total_steps``
+    (the steps at ``step_rate`` x, the classification head at ``head_rate`` x).
 
     The cosine schedule is a function of ``optimizer.iterations``, which a checkpoint restores, so a
     resumed run continues on the same curve.
     """
     learning_rate = config.learning_rate
     if config.lr_schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config.epochs * epoch_steps(config))
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9) if config.optimizer == "sgd" else \
         keras.optimizers.Adam(learning_rate)
     if config.step_rate == 1 and config.head_rate == 1:
@@ -323,7 +333,7 @@ def build_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return with_step_rate(optimizer, config.step_rate, config.head_rate, models.HEAD_LAYERS)
 
 
-def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distiller:
+def build_distiller(config: OptimizationConfig, student: keras.Model) -> models.Distiller:
     """``student`` paired with the dense teacher of ``--distill-from`` (the same clips in, the same logits out).
 
     Raises:
@@ -341,18 +351,30 @@ def build_distiller(config: TrainConfig, student: keras.Model) -> models.Distill
     return models.Distiller(student, teacher)
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, config: TrainConfig | None = None) -> None:
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                  config: OptimizationConfig | None = None, labelled: bool = True) -> None:
     """Compiles for classification from logits (the sparsity layers add their own losses); a `Distiller`
-    learns its teacher's logits (KL at ``config.temperature``), with the labels at ``config.label_weight``."""
+    learns its teacher's logits (KL at ``config.temperature``), with the labels at ``config.label_weight``.
+    ``labelled=False`` (training on unlabelled videos): no accuracy metric."""
     labels = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    # Accuracy needs labels: none when training on unlabelled videos.
-    metrics = [] if config and config.unlabelled_dir else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] if labelled else []
     if isinstance(model, models.Distiller):
         model.compile(optimizer=optimizer, distillation_loss="kl", temperature=config.temperature,
                       label_loss=labels if config.label_weight else None, label_weight=config.label_weight,
                       metrics=metrics)
     else:
         model.compile(optimizer=optimizer, loss=labels, metrics=metrics)
+
+
+def compiled_model(config: TrainConfig) -> keras.Model:
+    """The run's model, compiled: the classifier, or with ``--distill-from`` a `Distiller` around it (the
+    cosine schedule spans ``epochs`` x `epoch_steps`)."""
+    model = build_model(config)
+    if config.distill_from:
+        model = build_distiller(config, model)
+    compile_model(model, build_optimizer(config, config.epochs * epoch_steps(config)), config,
+                  labelled=config.unlabelled_dir is None)
+    return model
 
 
 # ---------------------------------------------------------------------------- weights

@@ -79,20 +79,11 @@ def _set_precision(config: TrainConfig) -> None:
         keras.config.set_dtype_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
 
 
-def _compiled_model(config: TrainConfig) -> keras.Model:
-    """The run's model, compiled: the classifier, or with ``--distill-from`` a `Distiller` around it."""
-    model = builders.build_model(config)
-    if config.distill_from:
-        model = builders.build_distiller(config, model)
-    builders.compile_model(model, builders.build_optimizer(config), config)
-    return model
-
-
 def _resumed_model(config: TrainConfig, run: RunFolder) -> tuple[Checkpoint, keras.Model]:
     """The config's model with the weights and optimiser state of the newest checkpoint that loads."""
 
     def load(path: Path) -> keras.Model:
-        model = _compiled_model(config)
+        model = builders.compiled_model(config)
         model.optimizer.build(model.trainable_variables)  # so the checkpoint's optimiser state has a home
         model.load_weights(path)
         return model
@@ -190,7 +181,7 @@ def start_model(config: TrainConfig) -> tuple[Checkpoint | None, keras.Model]:
     distilling, the teacher's as the student's start (and no checkpoint)."""
     if config.resume:
         return _resumed_model(config, RunFolder(config.logdir))
-    model = _compiled_model(config)
+    model = builders.compiled_model(config)
     if config.init_from:
         builders.init_from_checkpoint(model, config.init_from)
     if config.distill_from:

@@ -1,11 +1,19 @@
-"""train/config.py: the settings' checks, defaults, command line and comparison on resume."""
+"""train/config/: the parts of the settings, their checks, defaults, command line, comparison on resume and
+the config.json files of earlier releases."""
 
 import argparse
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
-from delta_keras.train import ConfigError, TrainConfig, add_config_arguments, config_from_args
+import delta_keras
+from delta_keras.layers import DeltaActivation
+from delta_keras.models.walk import all_layers
+from delta_keras.train import (ConfigError, DataConfig, ModelConfig, OptimizationConfig, SparsityConfig, TrainConfig,
+                               add_config_arguments, builders, config_from_args, train)
+from delta_keras.train.config import PARTS
 from tests.train.helpers import TINY
 
 
@@ -66,3 +74,62 @@ def test_differences_compare_resolved_paths(tmp_path, monkeypatch):
     # How data is read and checked may change on resume; what is computed may not.
     reading = dict(cache_dir="other", cache_max_gb=1.0, verify_videos="header", decode_threads=2, opencv_threads=1)
     assert dataclasses.replace(same, **reading).differences(saved) == []
+
+
+# A run folder's config.json as release 0.1.0 wrote it (a one-step synthetic run), before the config had parts.
+RELEASE_0_1_0 = Path(__file__).parent / "data" / "config-0.1.0.json"
+
+
+def test_the_parts_hold_every_setting_once():
+    names = [field.name for part in PARTS for field in dataclasses.fields(part)]
+    assert len(names) == len(set(names)), "a setting in two parts would be silently merged"
+    assert names == [field.name for field in dataclasses.fields(TrainConfig)]
+    # Each part checks itself alone.
+    with pytest.raises(ConfigError, match="--frames must be >= 2"):
+        DataConfig(frames=1).validate()
+    with pytest.raises(ConfigError, match="only with --backbone hed_vgg16"):
+        ModelConfig(blocks=3).validate()
+    with pytest.raises(ConfigError, match="--step-rate must be > 0"):
+        OptimizationConfig(step_rate=0.0).validate()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"distill_from": "."}, "refines a sparse student"),
+        ({"sparsity": "delta", "distill_from": ".", "init_from": "."}, "drop --init-from"),
+        ({"unlabelled_dir": "."}, "--unlabelled-dir: only with --distill-from"),
+        ({"sparsity": "delta", "distill_from": ".", "unlabelled_dir": ".", "label_weight": 0.5}, "needs labels"),
+        ({"resume": True, "init_from": "."}, "give only one"),
+    ],
+)
+def test_combinations_across_parts_are_checked(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(TINY, **changes).validate()
+
+
+def test_each_builder_reads_only_the_part_it_takes():
+    data = TINY.part(DataConfig)
+    assert builders.num_classes(data) == len(delta_keras.data.SYNTHETIC_CLASSES)
+    clips, labels = next(iter(builders.train_dataset(data)))
+    assert tuple(clips.shape) == (4, 4, 16, 16, 3) and builders.epoch_steps(data) == 2
+    assert builders.validation_steps(data) == 1 and next(iter(builders.validation_dataset(data)))[0].shape[0] == 4
+    assert builders.mac_clips(data).shape[1:] == (4, 16, 16, 3)
+    sparsity = dataclasses.replace(TINY, sparsity="delta", sparsity_weight=1e-3).part(SparsityConfig)
+    assert float(builders.sparsity_schedule(sparsity)(0)) == pytest.approx(1e-3)
+    model = builders.build_classifier(TINY.part(ModelConfig), sparsity, 3, 16)
+    assert model.output_shape == (None, 3) and any(isinstance(layer, DeltaActivation) for layer in all_layers(model))
+    optimizer = builders.build_optimizer(dataclasses.replace(TINY, step_rate=10.0).part(OptimizationConfig), 20)
+    assert optimizer.step_rate == 10.0
+
+
+def test_a_run_that_release_0_1_0_wrote_loads_and_resumes(tmp_path):
+    written = json.loads(RELEASE_0_1_0.read_text())
+    config = TrainConfig.from_dict(written["config"])
+    assert config.to_dict() == written["config"]  # every setting read back, none renamed or lost
+    run = tmp_path / "run"
+    train(dataclasses.replace(config, logdir=str(run)), verbose=0)
+    (run / "config.json").write_text(RELEASE_0_1_0.read_text())  # the run's file, as 0.1.0 wrote it
+    resumed = dataclasses.replace(config, logdir=str(run), resume=True, epochs=2)
+    results = train(resumed, verbose=0)
+    assert (run / "checkpoints" / "epoch-0002.keras").is_file() and results["config"]["epochs"] == 2
