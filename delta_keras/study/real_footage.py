@@ -109,96 +109,136 @@ def _clip_model(image_model: keras.Model, memory: bool, step: float, weight: flo
 
 
 def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
-    """Runs every method (see the module docstring), writes ``<out>/summary.json`` and a figure, returns the summary."""
-    from delta_keras.models.hed import hed_edge_detector  # noqa: PLC0415 (optional extra)
+    """Runs every method (see the module docstring), writes ``<out>/summary.json`` and a figure, returns the summary.
 
-    started = time.time()
-    out = Path(study.out)
-    out.mkdir(parents=True, exist_ok=True)
-    every = sorted(p.name for p in Path(study.clips_dir).iterdir() if p.suffix in (".avi", ".mp4"))
-    calibration = [n for n in every if n in study.calibration_clips]
-    measured = [n for n in every if n not in study.calibration_clips]
-    image_model = hed_edge_detector(study.size, study.size)
-    clips = load_clips(study, measured, study.frames)
-    calib = load_clips(study, calibration, study.calibration_frames)
+    Four steps: the dense network and the fixed-step points, the calibrated memory points, the distilled
+    refinements, then the summary. Completed runs of an earlier invocation with the same measurement settings are
+    reused, so an interrupted study continues where it stopped.
+    """
+    run = _FootageRun(study, log)
+    run.dense_and_fixed_steps()
+    run.calibrated_memory()
+    run.distilled()
+    return run.finish()
 
-    inputs = keras.Input((None, study.size, study.size, 3))
-    teacher = keras.Model(inputs, apply_per_frame(image_model, inputs, method=None))
-    reference = teacher.predict(clips, batch_size=1, verbose=0)
-    calib_reference = teacher.predict(calib, batch_size=1, verbose=0)
-    runs = []
-    # Completed runs of an earlier invocation with the same measurement settings are reused (resumable).
-    previous = {}
-    if (out / "summary.json").is_file():
+
+class _FootageRun:
+    """One invocation of the real-footage study: its clips, the teacher's outputs on them, the runs so far."""
+
+    # Settings that change what is measured: a summary made with other values is not reused.
+    SAME = ("clips_dir", "size", "frames", "calibration_frames", "calibration_clips", "distill_epochs",
+            "distill_steps_per_epoch", "distill_batch", "distill_step_init", "thresholds")
+
+    def __init__(self, study: RealFootageStudy, log):
+        from delta_keras.models.hed import hed_edge_detector  # noqa: PLC0415 (optional extra)
+
+        self.study, self.log, self.started = study, log, time.time()
+        self.out = Path(study.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        every = sorted(p.name for p in Path(study.clips_dir).iterdir() if p.suffix in (".avi", ".mp4"))
+        self.calibration = [n for n in every if n in study.calibration_clips]
+        self.measured = [n for n in every if n not in study.calibration_clips]
+        self.image_model = hed_edge_detector(study.size, study.size)
+        self.clips = load_clips(study, self.measured, study.frames)
+        self.calibration_clips = load_clips(study, self.calibration, study.calibration_frames)
+        inputs = keras.Input((None, study.size, study.size, 3))
+        self.teacher = keras.Model(inputs, apply_per_frame(self.image_model, inputs, method=None))
+        self.reference = self.teacher.predict(self.clips, batch_size=1, verbose=0)
+        self.calibration_reference = self.teacher.predict(self.calibration_clips, batch_size=1, verbose=0)
+        self.runs: list[dict] = []
+        self.previous = self._previous_runs()
+
+    def _previous_runs(self) -> dict[str, dict]:
+        if not (self.out / "summary.json").is_file():
+            return {}
         from delta_keras.study.summary import read_summary  # noqa: PLC0415
 
-        old = read_summary(out)
-        same = ("clips_dir", "size", "frames", "calibration_frames", "calibration_clips", "distill_epochs",
-                "distill_steps_per_epoch", "distill_batch", "distill_step_init", "thresholds")
-        if all(old["study"].get(k) == (list(v) if isinstance(v, tuple) else v)
-               for k, v in dataclasses.asdict(study).items() if k in same):
-            previous = {r["name"]: r for r in old["runs"]}
+        old = read_summary(self.out)
+        same = all(old["study"].get(k) == (list(v) if isinstance(v, tuple) else v)
+                   for k, v in dataclasses.asdict(self.study).items() if k in self.SAME)
+        return {r["name"]: r for r in old["runs"]} if same else {}
 
-    def reuse(name: str) -> bool:
-        if name in previous:
-            runs.append(previous[name])
-            log(f"=== {name}: reused")
-        return name in previous
+    def reuse(self, name: str) -> bool:
+        if name in self.previous:
+            self.runs.append(self.previous[name])
+            self.log(f"=== {name}: reused")
+        return name in self.previous
 
-    def record(name: str, method: str, model: keras.Model, **params):
-        t = time.time()
-        result = {"name": name, "method": method, **params, **measure(model, clips, reference, measured)}
-        result["time_s"] = time.time() - t
-        log(f"=== {name}: zero_delta {result['reduction_zero_delta']:.2f}x, edge F1 {result['edge_f1']:.4f}")
-        runs.append(result)
+    def record(self, name: str, method: str, model: keras.Model, **params) -> None:
+        started = time.time()
+        result = {"name": name, "method": method, **params,
+                  **measure(model, self.clips, self.reference, self.measured)}
+        result["time_s"] = time.time() - started
+        self.log(f"=== {name}: zero_delta {result['reduction_zero_delta']:.2f}x, edge F1 {result['edge_f1']:.4f}")
+        self.runs.append(result)
 
-    if not reuse("dense"):
-        record("dense", "dense", teacher)
-    for step in study.posthoc_steps:
-        if not reuse(f"posthoc-q{step:g}"):
-            record(f"posthoc-q{step:g}", "posthoc", _clip_model(image_model, False, step), step=step)
-    calib_model = _clip_model(image_model, True, min(study.thresholds))
-    for target in study.f1_targets:
-        if reuse(f"posthoc-memory-f{target:g}"):
-            continue
+    # ------------------------------------------------------------------ the steps
+    def dense_and_fixed_steps(self) -> None:
+        """The dense network, then one post-hoc point per fixed step."""
+        if not self.reuse("dense"):
+            self.record("dense", "dense", self.teacher)
+        for step in self.study.posthoc_steps:
+            if not self.reuse(f"posthoc-q{step:g}"):
+                self.record(f"posthoc-q{step:g}", "posthoc", _clip_model(self.image_model, False, step), step=step)
 
-        def acceptable() -> bool:
-            return edge_f1(calib_reference, calib_model.predict(calib, batch_size=1, verbose=0)) >= target
-
-        thresholds = calibrate_thresholds(calib_model, acceptable, study.thresholds)
-        model = _clip_model(image_model, True, min(study.thresholds))
-        for layer in delta_layers(model):
-            layer.step_variable.assign(thresholds[layer.name])
-        record(f"posthoc-memory-f{target:g}", "posthoc_memory", model, f1_target=target, thresholds=thresholds)
-    # Distillation sees random clips of the calibration videos (augmented), never the measured ones.
-    training = VideoFiles([Path(study.clips_dir) / n for n in calibration]).clips(
-        frames=study.calibration_frames, image_size=study.size, training=True, seed=0).repeat().batch(study.distill_batch)
-    for (suffix, trains, learning_rate, step_rate, normalization, weights), memory in itertools.product(
-            study.distill_variants, (False, True)):
-        method = "distill_memory" if memory else "distill"
-        for weight in weights:
-            name = f"{method.replace('_', '-')}{suffix}-w{weight:g}"
-            if reuse(name):
+    def calibrated_memory(self) -> None:
+        """One memory point per edge-F1 target, its thresholds calibrated on the calibration clips."""
+        lowest = min(self.study.thresholds)
+        calibrated = _clip_model(self.image_model, True, lowest)
+        for target in self.study.f1_targets:
+            if self.reuse(f"posthoc-memory-f{target:g}"):
                 continue
-            keras.utils.set_random_seed(0)
-            step = study.distill_step_init * (0.5 if memory else 1.0)  # same worst-case error
-            student = _clip_model(image_model, memory, step, weight, normalization)
-            if trains == "steps":
-                for layer in student.layers:
-                    layer.trainable = isinstance(layer, DeltaActivation)
-            distiller = Distiller(student, teacher)
-            distiller.compile(with_step_rate(keras.optimizers.Adam(learning_rate), step_rate), distillation_loss="bce")
-            t = time.time()
-            history = distiller.fit(training, epochs=study.distill_epochs, steps_per_epoch=study.distill_steps_per_epoch,
-                                    verbose=0).history
-            record(name, method, student, sparsity_weight=weight, trains=trains, learning_rate=learning_rate,
-                   step_rate=step_rate, normalization=normalization, train_time_s=time.time() - t,
-                   final_distillation_loss=history["distillation_loss"][-1])
-    summary = {"study": {**dataclasses.asdict(study), "calibration": calibration, "measured": measured},
-               "runs": runs, "wall_time_s": time.time() - started}
-    summary["figure"] = plot(summary, out / "real_footage.png")
-    write_json(out / "summary.json", summary)
-    return summary
+
+            def acceptable() -> bool:
+                output = calibrated.predict(self.calibration_clips, batch_size=1, verbose=0)
+                return edge_f1(self.calibration_reference, output) >= target
+
+            thresholds = calibrate_thresholds(calibrated, acceptable, self.study.thresholds)
+            model = _clip_model(self.image_model, True, lowest)
+            for layer in delta_layers(model):
+                layer.step_variable.assign(thresholds[layer.name])
+            self.record(f"posthoc-memory-f{target:g}", "posthoc_memory", model, f1_target=target,
+                        thresholds=thresholds)
+
+    def distilled(self) -> None:
+        """Every distillation variant and weight, per-frame and with memory, on random augmented clips of the
+        calibration videos (never the measured ones)."""
+        study = self.study
+        training = VideoFiles([Path(study.clips_dir) / n for n in self.calibration]).clips(
+            frames=study.calibration_frames, image_size=study.size, training=True,
+            seed=0).repeat().batch(study.distill_batch)
+        for (suffix, trains, learning_rate, step_rate, normalization, weights), memory in itertools.product(
+                study.distill_variants, (False, True)):
+            method = "distill_memory" if memory else "distill"
+            for weight in weights:
+                name = f"{method.replace('_', '-')}{suffix}-w{weight:g}"
+                if self.reuse(name):
+                    continue
+                keras.utils.set_random_seed(0)
+                step = study.distill_step_init * (0.5 if memory else 1.0)  # same worst-case error
+                student = _clip_model(self.image_model, memory, step, weight, normalization)
+                if trains == "steps":
+                    for layer in student.layers:
+                        layer.trainable = isinstance(layer, DeltaActivation)
+                distiller = Distiller(student, self.teacher)
+                distiller.compile(with_step_rate(keras.optimizers.Adam(learning_rate), step_rate),
+                                  distillation_loss="bce")
+                started = time.time()
+                history = distiller.fit(training, epochs=study.distill_epochs,
+                                        steps_per_epoch=study.distill_steps_per_epoch, verbose=0).history
+                self.record(name, method, student, sparsity_weight=weight, trains=trains,
+                            learning_rate=learning_rate, step_rate=step_rate, normalization=normalization,
+                            train_time_s=time.time() - started,
+                            final_distillation_loss=history["distillation_loss"][-1])
+
+    def finish(self) -> dict:
+        """Writes ``summary.json`` and the figure; returns the summary."""
+        summary = {"study": {**dataclasses.asdict(self.study), "calibration": self.calibration,
+                             "measured": self.measured},
+                   "runs": self.runs, "wall_time_s": time.time() - self.started}
+        summary["figure"] = plot(summary, self.out / "real_footage.png")
+        write_json(self.out / "summary.json", summary)
+        return summary
 
 
 def plot(summary: dict, path: Path) -> str:
