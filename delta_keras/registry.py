@@ -25,7 +25,9 @@ Properties beside the role: ``recurrent`` (a MAC layer that carries state over t
 running mean when streaming), ``neurobench_activation`` (its output counts as an activation in NeuroBench's
 activation sparsity: every activation layer, softmax, the sparsity layers), ``stages`` (the simulator's
 exact linear stages: a function, or the name of a builder of `delta_keras.frames.geometry`) and
-``runtime_kernel`` (the sparse kernel `delta_keras.runtime` runs it with, by name).
+``runtime_kernel`` (the sparse kernel `delta_keras.runtime` runs it with, by name) and ``last_axis`` (a MAC
+layer that maps only its input's last axis, like `Dense`: called on a clip outside ``TimeDistributed`` it
+runs frame by frame along the clip's time axis).
 
 Keras operations that are not layers (``keras.ops.add`` in a functional graph...) are registered by class
 name with `register_operation`; `layer_kind` finds them when their class is not registered.
@@ -64,6 +66,7 @@ class LayerKind:
             ``layer -> bool`` where it depends on the configuration, e.g. the axis of a mean).
         neurobench_activation: its output counts as an activation for NeuroBench's activation sparsity.
         runtime_kernel: the name of the sparse kernel `delta_keras.runtime` runs the layer with (None: dense).
+        last_axis: a MAC layer that maps only the last axis of its input (a clip's frames one by one).
     """
 
     role: str
@@ -75,6 +78,7 @@ class LayerKind:
     time_mean: bool | Callable[[keras.layers.Layer], bool] = False
     neurobench_activation: bool = False
     runtime_kernel: str | None = None
+    last_axis: bool = False
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -86,7 +90,7 @@ class LayerKind:
 _KINDS: dict[type, LayerKind] = {}
 _OPERATIONS: dict[str, LayerKind] = {}  # Keras operations that are not layers, by class name
 _FIELDS = ("role", "fan_out", "reach", "activation", "stages", "recurrent", "time_mean", "neurobench_activation",
-           "runtime_kernel")
+           "runtime_kernel", "last_axis")
 
 
 def _updated(current: LayerKind | None, what: str, changes: dict) -> LayerKind:
@@ -98,7 +102,8 @@ def _updated(current: LayerKind | None, what: str, changes: dict) -> LayerKind:
 
 def register_layer(layer_class: type, role: str | None = None, *, fan_out=None, reach=None,
                    activation: bool | None = None, stages=None, recurrent: bool | None = None, time_mean=None,
-                   neurobench_activation: bool | None = None, runtime_kernel: str | None = None) -> LayerKind:
+                   neurobench_activation: bool | None = None, runtime_kernel: str | None = None,
+                   last_axis: bool | None = None) -> LayerKind:
     """Teaches the package a layer class (or changes what it knows about one); returns its kind.
 
     Arguments given update an existing registration (e.g. the simulator adds ``stages`` to the Keras MAC
@@ -107,8 +112,8 @@ def register_layer(layer_class: type, role: str | None = None, *, fan_out=None, 
     Args:
         layer_class: a `keras.layers.Layer` subclass.
         role: one of `ROLES`.
-        fan_out, reach, activation, stages, recurrent, time_mean, neurobench_activation, runtime_kernel: see
-            `LayerKind`.
+        fan_out, reach, activation, stages, recurrent, time_mean, neurobench_activation, runtime_kernel,
+            last_axis: see `LayerKind`.
 
     Example:
 
@@ -216,7 +221,7 @@ for _cls in (L.DepthwiseConv1D, L.DepthwiseConv2D):
 for _cls in (L.SeparableConv1D, L.SeparableConv2D):
     register_layer(_cls, "mac", fan_out=_depthwise_fan_out, stages="separable")
 register_layer(L.Dense, "mac", fan_out=lambda layer: float(layer.units), stages="dense",
-               runtime_kernel="gathered_dense")
+               runtime_kernel="gathered_dense", last_axis=True)
 # A recurrent layer's input element feeds every gate of every unit.
 for _cls, _gates in ((L.LSTM, 4), (L.GRU, 3), (L.SimpleRNN, 1)):
     register_layer(_cls, "mac", fan_out=lambda layer, gates=_gates: float(layer.units * gates), stages="recurrent",

@@ -49,7 +49,7 @@ def _register():
 
     registry.register_layer(Swish, "nonlinear", activation=True)
     registry.register_layer(ClipMean, "affine", time_mean=True)
-    registry.register_layer(PixelMix, "mac", fan_out=lambda layer: float(layer.units),
+    registry.register_layer(PixelMix, "mac", fan_out=lambda layer: float(layer.units), last_axis=True,
                             stages=lambda layer, frame_shape: [geometry.Stage(
                                 "", np.asarray(ops.convert_to_numpy(layer.kernel)), ops.matmul, frame_shape)])
 
@@ -96,6 +96,19 @@ def test_a_custom_layer_registered_once_is_handled_everywhere():
         # A running mean: after the last frame, the clip's mean (after the first, the first frame's output).
         np.testing.assert_allclose(outputs[-1], expected, atol=1e-3)
         assert not np.allclose(outputs[0], expected, atol=1e-3)
+
+
+def test_a_custom_last_axis_layer_on_a_clip_is_counted_frame_by_frame():
+    from delta_keras import sim
+
+    _register()
+    clips = keras.Input((None, 5))  # (samples, frames, features): the layer maps the features of each frame
+    model = keras.Model(clips, PixelMix(3, name="mix")(clips))
+    still = np.repeat(np.random.default_rng(0).normal(size=(2, 1, 5)).astype("float32"), 4, axis=1)
+    mix = sim.count_macs(model, still).layers[0]
+    # Frame by frame: every frame costs 5 x 3 dense MACs, and after frame 0 nothing changes.
+    assert mix.macs("dense").tolist() == [15 * 2] * 4
+    assert mix.macs("zero_delta").tolist() == [15 * 2, 0, 0, 0]
 
 
 def test_unknown_and_bad_registrations_say_what_to_do():

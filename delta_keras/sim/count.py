@@ -100,7 +100,7 @@ def _layout(site: _Site, shape: tuple, samples: int, frames: int) -> str:
         return "time"
     if shape[0] == samples * frames:
         return "folded"
-    if isinstance(layer, keras.layers.Dense) and len(shape) >= 3 and shape[1] == frames:
+    if kind is not None and kind.last_axis and len(shape) >= 3 and shape[1] == frames:
         return "time"
     return "sample"
 
