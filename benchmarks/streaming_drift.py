@@ -51,15 +51,13 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="memory thresholds instead of per-frame steps")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--window", type=int, default=50)
-    parser.add_argument("--resync-every", type=int, default=256,
-                        help="sparse updates in a row after which a layer runs densely (0: never)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split(","))
     path = args.clip if os.path.isfile(args.clip) else os.path.join(FOOTAGE, args.clip)
     clip = read_clip(path, args.frames, (height, width))[None]
     model = sparsify(hed_edge_detector(height, width), frames=None, step_init=args.step, granularity="layer",
                      memory=args.memory)
-    runtime = DeltaRuntime(model, count_macs=False, resync_every=args.resync_every)
+    runtime = DeltaRuntime(model, count_macs=False)
     outputs = np.concatenate([np.asarray(runtime.step(clip[:, t]))[0] for t in range(clip.shape[1])])
     if args.memory:
         engine = DeltaInference(model)

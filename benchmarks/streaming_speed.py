@@ -160,9 +160,9 @@ def compare(model, size, step: str, clips: dict, args) -> None:
     """Checks the runtime on the first clip, then prints one row per clip and one for a cut on every frame."""
     names = list(clips)
     dense = tf.function(lambda frames: model(frames, training=False))
-    checked = DeltaRuntime(model, dense_above=args.dense_above, resync_every=args.resync_every)
+    checked = DeltaRuntime(model, dense_above=args.dense_above)
     print(f"  check (size {size}, step {step}): {check(model, checked, clips[names[0]])}")
-    runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False, resync_every=args.resync_every)
+    runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)
     cut = np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]
     for name, clip in [*clips.items(), ("cut: every frame (alternating 2 clips)", cut)]:
         result = measure(runtime, checked, dense, clip, args.repeats)
@@ -182,8 +182,6 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dense-above", type=float, default=0.1)
-    parser.add_argument("--resync-every", type=int, default=256,
-                        help="sparse updates in a row after which a layer runs densely (0: never)")
     parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
                         help="measure these HED layers alone (at the last size and step, on the first clip)")
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")

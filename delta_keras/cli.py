@@ -290,12 +290,7 @@ def stream_main(argv: list[str] | None = None) -> int:
                         help="a layer runs densely on a frame where more than this share of its input changed")
     parser.add_argument("--cut-above", type=float, default=0.35,
                         help="relative change of a frame above which the whole frame runs densely (a scene cut)")
-    parser.add_argument("--resync-every", type=int, default=256,
-                        help="a layer runs densely after this many sparse updates in a row, bounding its "
-                             "accumulator's rounding over a long stream (0: never; default 256)")
     args = parser.parse_args(argv)
-    if args.resync_every < 0:
-        parser.error(f"--resync-every must be >= 0, got {args.resync_every}")
     for path in (args.model, args.video):
         if Path(path).is_dir():
             parser.error(f"{path}: is a folder, expected a file")
@@ -375,8 +370,7 @@ def _stream(args: argparse.Namespace) -> int:
     except ValueError as error:  # e.g. colour frames for a grey-scale model
         raise BadInput(f"{args.model}: {error}") from error
     # Timed without counting (counting costs time a deployment would not spend); counted in a second pass.
-    runtime = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, count_macs=False,
-                           resync_every=args.resync_every)
+    runtime = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, count_macs=False)
     dense = strip_sparsity(model)
     dense_step = tf.function(lambda frame: dense(frame, training=False))
     steps = (("runtime", runtime.step), ("dense", lambda frame: dense_step(frame[:, None])))
@@ -397,8 +391,7 @@ def _stream(args: argparse.Namespace) -> int:
     for name, label in (("dense", "dense forward, per frame"), ("runtime", "DeltaRuntime")):
         print(f"{label:<25} {1000 * seconds[name]:8.2f} ms/frame ({1 / seconds[name]:7.1f} frames/s)")
     print(f"speedup (frames 1..{frames - 1}): {seconds['dense'] / seconds['runtime']:.2f}x")
-    counter = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above,
-                           resync_every=args.resync_every)
+    counter = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above)
     counter.run(clip)
     dense_macs = sum(counter.dense_macs.values()) * (frames - 1)
     later = lambda counts: sum(sum(per_frame[1:]) for per_frame in counts.values())  # noqa: E731

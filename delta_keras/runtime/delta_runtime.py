@@ -23,8 +23,8 @@ class DeltaRuntime:
     keeps its output in an accumulator. Per frame, its input is compared with the previous one and only the
     changed elements are multiplied and added in (`delta_keras.runtime.kernels`: a compiled, multi-threaded
     element-sparse kernel, so the MACs done are exactly the ``zero_delta`` MACs). When more than
-    ``dense_above`` of a layer's input changed, or after ``resync_every`` sparse updates in a row, the layer is
-    recomputed densely instead, which also clears the accumulator's float rounding; on a scene cut (see ``cut_above``) and the first frame the whole frame runs
+    ``dense_above`` of a layer's input changed, the layer is recomputed densely instead, which also clears the
+    accumulator's float rounding; on a scene cut (see ``cut_above``) and the first frame the whole frame runs
     densely, as the dense model does. Other MAC layers (depthwise, separable,
     grouped, transposed, 1D/3D convolutions) run densely every frame; layers without MACs run on the whole
     frame. A frame is one `tf.function` call (no retracing); the convolutions' states are NumPy arrays the
@@ -53,9 +53,6 @@ class DeltaRuntime:
             without ``count_macs``). Over 12 frames of the 13 real clips, consecutive frames stay below 0.27 but
             for a cut inside two of them (1.25, 0.58), and the first frames of two different clips differ by
             0.42 or more (`benchmarks/streaming_speed.py --cuts`).
-        resync_every: sparse updates in a row after which a layer is recomputed densely (0: never): bounds the
-            float32 rounding its accumulator collects over a long stream (`delta_keras.runtime.kernels`), for
-            about ``1 / resync_every`` of the layer's dense MACs per frame (counted in ``executed_macs``).
 
     Example:
 
@@ -66,13 +63,11 @@ class DeltaRuntime:
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
-                 cut_above: float = 0.35, resync_every: int = 256):
+                 cut_above: float = 0.35):
         if not 0.0 <= dense_above <= 1.0:
             raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
         if not cut_above >= 0.0:
             raise ValueError(f"cut_above must be >= 0, got {cut_above!r}")
-        if not (isinstance(resync_every, int) and resync_every >= 0):
-            raise ValueError(f"resync_every must be an integer >= 0, got {resync_every!r}")
         self.plan = FramePlan(model, "DeltaRuntime")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
         shapes = self.plan.frame_shapes(batch_size)
@@ -85,8 +80,7 @@ class DeltaRuntime:
                 frame_shape = shapes[id(node.input)][2 if node.time_distributed else 1:]
                 stages = geometry.stages(node.layer, frame_shape)
                 fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
-                kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs,
-                                      resync_every)
+                kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs)
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in stages) * batch_size
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs

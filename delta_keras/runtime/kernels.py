@@ -11,15 +11,15 @@ the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output pixel (a v
 output channels). Each output row is written by one thread, so no atomics; the MACs done are exactly the
 ``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its kernel's rows.
 
+The accumulators are float64, and the changes are taken in float64 too: the difference of two float32 values
+and its product with a float32 weight are then exact, and what remains is float64 rounding. A float32
+accumulator collects a float32 rounding per update, a random walk (a 3x3 convolution, 16 -> 32 channels, 1 %
+of its inputs changing per frame: largest relative error 0.9e-6 over frames 0-99, 2.5e-6 over frames
+1000-1099, 3.6e-6 over frames 2900-2999; float64: 4.5e-8, the output's float32 rounding, throughout), and a
+quantiser downstream flips on more ties the longer a stream runs (`benchmarks/streaming_drift.py`).
+
 Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed, which
-also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely), and
-after ``resync_every`` sparse updates in a row. The re-sync bounds that rounding: a float32 accumulator
-collects about one rounding of its value per update, so without it the accumulated output wanders from the
-layer's dense output as a random walk (a 3x3 convolution, 16 -> 32 channels, 1 % of the inputs changing per
-frame: the largest relative error 0.9e-6 over frames 0-99, 2.5e-6 over frames 1000-1099 and 3.6e-6 over
-frames 2900-2999), and a quantiser downstream flips on more ties the longer a stream runs. A float64
-accumulator would hold the error at the output's float32 rounding (4.5e-8 on the same stream) but doubles the
-bytes the multiply pass moves; a re-sync costs one dense frame of the layer every ``resync_every`` frames.
+also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely).
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no
         n = 0
         for x in range(width):
             for c in range(channels):
-                d = value[b, y, x, c] - previous[b, y, x, c]
+                # In float64 the difference of two float32 values is exact, and so is its product with a
+                # float32 weight: the accumulator then holds the sum of the frames' products, not their drift.
+                d = np.float64(value[b, y, x, c]) - np.float64(previous[b, y, x, c])
                 if d != 0:
                     index[b, y, n] = x * channels + c
                     change[b, y, n] = d
@@ -127,14 +129,11 @@ class SparseConv:
         fan_out: ``(H, W, C)`` int64, the MACs each input element triggers (`delta_keras.frames.geometry.Stage.fan_out`).
         dense_above: share of changed input elements above which the layer is recomputed densely.
         counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison).
-        resync_every: sparse updates in a row after which the layer is recomputed densely (0: never), which
-            bounds the float32 rounding its accumulator collects.
     """
 
     def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
-                 counts: bool = True, resync_every: int = 0):
-        self.layer, self.dense_above, self.counts, self.resync_every = layer, dense_above, counts, resync_every
-        self.sparse_updates = 0  # since the layer was last computed densely
+                 counts: bool = True):
+        self.layer, self.dense_above, self.counts = layer, dense_above, counts
         height, width, channels = frame_shape
         self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.fan_out = np.ascontiguousarray(np.asarray(fan_out), np.int64)
@@ -146,9 +145,10 @@ class SparseConv:
         self.previous = np.zeros((batch, *frame_shape), np.float32)
         # The accumulator holds the convolution plus its bias (added once, not every frame).
         self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
-        self.accumulator = np.zeros(out_shape, np.float32) + self.bias
+        self.accumulator = np.zeros(out_shape, np.float64) + self.bias
+        self.kernel = self.kernel.astype(np.float64)  # exact products, no conversion in the inner loop
         self.index = np.empty((batch, height, width * channels), np.int32)
-        self.change = np.empty((batch, height, width * channels), np.float32)
+        self.change = np.empty((batch, height, width * channels), np.float64)
         self.count = np.zeros((batch, height), np.int64)
         self.dense_macs = int(np.prod(out_shape[1:-1])) * self.kernel.size * batch
         # Wall time in the kernel's two passes: listing the changes, multiplying them in.
@@ -159,16 +159,13 @@ class SparseConv:
         self.previous = np.zeros_like(self.previous)
         self.accumulator[:] = self.bias
         self.recomputed = None
-        self.sparse_updates = 0
 
     def _sparse(self, value):
         # ``value`` shares the memory of an (immutable) input tensor, whose buffer the reference kept here
         # holds: keeping it as the previous frame costs no copy, and TensorFlow does not reuse a buffer
         # that is still referenced.
         started = time.perf_counter()
-        dense = _sampled_share(self.previous, value, SAMPLES) > self.dense_above or (
-            0 < self.resync_every <= self.sparse_updates)
-        self.sparse_updates = 0 if dense else self.sparse_updates + 1
+        dense = _sampled_share(self.previous, value, SAMPLES) > self.dense_above
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
             macs = _list_changes(self.previous, value, self.fan_out, self.index, self.change, self.count)
@@ -182,9 +179,10 @@ class SparseConv:
                          self.offsets, self.dilation)
         self.seconds["changes"] += listed - started
         self.seconds["multiply"] += time.perf_counter() - listed
-        # TensorFlow copies what a numpy_function returns: the accumulator itself is safe to return. On a dense
-        # frame the caller computes the output, and an empty array saves that copy.
-        summed = self.accumulator if not dense else np.zeros((0,) * self.accumulator.ndim, np.float32)
+        # The accumulator rounded to float32 (a new array). On a dense frame the caller computes the output, and
+        # an empty array saves that copy.
+        summed = self.accumulator.astype(np.float32) if not dense else np.zeros((0,) * self.accumulator.ndim,
+                                                                                 np.float32)
         return np.int64(macs), np.bool_(dense), summed
 
     def update(self, value):
@@ -219,7 +217,7 @@ class SparseConv:
 
         def store(*arrays):
             for kernel, value, summed in zip(kernels, arrays[::2], arrays[1::2]):
-                kernel.previous, kernel.recomputed, kernel.sparse_updates = value, summed, 0
+                kernel.previous, kernel.recomputed = value, summed
             return np.int64(0)
 
         return tf.numpy_function(store, tensors, tf.int64)
@@ -232,20 +230,20 @@ class GatheredDense:
     """
 
     def __init__(self, layer: keras.layers.Dense, frame_shape: tuple, batch: int, fan_out, dense_above: float,
-                 counts: bool = True, resync_every: int = 0):
-        self.layer, self.dense_above, self.resync_every = layer, dense_above, resync_every
+                 counts: bool = True):
+        self.layer, self.dense_above = layer, dense_above
         self.previous = tf.Variable(tf.zeros((batch, *frame_shape)), trainable=False)
-        self.accumulator = tf.Variable(tf.zeros((batch, layer.units)), trainable=False)
-        self.sparse_updates = tf.Variable(0, trainable=False)
+        # float64, as SparseConv's: exact changes and products, no drift over a stream.
+        self.accumulator = tf.Variable(tf.zeros((batch, layer.units), tf.float64), trainable=False)
+        self.kernel = tf.constant(keras.ops.convert_to_numpy(layer.kernel).astype(np.float64))
 
     def reset(self) -> None:
         self.previous.assign(tf.zeros_like(self.previous))
         self.accumulator.assign(tf.zeros_like(self.accumulator))
-        self.sparse_updates.assign(0)
 
     def update(self, value):
         """As `SparseConv.update`."""
-        change = value - self.previous
+        change = tf.cast(value, tf.float64) - tf.cast(self.previous, tf.float64)
         self.previous.assign(value)
         nonzero = tf.math.count_nonzero(change)
         macs = nonzero * self.layer.units
@@ -253,20 +251,17 @@ class GatheredDense:
         index = tf.where(changed)[:, 0]
 
         def sparse():
-            rows = tf.gather(self.layer.kernel, index)
+            rows = tf.gather(self.kernel, index)
             self.accumulator.assign_add(tf.matmul(tf.gather(change, index, axis=1), rows))
-            self.sparse_updates.assign_add(1)
             return tf.cast(tf.size(index) * tf.shape(value)[0] * self.layer.units, tf.int64)
 
         def dense():
-            self.accumulator.assign(tf.matmul(value, self.layer.kernel))
-            self.sparse_updates.assign(0)
+            self.accumulator.assign(tf.cast(tf.matmul(value, self.layer.kernel), tf.float64))
             return tf.cast(tf.size(value) * self.layer.units, tf.int64)
 
         share = tf.reduce_mean(tf.cast(changed, tf.float32))
-        resync = tf.logical_and(self.resync_every > 0, self.sparse_updates >= self.resync_every)
-        executed = tf.cond(tf.logical_or(share > self.dense_above, resync), dense, sparse)
-        output = self.accumulator.value()
+        executed = tf.cond(share > self.dense_above, dense, sparse)
+        output = tf.cast(self.accumulator.value(), tf.float32)
         if self.layer.use_bias:
             output = output + self.layer.bias
         return _activate(self.layer, output), macs, executed
@@ -276,8 +271,7 @@ def _activate(layer, x):
     return layer.activation(x) if layer.activation is not None else x
 
 
-def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
-                 resync_every: int = 0):
+def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True):
     """The delta kernel for a MAC layer on frames of ``frame_shape``, or None where the layer runs densely
     every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense layers on feature maps;
     convolutions when numba is not installed)."""
@@ -285,7 +279,7 @@ def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: fl
     kernel = kind.runtime_kernel if kind is not None else None
     if kernel == "sparse_conv2d" and numba is not None and layer.groups == 1 and (
             layer.data_format == "channels_last" and layer.padding in ("same", "valid")):
-        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, resync_every)
+        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts)
     if kernel == "gathered_dense" and len(frame_shape) == 1:
-        return GatheredDense(layer, frame_shape, batch, fan_out, dense_above, counts, resync_every)
+        return GatheredDense(layer, frame_shape, batch, fan_out, dense_above, counts)
     return None
