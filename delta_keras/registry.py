@@ -226,6 +226,7 @@ register_layer(L.Dense, "mac", fan_out=lambda layer: float(layer.units), stages=
 for _cls, _gates in ((L.LSTM, 4), (L.GRU, 3), (L.SimpleRNN, 1)):
     register_layer(_cls, "mac", fan_out=lambda layer, gates=_gates: float(layer.units * gates), stages="recurrent",
                    recurrent=True)
+register_layer(L.GRU, stages="gru")  # its own builder: reset_after=False cannot be counted by stages
 for _cls in (L.InputLayer, L.BatchNormalization, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
              L.SpatialDropout3D, L.GaussianDropout, L.GaussianNoise, L.AlphaDropout, L.Add, L.Subtract, L.Average,
              L.Concatenate, L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,

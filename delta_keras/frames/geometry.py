@@ -241,8 +241,6 @@ def _dense_stages(layer, frame_shape):
 def _recurrent_stages(layer, frame_shape):
     if layer.go_backwards or getattr(layer, "stateful", False):
         raise UncountableLayer("go_backwards or stateful recurrent layers are not supported")
-    if isinstance(layer, keras.layers.GRU) and not layer.reset_after:
-        raise UncountableLayer("GRU(reset_after=False) multiplies the reset gate before the recurrent kernel")
     cell = layer.cell
     # A copy returning the whole hidden sequence gives the recurrent input h[t-1] of every step.
     sequence_layer = layer.__class__.from_config({**layer.get_config(), "return_sequences": True, "return_state": False})
@@ -260,9 +258,15 @@ def _recurrent_stages(layer, frame_shape):
     ]
 
 
+def _gru_stages(layer, frame_shape):
+    if not layer.reset_after:
+        raise UncountableLayer("GRU(reset_after=False) multiplies the reset gate before the recurrent kernel")
+    return _recurrent_stages(layer, frame_shape)
+
+
 # The builders the registry names in each Keras MAC layer's ``stages`` (delta_keras.registry).
 STAGE_BUILDERS = {"conv": _conv_stages, "depthwise": _depthwise_stages, "separable": _separable_stages,
-                  "dense": _dense_stages, "recurrent": _recurrent_stages}
+                  "dense": _dense_stages, "recurrent": _recurrent_stages, "gru": _gru_stages}
 
 
 def unwrap(layer):

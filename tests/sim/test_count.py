@@ -96,6 +96,16 @@ def test_recurrent_input_and_recurrent_stages():
     assert recurrent_stage.macs["zero_activation"][1] == 2 * 3 * 12
 
 
+def test_a_gru_is_counted_unless_its_reset_gate_comes_before_the_recurrent_kernel():
+    data = random_sparse((2, 5, 6), 0.5, np.random.default_rng(3))
+    clips = keras.Input((5, 6))
+    (counted,) = count_macs(keras.Model(clips, keras.layers.GRU(3)(clips)), data).layers
+    assert [s.name for s in counted.stages] == ["input", "recurrent"]
+    assert counted.stages[0].macs["dense"].sum() == 2 * 5 * 6 * 9  # 3 gates of 3 units
+    report = count_macs(keras.Model(clips, keras.layers.GRU(3, reset_after=False, name="gru_v1")(clips)), data)
+    assert not report.layers and "reset_after=False" in report.uncounted["gru_v1"]
+
+
 @pytest.mark.parametrize("name, expected_millions", [
     ("MobileNet", 568.74), ("MobileNetV2", 300.77), ("ResNet50", 3857.97),
 ])
