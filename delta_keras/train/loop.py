@@ -194,7 +194,6 @@ def fit_epochs(model: keras.Model, config: TrainConfig, run: RunFolder, strategy
     """Step 3 of `train`: fits the remaining epochs (a run killed mid-epoch first finishes that epoch's
     remaining steps), with checkpoints, the non-finite-loss stop and, on the chief, TensorBoard logs (MAC
     curves on ``mac_clips``). Returns Keras' history."""
-    initial_epoch, initial_step = (last.epoch, last.step) if last else (0, 0)
     steps_per_epoch = builders.epoch_steps(config)
     train_data = builders.train_dataset(config)
     if distribute.is_multiworker(strategy):
@@ -212,15 +211,22 @@ def fit_epochs(model: keras.Model, config: TrainConfig, run: RunFolder, strategy
     fit = dict(x=train_data, validation_data=builders.validation_dataset(config),
                validation_steps=builders.validation_steps(config), callbacks=callbacks, verbose=verbose,
                shuffle=False)  # the data sources shuffle; Keras cannot shuffle a tf.data.Dataset anyway
+    return fit_resumed(model, last, config.epochs, steps_per_epoch, **fit)
+
+
+def fit_resumed(model: keras.Model, last: Checkpoint | None, epochs: int, steps_per_epoch: int, **fit) -> dict:
+    """``model.fit(**fit)`` up to ``epochs`` from where checkpoint ``last`` stopped (``None``: from the start).
+    A run killed mid-epoch first finishes that epoch's remaining steps; the schedules follow the optimiser's
+    step count, so they continue where they stopped. Returns Keras' history."""
+    initial_epoch, initial_step = (last.epoch, last.step) if last else (0, 0)
     history = {}
     if initial_step:
-        # The schedules follow the optimiser's step count, so they continue where they stopped.
         history.update(model.fit(epochs=initial_epoch + 1, initial_epoch=initial_epoch,
                                  steps_per_epoch=steps_per_epoch - initial_step, **fit).history)
         initial_epoch += 1
-    if initial_epoch < config.epochs:
-        history.update(model.fit(epochs=config.epochs, initial_epoch=initial_epoch,
-                                 steps_per_epoch=steps_per_epoch, **fit).history)
+    if initial_epoch < epochs:
+        history.update(model.fit(epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                                 **fit).history)
     return history
 
 

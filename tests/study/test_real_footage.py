@@ -13,11 +13,12 @@ def test_targets_compare_trained_points_with_the_best_posthoc_point():
             {"name": "m", "method": "posthoc_memory", "edge_f1": 0.99, "reduction_zero_delta": 12.0},
             {"name": "d", "method": "distill", "edge_f1": 0.982, "reduction_zero_delta": 26.0}]
     result = targets(runs)
-    assert result["best_trained"] == "d" and result["target_25x_met"]
+    assert result["best_trained"] == "d" and result["target_reduction_met"]
     assert result["posthoc_reference"] == "m" and result["reduction_vs_posthoc"] == pytest.approx(26 / 12)
-    assert result["target_2x_posthoc_met"]
+    assert result["target_posthoc_met"]
+    assert not targets(runs, over_posthoc=2.5)["target_posthoc_met"]
     runs[2]["edge_f1"] = 0.97
-    assert not targets(runs)["target_25x_met"]
+    assert not targets(runs)["target_reduction_met"]
 
 
 def test_edge_f1():
