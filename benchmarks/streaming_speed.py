@@ -51,6 +51,7 @@ from delta_keras.train import TrainConfig, build_model
 from delta_keras.train.run_folder import load_model_from
 
 CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips")
+FOOTAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "footage")
 DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"
 
 
@@ -78,22 +79,25 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
             f" of a frame's total, layers x frames equal: {np.mean(ours == counted):.0%}")
 
 
-def measure(runtime: DeltaRuntime, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int) -> dict:
-    """Per-frame seconds of ``runtime`` and ``dense`` (median over repeats), with MAC reductions over frames
-    1..T-1 (``counter`` counts the zero_delta MACs)."""
+def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int) -> dict:
+    """Per-frame seconds of each of ``runtimes`` and of ``dense`` (medians over repeats, each repeat running them
+    one after the other, so that all see the same machine load), each runtime's share of time in its kernels'
+    passes, and the MAC reductions over frames 1..T-1 (``counter`` counts the zero_delta MACs)."""
     frames = [tf.constant(clip[:, t]) for t in range(clip.shape[1])]
-    runtime_times, dense_times, shares = [], [], None
-    for _ in range(repeats):  # alternate the two, so that both see the same machine load
-        runtime.reset()
-        before = runtime.kernel_seconds
-        runtime_times.append(per_frame_seconds(runtime.step, frames))
-        after = runtime.kernel_seconds
-        shares = {part: (after[part] - before[part]) / runtime_times[-1].sum() for part in after}
-        dense_times.append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
+    times, shares = {name: [] for name in (*runtimes, "dense")}, {}
+    for _ in range(repeats):
+        for name, runtime in runtimes.items():
+            runtime.reset()
+            before = runtime.kernel_seconds
+            times[name].append(per_frame_seconds(runtime.step, frames))
+            after = runtime.kernel_seconds
+            shares[name] = {part: (after[part] - before[part]) / times[name][-1].sum() for part in after}
+        times["dense"].append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
     counter.run(clip)
     later = lambda counts: sum(sum(frame_counts[1:]) for frame_counts in counts.values())
+    runtime = next(iter(runtimes.values()))
     dense_macs = sum(runtime.dense_macs.values()) * (clip.shape[1] - 1)
-    return {"runtime": np.median(runtime_times, axis=0), "dense": np.median(dense_times, axis=0), "shares": shares,
+    return {**{name: np.median(t, axis=0) for name, t in times.items()}, "shares": shares,
             "reduction": dense_macs / max(later(counter.macs), 1),
             "executed": dense_macs / max(later(runtime.executed_macs), 1)}
 
@@ -152,26 +156,39 @@ def cut_statistics(size: int, frames: int) -> None:
     print(f"cuts between the first frames of two clips: min {min(cuts):.3f}, median {np.median(cuts):.3f}")
 
 
-HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>8} {'runtime':>8} {'speedup':>7} {'MACs /':>7} "
-          f"{'executed /':>10} | {'changes':>7} {'multiply':>8} {'rest':>5}")
+HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>7} {'fused':>7} {'speedup':>7} {'unfused':>7} "
+          f"{'speedup':>7} {'MACs /':>7} {'executed /':>10} | fused: {'changes':>7} {'multiply':>8} {'epilogue':>8} "
+          f"{'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'rest':>5}")
 
 
-def compare(model, size, step: str, clips: dict, args) -> None:
-    """Checks the runtime on the first clip, then prints one row per clip and one for a cut on every frame."""
+def compare(model, size, step: str, clips: dict, args) -> list[float]:
+    """Checks the runtime on the first clip, then prints one row per clip and one for a cut on every frame: the
+    dense forward pass, the runtime with fused sparse layers and without (``fuse=False``: every convolution
+    compares its input with the previous frame's, and the other layers run in TensorFlow), side by side.
+    Returns the fused runtime's speedup of each clip (the cut excluded)."""
     names = list(clips)
     dense = tf.function(lambda frames: model(frames, training=False))
     checked = DeltaRuntime(model, dense_above=args.dense_above)
     print(f"  check (size {size}, step {step}): {check(model, checked, clips[names[0]])}")
-    runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)
-    cut = np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]
-    for name, clip in [*clips.items(), ("cut: every frame (alternating 2 clips)", cut)]:
-        result = measure(runtime, checked, dense, clip, args.repeats)
-        dense_ms, runtime_ms = result["dense"][1:].mean() * 1e3, result["runtime"][1:].mean() * 1e3
-        shares = result["shares"]
-        rest = 1 - sum(shares.values())
-        print(f"{size:>4} {step:>5} {name[:28]:<28} {dense_ms:>8.1f} {runtime_ms:>8.1f} "
-              f"{dense_ms / runtime_ms:>6.2f}x {result['reduction']:>6.1f}x {result['executed']:>9.1f}x | "
-              f"{shares['changes']:>7.0%} {shares['multiply']:>8.0%} {rest:>5.0%}")
+    runtimes = {"fused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False),
+                "unfused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False, fuse=False)}
+    rows = [*clips.items()]
+    if args.cut:
+        rows.append(("cut: every frame (alternating 2 clips)",
+                     np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]))
+    speedups = []
+    for name, clip in rows:
+        result = measure(runtimes, checked, dense, clip, args.repeats)
+        ms = {key: result[key][1:].mean() * 1e3 for key in ("dense", "fused", "unfused")}
+        fused, unfused = result["shares"]["fused"], result["shares"]["unfused"]
+        if not name.startswith("cut"):
+            speedups.append(ms["dense"] / ms["fused"])
+        print(f"{size:>4} {step:>5} {name[:28]:<28} {ms['dense']:>7.1f} {ms['fused']:>7.1f} "
+              f"{ms['dense'] / ms['fused']:>6.2f}x {ms['unfused']:>7.1f} {ms['dense'] / ms['unfused']:>6.2f}x "
+              f"{result['reduction']:>6.1f}x {result['executed']:>9.1f}x | fused: {fused['changes']:>7.0%} "
+              f"{fused['multiply']:>8.0%} {fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
+              f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {1 - sum(unfused.values()):>5.0%}")
+    return speedups
 
 
 def main() -> None:
@@ -182,6 +199,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dense-above", type=float, default=0.1)
+    parser.add_argument("--memory", action="store_true",
+                        help="deltas with memory: a threshold of half the step after every ReLU (instead of quantisers)")
+    parser.add_argument("--footage", action="store_true",
+                        help=f"every clip of {FOOTAGE} instead of --clips, and the mean speedup over them")
+    parser.add_argument("--no-cut", dest="cut", action="store_false", help="skip the scene-cut-every-frame row")
     parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
                         help="measure these HED layers alone (at the last size and step, on the first clip)")
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
@@ -213,16 +235,23 @@ def main() -> None:
         clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
         compare(strip_sparsity(trained), "-", "-", clips, args)
         os._exit(0)
-    print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(names)}); milliseconds per frame over "
-          f"frames 1..{args.frames - 1}, median of {args.repeats} runs; {os.cpu_count()} CPUs visible")
+    paths = ([os.path.join(FOOTAGE, n) for n in sorted(os.listdir(FOOTAGE)) if n.endswith((".mp4", ".avi", ".mkv"))]
+             if args.footage else [os.path.join(CLIPS, n) for n in names])
+    mode = "memory thresholds (half the step)" if args.memory else "quantisers"
+    print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(map(os.path.basename, paths))}); {mode}; "
+          f"milliseconds per frame over frames 1..{args.frames - 1}, median of {args.repeats} runs; "
+          f"{os.cpu_count()} CPUs visible")
     print(HEADER)
     for size in map(int, args.sizes.split(",")):
         image_model = hed_edge_detector(size, size)
-        clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, (size, size))[None] for name in names}
+        clips = {os.path.basename(path): read_clip(path, args.frames, (size, size))[None] for path in paths}
         for step in map(float, args.steps.split(",")):
             # Deployed as a user would: the sparsity layers' training parts stripped (quantisers only).
-            model = strip_sparsity(sparsify(image_model, frames=None, step_init=step, granularity="layer"))
-            compare(model, size, f"{step:g}", clips, args)
+            model = strip_sparsity(sparsify(image_model, frames=None, step_init=step / 2 if args.memory else step,
+                                            granularity="layer", memory=args.memory))
+            speedups = compare(model, size, f"{step:g}", clips, args)
+            print(f"  mean speedup (fused) over the {len(speedups)} clips at {size}, step {step:g}: "
+                  f"{np.mean(speedups):.2f}x (geometric {np.exp(np.mean(np.log(speedups))):.2f}x)")
     os._exit(0)  # numba's and TensorFlow's thread pools can hold up the interpreter's shutdown
 
 

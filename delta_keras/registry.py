@@ -65,7 +65,9 @@ class LayerKind:
         time_mean: on a clip outside ``TimeDistributed``, the layer averages over time (True, or
             ``layer -> bool`` where it depends on the configuration, e.g. the axis of a mean).
         neurobench_activation: its output counts as an activation for NeuroBench's activation sparsity.
-        runtime_kernel: the name of the sparse kernel `delta_keras.runtime` runs the layer with (None: dense).
+        runtime_kernel: the name of the sparse kernel `delta_keras.runtime` runs the layer with (None: dense): for a
+            MAC layer its delta kernel, for a frame-wise layer the operation a convolution's fused epilogue
+            evaluates at the outputs its changes touched (`delta_keras.runtime.fused`).
         last_axis: a MAC layer that maps only the last axis of its input (a clip's frames one by one).
     """
 
@@ -241,6 +243,8 @@ for _cls in (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D):
 register_layer(L.Resizing, "affine", reach=_resizing_reach)
 for _cls in (L.ReLU, L.LeakyReLU, L.PReLU, L.ELU, L.Activation):
     register_layer(_cls, "nonlinear", activation=True)
+for _cls in (L.ReLU, L.Activation):  # when the function is ReLU (`delta_keras.runtime.fused`)
+    register_layer(_cls, runtime_kernel="relu")
 register_layer(L.Softmax, "nonlinear", neurobench_activation=True)
 register_layer(L.LayerNormalization, "nonlinear")
 register_layer(L.Multiply, "nonlinear")
@@ -248,9 +252,11 @@ register_layer(L.Maximum, "nonlinear")
 register_layer(L.Minimum, "nonlinear")
 for _cls in (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D):
     register_layer(_cls, "nonlinear", reach=_pooling_reach)
+register_layer(L.MaxPooling2D, runtime_kernel="max_pool2d")
 for _cls in (L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, Quantize):
     register_layer(_cls, "nonlinear")
-register_layer(DeltaActivation, "nonlinear", neurobench_activation=True)
+register_layer(DeltaActivation, "nonlinear", neurobench_activation=True, runtime_kernel="quantize")
+register_layer(Quantize, runtime_kernel="quantize")
 register_layer(ActivitySparsity, "pass_through", neurobench_activation=True)
 register_layer(FoldTime, "fold")
 register_layer(UnfoldTime, "unfold")

@@ -173,7 +173,8 @@ class FramePlan:
         self.model = model
         self.time = model.inputs[0].shape[1]
         self.nodes = [FrameNode(node, key, self.time, executor) for node, key in node_keys(calls)]
-        self.mac_keys = [node.key for node in self.nodes if node.kind == "mac"]
+        self.mac_nodes = {node.key: node for node in self.nodes if node.kind == "mac"}
+        self.mac_keys = list(self.mac_nodes)
         # Which tensors keep the clip's time axis (of length 1 per step): the input, and what follows it until a
         # fold or a time mean removes it (an unfold gives it back).
         self.clip_level = {id(model.inputs[0]): True}
@@ -191,13 +192,17 @@ class FramePlan:
             shapes[id(tensor)] = (batch_size, 1, *tail) if self.clip_level[id(tensor)] else (batch_size, *tail)
         return shapes
 
-    def run(self, frame, handlers: Mapping[str, Callable[[FrameNode, dict], object]]) -> dict:
+    def run(self, frame, handlers: Mapping[str, Callable[[FrameNode, dict], object]],
+            overrides: Mapping[int, Callable[[FrameNode, dict], object]] | None = None) -> dict:
         """Runs one frame ``(batch, ...)`` through the nodes: views and `STATELESS` kinds here, each of `HANDLED`
-        by its handler (``handler(node, values) -> output``, ``values`` the frame's tensors so far by id).
-        Returns the values."""
+        by its handler (``handler(node, values) -> output``, ``values`` the frame's tensors so far by id), and
+        the nodes in ``overrides`` (by ``id(node)``) by their own handler instead. Returns the values."""
         values = {id(self.model.inputs[0]): frame[:, None]}
+        overrides = overrides or {}
         for node in self.nodes:
-            if node.kind in VIEWS:
+            if id(node) in overrides:
+                output = overrides[id(node)](node, values)
+            elif node.kind in VIEWS:
                 output = VIEWS[node.kind](values[id(node.input)])
             else:
                 output = (handlers[node.kind] if node.kind in HANDLED else STATELESS[node.kind])(node, values)

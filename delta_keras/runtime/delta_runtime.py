@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
-from delta_keras.runtime.kernels import SparseConv, delta_kernel
+from delta_keras.runtime.fused import Fusion, fuse as fuse_plan
+from delta_keras.runtime.kernels import SparseConv, delta_kernel, kernel_class
 
 
 def relative_change(frame, previous):
@@ -53,6 +54,13 @@ class DeltaRuntime:
             without ``count_macs``). Over 12 frames of the 13 real clips, consecutive frames stay below 0.27 but
             for a cut inside two of them (1.25, 0.58), and the first frames of two different clips differ by
             0.42 or more (`benchmarks/streaming_speed.py --cuts`).
+        fuse: fused sparse layers (`delta_keras.runtime.fused`): each convolution evaluates the ReLU, quantiser
+            or memory threshold and max pooling after it only where its changes landed, and hands the next
+            convolution a list of changes instead of a frame to compare; the same outputs and MAC counts. Off by
+            default: on 2 cores it has not been faster yet (docs/runtime.md, "Fused sparse layers").
+
+    Attributes:
+        fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).
 
     Example:
 
@@ -63,7 +71,7 @@ class DeltaRuntime:
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
-                 cut_above: float = 0.35):
+                 cut_above: float = 0.35, fuse: bool = False):
         if not 0.0 <= dense_above <= 1.0:
             raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
         if not cut_above >= 0.0:
@@ -74,13 +82,22 @@ class DeltaRuntime:
         self._state, self._kernels, self._stages, self._fan_outs = {}, {}, {}, {}
         # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
         self.dense_macs: dict[str, int] = {}
+        frame_shapes = {key: shapes[id(node.input)][2 if node.time_distributed else 1:]
+                        for key, node in self.plan.mac_nodes.items()}
+        # The convolutions that run with the sparse kernel, and the fused epilogue of each.
+        convolutions = {key for key, node in self.plan.mac_nodes.items()
+                        if kernel_class(node.layer, frame_shapes[key]) is SparseConv}
+        self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
+        self._chains = self.fusion.chains
         for node in self.plan.nodes:
             if node.kind == "mac":
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
-                frame_shape = shapes[id(node.input)][2 if node.time_distributed else 1:]
+                frame_shape = frame_shapes[node.key]
                 stages = geometry.stages(node.layer, frame_shape)
                 fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
-                kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs)
+                chain = self._chains.get(node.key)
+                kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs,
+                                      chain.epilogue if chain else None)
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in stages) * batch_size
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
@@ -91,6 +108,10 @@ class DeltaRuntime:
                 # A running sum over time has no time axis.
                 shape = (shape[0], *shape[2:]) if node.kind == "time_mean" else shape
                 self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
+        for reader, (producer, which) in self.fusion.sources.items():
+            self._kernels[reader].source = getattr(self._kernels[producer], which)
+        self._whole = self.fusion.whole
+        self._shapes = shapes
         self.mac_layers = self.plan.mac_keys
         self._handlers = {"memory": self._memory, "previous_frame": self._previous_frame, "time_mean": self._time_mean}
         self._frames = tf.Variable(0, trainable=False)
@@ -149,10 +170,11 @@ class DeltaRuntime:
     @property
     def kernel_seconds(self) -> dict[str, float]:
         """Wall seconds the sparse convolution kernels spent since the runtime was built, by pass: listing the
-        changed elements (``changes``) and multiplying them into the accumulators (``multiply``). The rest of
+        changed elements (``changes``: comparing frames, or summing the fan-outs of a fused producer's list),
+        multiplying them into the accumulators (``multiply``) and the fused epilogues (``epilogue``). The rest of
         a frame's time is the graph's other work (and dense recomputations)."""
         kernels = [k for k in self._kernels.values() if isinstance(k, SparseConv)]
-        return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply")}
+        return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply", "epilogue")}
 
     def _per_layer(self, frames: list) -> dict[str, list[int]]:
         table = np.asarray(frames, np.int64).reshape(len(frames), len(self.mac_layers))
@@ -173,26 +195,35 @@ class DeltaRuntime:
         return result
 
     def _run_nodes(self, frame, whole_frame_dense: bool):
-        macs, executed, kept, kept_kernels = [], [], [], []
+        macs, executed, handed = [], [], []
+        fused = {}  # tensor id -> its value this frame, for the layers a fused epilogue evaluated (or its token)
 
         def mac(node: FrameNode, values: dict):
             kernel = self._kernels[node.key]
             if whole_frame_dense and isinstance(kernel, SparseConv):
                 value = self._mac_input(node, values)
                 summed = kernel.summed(value)
-                kept.extend([value, summed])
-                kept_kernels.append(kernel)
+                handed.append((kernel, node.key, value, summed))
                 macs.append(tf.constant(0, tf.int64))
                 executed.append(tf.constant(self.dense_macs[node.key], tf.int64))
                 return self._mac_output(node, kernel.activate(summed))
-            output, counted, done = self._mac(node, values)
+            output, counted, done = self._mac(node, values, fused)
             macs.append(counted)
             executed.append(done)
             return output
 
-        output = self.plan.output(self.plan.run(frame, {**self._handlers, "mac": mac}))
-        if kept:
-            with tf.control_dependencies([SparseConv.keep(kept_kernels, kept)]):
+        # On a frame run densely as a whole the epilogues' layers run in TensorFlow like the others.
+        absorbed = {} if whole_frame_dense else {id(n): lambda n, values: fused[id(n.output)]
+                                                 for chain in self._chains.values() for n in chain.absorbed}
+        values = self.plan.run(frame, {**self._handlers, "mac": mac}, absorbed)
+        output = self.plan.output(values)
+        if handed:
+            tensors = []
+            for kernel, key, value, summed in handed:
+                chain = self._chains.get(key)
+                states = [values[chain.out]] + ([values[chain.pooled]] if chain.pooled is not None else []) if chain else []
+                tensors += kernel.handover(value, summed, *states)
+            with tf.control_dependencies([SparseConv.keep([kernel for kernel, *_ in handed], tensors)]):
                 output = tf.identity(output)
         as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
         return output, as_ints(macs), as_ints(executed)
@@ -204,9 +235,22 @@ class DeltaRuntime:
     def _mac_output(self, node: FrameNode, output):
         return output[:, None] if node.time_distributed else output
 
-    def _mac(self, node: FrameNode, values: dict):
-        value = self._mac_input(node, values)
+    def _mac(self, node: FrameNode, values: dict, fused: dict):
         kernel = self._kernels[node.key]
+        if isinstance(kernel, SparseConv) and kernel.source is not None:
+            # Its changes come as a list: the producer's output (a token, or the tensor) only orders the steps.
+            value = values[id(node.input)]
+        else:
+            value = self._mac_input(node, values)
+        chain = self._chains.get(node.key)
+        if chain is not None:
+            (token, *wholes), counted, executed = kernel.update(value, tuple(self._whole[node.key]))
+            for absorbed in chain.absorbed:
+                fused[id(absorbed.output)] = token
+            for which, whole in zip(self._whole[node.key], wholes):
+                tensor = chain.out if which == "out" else chain.pooled
+                fused[tensor] = tf.reshape(whole, self._shapes[tensor])
+            return fused.get(id(node.output), token), counted, executed
         if kernel is not None:
             output, counted, executed = kernel.update(value)
             return self._mac_output(node, output), counted, executed

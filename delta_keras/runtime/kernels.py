@@ -31,23 +31,14 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras import registry
-
-try:
-    import numba
-except ImportError:  # optional: pip install 'delta_keras[runtime]'
-    numba = None
+from delta_keras.runtime.compiled import leading_padding, njit, numba
+from delta_keras.runtime.fused import ChangeList, Epilogue
 
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
 
 
-def _njit(function=None, parallel: bool = True):
-    if function is None:
-        return lambda f: _njit(f, parallel)
-    return numba.njit(parallel=parallel, fastmath=True, cache=True)(function) if numba else function
-
-
-@_njit
+@njit
 def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no cover (compiled)
     """Pass 1: per input row, the changed elements (flat x * C + c), their changes and their number (``count``).
     Returns the sum of their fan-outs (the zero_delta MACs)."""
@@ -70,7 +61,20 @@ def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no
     return macs.sum()
 
 
-@_njit(parallel=False)
+@njit
+def _listed_fan_out(index, count, fan_out):  # pragma: no cover (compiled)
+    """The MACs of a list of changes (a producer's `ChangeList`): the sum of their fan-outs."""
+    batch, height = count.shape
+    channels = fan_out.shape[2]
+    macs = np.zeros(batch * height, np.int64)
+    for row in numba.prange(batch * height):
+        b, y = row // height, row % height
+        for k in range(count[b, y]):
+            macs[row] += fan_out[y, index[b, y, k] // channels, index[b, y, k] % channels]
+    return macs.sum()
+
+
+@njit(parallel=False)
 def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
     """The share of changed elements among about ``samples`` spread evenly over the whole input: decides dense or
     sparse for a small part of a full comparison's cost (a wrong guess only costs time). One thread: waking
@@ -83,10 +87,10 @@ def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
     return changed / len(range(0, after.size, stride))
 
 
-@_njit
-def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation):  # pragma: no cover
+@njit
+def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched):  # pragma: no cover
     """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
-    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x)."""
+    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``."""
     batch, out_h, out_w, filters = accumulator.shape
     kernel_h, kernel_w, channels, _ = kernel.shape
     height = count.shape[1]
@@ -105,20 +109,18 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                         continue
                     ox = shifted // strides[1]
                     if ox < out_w:
+                        touched[b, oy, ox] = 1
                         for f in range(filters):
                             accumulator[b, oy, ox, f] += d * kernel[i, j, c, f]
 
 
-def _leading_padding(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
-    """Padding before the first input row of a convolution axis (TensorFlow's "same": the extra row goes last)."""
-    if padding == "valid":
-        return 0
-    out = -(-size // stride)
-    return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0) // 2
-
-
 class SparseConv:
     """Delta updates of a `keras.layers.Conv2D` (channels last, one group, "same" or "valid" padding).
+
+    Its input changes come from a comparison of the input with the previous frame's, or, with ``source``, from
+    the `ChangeList` a fused producer emitted (no comparison). With an ``epilogue`` (`delta_keras.runtime.fused`)
+    the frame-wise layers after it run here, only at the outputs a change touched, and emit ``out`` (and
+    ``pooled``): the change lists its consumers read.
 
     The kernel's weights are read once: rebuild the runtime after changing them.
 
@@ -129,78 +131,142 @@ class SparseConv:
         fan_out: ``(H, W, C)`` int64, the MACs each input element triggers (`delta_keras.frames.geometry.Stage.fan_out`).
         dense_above: share of changed input elements above which the layer is recomputed densely.
         counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison).
+        epilogue: the fused frame-wise layers after it, or None.
     """
 
     def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
-                 counts: bool = True):
+                 counts: bool = True, epilogue: Epilogue | None = None):
         self.layer, self.dense_above, self.counts = layer, dense_above, counts
         height, width, channels = frame_shape
-        self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.fan_out = np.ascontiguousarray(np.asarray(fan_out), np.int64)
         self.strides = np.asarray(layer.strides, np.int64)
         self.dilation = np.asarray(layer.dilation_rate, np.int64)
-        self.offsets = np.asarray([_leading_padding(size, k, s, d, layer.padding) for size, k, s, d in zip(
+        self.offsets = np.asarray([leading_padding(size, k, s, d, layer.padding) for size, k, s, d in zip(
             (height, width), layer.kernel_size, layer.strides, layer.dilation_rate)], np.int64)
-        out_shape = layer.compute_output_shape((batch, *frame_shape))
+        out_shape = tuple(layer.compute_output_shape((batch, *frame_shape)))
         self.previous = np.zeros((batch, *frame_shape), np.float32)
         # The accumulator holds the convolution plus its bias (added once, not every frame).
         self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
         self.accumulator = np.zeros(out_shape, np.float64) + self.bias
-        self.kernel = self.kernel.astype(np.float64)  # exact products, no conversion in the inner loop
-        self.index = np.empty((batch, height, width * channels), np.int32)
-        self.change = np.empty((batch, height, width * channels), np.float64)
-        self.count = np.zeros((batch, height), np.int64)
+        # float64: exact products, no conversion in the inner loop.
+        self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
+        self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
+        self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
+        self.touched = np.zeros(out_shape[:3], np.uint8)
+        self.epilogue = epilogue
+        self.out, self.pooled = epilogue.outputs(out_shape) if epilogue else (None, None)
+        self.first = True  # the first frame since reset: the epilogue evaluates every output
         self.dense_macs = int(np.prod(out_shape[1:-1])) * self.kernel.size * batch
-        # Wall time in the kernel's two passes: listing the changes, multiplying them in.
-        self.seconds = dict.fromkeys(("changes", "multiply"), 0.0)
+        # Wall time in the kernel's passes: listing the changes, multiplying them in, the fused epilogue.
+        self.seconds = dict.fromkeys(("changes", "multiply", "epilogue"), 0.0)
         self.recomputed = None
+        self._needed: tuple = ()  # the epilogue outputs `update` hands on whole
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
         self.accumulator[:] = self.bias
         self.recomputed = None
+        self.first = True
+        for changes in (self.out, self.pooled):
+            if changes is not None:
+                changes.reset()
 
-    def _sparse(self, value):
-        # ``value`` shares the memory of an (immutable) input tensor, whose buffer the reference kept here
-        # holds: keeping it as the previous frame costs no copy, and TensorFlow does not reuse a buffer
-        # that is still referenced.
-        started = time.perf_counter()
+    def _changes(self, value) -> tuple[int, bool, ChangeList]:
+        """This frame's input changes, their MACs and whether the layer should run densely instead."""
+        if self.source is not None:
+            changes = self.source
+            return (_listed_fan_out(changes.index, changes.count, self.fan_out),
+                    changes.count.sum() > self.dense_above * changes.size, changes)
         dense = _sampled_share(self.previous, value, SAMPLES) > self.dense_above
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
-            macs = _list_changes(self.previous, value, self.fan_out, self.index, self.change, self.count)
+            listed = self.listed
+            macs = _list_changes(self.previous, value, self.fan_out, listed.index, listed.change, listed.count)
+        # ``value`` shares the memory of an (immutable) input tensor, whose buffer the reference kept here
+        # holds: keeping it as the previous frame costs no copy, and TensorFlow does not reuse a buffer
+        # that is still referenced.
         self.previous = value
+        return macs, dense, self.listed
+
+    def _sparse(self, value):
+        started = time.perf_counter()
+        macs, dense, changes = self._changes(value)
         listed = time.perf_counter()
         if not dense:
             if self.recomputed is not None:  # the last dense output, kept uncopied until now
                 self.accumulator[:] = self.recomputed
                 self.recomputed = None
-            _add_changes(self.accumulator, self.kernel, self.index, self.change, self.count, self.strides,
-                         self.offsets, self.dilation)
+            _add_changes(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
+                         self.offsets, self.dilation, self.touched)
+        multiplied = time.perf_counter()
+        if not dense:
+            self._run_epilogue(every=False)
         self.seconds["changes"] += listed - started
-        self.seconds["multiply"] += time.perf_counter() - listed
-        # The accumulator rounded to float32 (a new array). On a dense frame the caller computes the output, and
-        # an empty array saves that copy.
-        summed = self.accumulator.astype(np.float32) if not dense else np.zeros((0,) * self.accumulator.ndim,
-                                                                                 np.float32)
-        return np.int64(macs), np.bool_(dense), summed
+        self.seconds["multiply"] += multiplied - listed
+        self.seconds["epilogue"] += time.perf_counter() - multiplied
+        empty = np.zeros((0,) * self.accumulator.ndim, np.float32)
+        # A fused layer hands its outputs on as lists (and copies of those that layers read whole); otherwise the
+        # accumulator rounded to float32 (a new array). On a dense frame the caller computes the output, and empty
+        # arrays save those copies.
+        summed = self.accumulator.astype(np.float32) if not dense and self.epilogue is None else empty
+        wholes = [empty] * len(self._needed) if dense else self._wholes()
+        # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
+        whole = self.source.value.copy() if dense and self.source is not None else empty
+        return (np.int64(macs), np.bool_(dense), summed, whole, *wholes)
 
-    def update(self, value):
-        """Brings the layer's output up to date with its input ``value`` (B, H, W, C).
+    def _run_epilogue(self, every: bool) -> None:
+        if self.epilogue is not None:
+            self.epilogue.run(self.accumulator, self.touched, every or self.first, self.out, self.pooled)
+            self.first = False
+
+    def update(self, value, values_needed: tuple = ()):
+        """Brings the layer's output up to date with its input ``value`` (B, H, W, C; with a ``source``, any
+        tensor the producer's update returned, for the order of the steps).
 
         Returns:
-            ``(output, zero_delta MACs, MACs executed)`` as tensors.
+            ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
+            token (int64) that orders the steps of the layers reading its lists, then the epilogue's outputs named
+            in ``values_needed`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
         """
-        macs, dense, summed = tf.numpy_function(self._sparse, [value], [tf.int64, tf.bool, tf.float32])
+        self._needed = values_needed
+        wholes_types = [tf.float32] * len(values_needed)
+        macs, dense, summed, whole, *wholes = tf.numpy_function(
+            self._sparse, [value], [tf.int64, tf.bool, tf.float32, tf.float32, *wholes_types])
 
         def recompute():
-            full = self.summed(value)
-            with tf.control_dependencies([self.keep([self], [value, full])]):
-                return tf.identity(full)
+            source = value if self.source is None else tf.ensure_shape(whole, self.listed.value.shape)
+            full = self.summed(source)
+            if self.epilogue is not None:
+                return tf.numpy_function(self._take_dense, [full], [tf.int64, *wholes_types])
+            with tf.control_dependencies([self.keep([self], [source, full])]):
+                return [tf.identity(full)]
 
-        summed = tf.cond(dense, recompute, lambda: tf.ensure_shape(summed, self.accumulator.shape))
+        def sparse():
+            if self.epilogue is not None:
+                return [macs, *wholes]
+            return [tf.ensure_shape(summed, self.accumulator.shape)]
+
+        outputs = tf.cond(dense, recompute, sparse)
         executed = tf.where(dense, tf.constant(self.dense_macs, tf.int64), macs)
-        return self.activate(summed), macs, executed
+        if self.epilogue is None:
+            return self.activate(outputs[0]), macs, executed
+        shapes = {"out": self.out.value.shape, "pooled": None if self.pooled is None else self.pooled.value.shape}
+        token, *wholes = outputs
+        return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(values_needed, wholes)]), macs, executed
+
+    def _wholes(self) -> list:
+        """Copies of the epilogue's outputs that layers read whole (the states change in place)."""
+        return [getattr(self, name).value.copy() for name in self._needed]
+
+    def _take_dense(self, summed):
+        """A dense frame of a fused layer: the accumulator set from the dense ``summed``, the epilogue run
+        everywhere."""
+        started = time.perf_counter()
+        self.accumulator[:] = summed
+        self.recomputed = None
+        self._run_epilogue(every=True)
+        self.seconds["epilogue"] += time.perf_counter() - started
+        return (np.int64(0), *self._wholes())
 
     def summed(self, value):
         """The convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution)."""
@@ -210,14 +276,33 @@ class SparseConv:
     def activate(self, summed):
         return _activate(self.layer, summed)
 
+    def handover(self, value, summed, out=None, pooled=None) -> list:
+        """The tensors `keep` hands this kernel after a frame computed densely as a whole: its input, the dense
+        ``summed`` output and, with an epilogue, the epilogue's outputs as the dense layers computed them."""
+        return [value, summed, *([out] if self.epilogue else []), *([pooled] if self.pooled is not None else [])]
+
+    def _store(self, arrays: list) -> None:
+        value, summed, *states = arrays
+        self.previous = value
+        if self.epilogue is None:
+            self.recomputed = summed
+            return
+        self.accumulator[:] = summed
+        self.recomputed, self.first = None, False
+        for changes, state in zip((self.out, self.pooled), states):
+            changes.value[:] = np.reshape(state, changes.value.shape)
+
     @staticmethod
     def keep(kernels: list, tensors: list):
-        """One op that hands each kernel its input and dense ``summed`` output of a frame computed densely as a
-        whole (``tensors``: input, summed, input, summed... in the order of ``kernels``): one call for all."""
+        """One op that hands each kernel what `handover` lists for it, of a frame computed densely as a whole
+        (``tensors``: the kernels' lists, concatenated in the order of ``kernels``): one call for all."""
+        sizes = [2 + (k.epilogue is not None) + (k.pooled is not None) for k in kernels]
 
         def store(*arrays):
-            for kernel, value, summed in zip(kernels, arrays[::2], arrays[1::2]):
-                kernel.previous, kernel.recomputed = value, summed
+            start = 0
+            for kernel, size in zip(kernels, sizes):
+                kernel._store(list(arrays[start:start + size]))
+                start += size
             return np.int64(0)
 
         return tf.numpy_function(store, tensors, tf.int64)
@@ -271,15 +356,24 @@ def _activate(layer, x):
     return layer.activation(x) if layer.activation is not None else x
 
 
-def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True):
-    """The delta kernel for a MAC layer on frames of ``frame_shape``, or None where the layer runs densely
-    every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense layers on feature maps;
-    convolutions when numba is not installed)."""
+def kernel_class(layer, frame_shape: tuple) -> type | None:
+    """The delta kernel class for a MAC layer on frames of ``frame_shape`` (`SparseConv`, `GatheredDense`), or None
+    where the layer runs densely every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense
+    layers on feature maps; convolutions when numba is not installed)."""
     kind = registry.layer_kind(layer)
     kernel = kind.runtime_kernel if kind is not None else None
     if kernel == "sparse_conv2d" and numba is not None and layer.groups == 1 and (
             layer.data_format == "channels_last" and layer.padding in ("same", "valid")):
-        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts)
+        return SparseConv
     if kernel == "gathered_dense" and len(frame_shape) == 1:
-        return GatheredDense(layer, frame_shape, batch, fan_out, dense_above, counts)
+        return GatheredDense
     return None
+
+
+def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
+                 epilogue: Epilogue | None = None):
+    """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame."""
+    kernel = kernel_class(layer, frame_shape)
+    if kernel is SparseConv:
+        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue)
+    return kernel(layer, frame_shape, batch, fan_out, dense_above, counts) if kernel else None

@@ -19,10 +19,12 @@ pytest.importorskip("numba")
 def dyadic_clip_model(size: int = 24, memory: bool = False) -> keras.Model:
     """A clip model in which float32 arithmetic is exact: integer pixels (input quantised at step 1), weights and
     biases multiples of 1/16, activation steps 1/4. Its convolutions cover what the sparse kernel must get
-    right: "same" and "valid" padding, stride 2, dilation 2, a 1x1 convolution, then a dense layer."""
+    right: "same" and "valid" padding, stride 2, dilation 2, a 1x1 convolution, then a dense layer; a max pooling
+    after the first (fused into its epilogue, as the other convolutions' ReLU and quantiser)."""
     image = keras.Sequential([
         keras.Input((size, size, 3)),
         L.Conv2D(8, 3, padding="same", activation="relu", name="same"),
+        L.MaxPooling2D(3, strides=2, padding="same"),
         L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="strided"),
         L.Conv2D(8, 3, dilation_rate=2, padding="valid", activation="relu", name="dilated"),
         L.Conv2D(4, 1, activation="relu", name="pointwise"),
@@ -78,6 +80,25 @@ def test_exact_on_every_convolution_geometry(dense_above, memory):
     assert all(e in (dense, m) for e, m in zip(executed, runtime.macs["same"]))
 
 
+@pytest.mark.parametrize("memory", [False, True])
+def test_fused_layers_hand_on_change_lists(memory):
+    # Each convolution evaluates its ReLU, quantiser (or memory threshold) and the max pooling itself, where its
+    # changes landed, and the next convolution reads that list instead of comparing frames: the same outputs and
+    # MAC counts as without fusing.
+    model = dyadic_clip_model(memory=memory)
+    clip = moving_square(6)
+    runtime = check_against_forward_and_count(model, clip, exact=not memory, dense_above=1.0, fuse=True)
+    chains = runtime.fusion.chains
+    assert chains["same"].epilogue.relu and chains["same"].epilogue.pool == (3, 3)
+    assert {reader: producer for reader, (producer, _) in runtime.fusion.sources.items()} == {
+        "strided": "same", "dilated": "strided", "pointwise": "dilated"}
+    assert runtime.fusion.sources["strided"][1] == "pooled"
+    unfused = DeltaRuntime(model, dense_above=1.0)
+    np.testing.assert_array_equal(runtime.run(clip), unfused.run(clip))
+    assert runtime.macs == unfused.macs and runtime.executed_macs == unfused.executed_macs
+    assert not unfused.fusion.chains
+
+
 def test_a_scene_cut_falls_back_to_dense_and_stays_exact():
     model = dyadic_clip_model()
     runtime = check_against_forward_and_count(model, moving_square(6, cut_at=3), exact=True)
@@ -85,12 +106,13 @@ def test_a_scene_cut_falls_back_to_dense_and_stays_exact():
     assert executed[3] == dense and executed[2] < dense and executed[4] < dense
 
 
-def test_without_counting_a_scene_cut_runs_the_whole_frame_densely():
-    # Detected on the frame itself; the kernels then get their state in one hand-over, and the frame after the
-    # cut is sparse again, from that state.
+@pytest.mark.parametrize("fuse", [False, True])
+def test_without_counting_a_scene_cut_runs_the_whole_frame_densely(fuse):
+    # Detected on the frame itself; the kernels (and fused epilogues) then get their state in one hand-over, and
+    # the frame after the cut is sparse again, from that state.
     model = dyadic_clip_model()
     clip = moving_square(6, cut_at=3)
-    runtime = DeltaRuntime(model, count_macs=False, dense_above=1.0)
+    runtime = DeltaRuntime(model, count_macs=False, dense_above=1.0, fuse=fuse)
     np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
     executed = runtime.executed_macs
     convolutions = ("same", "strided", "dilated", "pointwise")
@@ -114,13 +136,15 @@ def test_real_clips_with_a_scene_cut(real_clip):
     # float rounding may pick the other level: only layers recomputed densely reproduce those bit for bit.
     (lambda: resnet_like(frames=4), 0.0),
 ], ids=["tiny", "tiny-stripped", "mobilenet-like", "resnet-like"])
-def test_package_models_match_forward_and_count(build, dense_above):
+@pytest.mark.parametrize("fuse", [False, True])
+def test_package_models_match_forward_and_count(build, dense_above, fuse):
     # Time folding, TimeDistributed, FrameDifference, batch norm, depthwise and residual layers, a time average.
     rng = np.random.default_rng(4)
     model = build()
     randomize_batch_norm(model, rng)
     size = model.inputs[0].shape[2]
-    check_against_forward_and_count(model, smooth_clips(2, 4, size, rng), exact=False, dense_above=dense_above)
+    check_against_forward_and_count(model, smooth_clips(2, 4, size, rng), exact=False, dense_above=dense_above,
+                                    fuse=fuse)
 
 
 def test_streaming_api():

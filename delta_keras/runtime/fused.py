@@ -1,0 +1,291 @@
+"""Fused sparse layers: what follows a sparse convolution, evaluated only where its changes landed.
+
+A convolution's accumulator changes only at the output pixels its input changes reach. The frame-wise layers after
+it (a ReLU, a per-frame quantiser or a memory threshold, a max pooling) then need evaluating only there, and what
+they emit is again a list of changed elements: the next convolution's input changes, without comparing whole
+frames and without handing the frame to TensorFlow between layers. `Epilogue` describes such a chain (from the
+registry's ``runtime_kernel`` names of its layers); `emit_changes` and `pool_changes` run it:
+
+- `emit_changes`: per touched output pixel and channel, the layer's output value (the accumulator rounded to
+  float32, as the dense layer's output; ReLU; quantised to ``step * rint(x / step)``, or for a memory threshold
+  the value sent when it moved past the threshold, else the value sent before), compared with the value sent on
+  last frame: the changes are listed row by row in the format the convolution kernel reads (flat ``x * C + c``,
+  change, count per row), exactly, in float64 (the difference of two float32 values);
+- `pool_changes`: max pooling re-evaluated at the pooled outputs whose window holds a listed change.
+
+The arithmetic is the dense layers' own float32 arithmetic, without fast-math reassociation, so on the same
+accumulator values the fused layers emit the values the dense ones compute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from delta_keras import registry
+from delta_keras.runtime.compiled import leading_padding, njit, numba
+
+# What the epilogue does to a value after the optional ReLU.
+KEEP, QUANTIZE, MEMORY = 0, 1, 2
+
+
+@njit(fastmath=False)
+def emit_changes(accumulator, touched, every, relu, mode, steps, state, index, change, count):  # pragma: no cover
+    """Per output row (in parallel): at each touched pixel (every pixel with ``every``), each channel's output
+    value against ``state`` (what was sent on last), listing the changes and updating ``state``; clears
+    ``touched``. Returns the number of changes listed."""
+    batch, out_h, out_w, filters = accumulator.shape
+    listed = np.zeros(batch * out_h, np.int64)
+    for row in numba.prange(batch * out_h):
+        b, oy = row // out_h, row % out_h
+        values = np.empty(filters, np.float32)
+        n = 0
+        for ox in range(out_w):
+            if not (every or touched[b, oy, ox]):
+                continue
+            touched[b, oy, ox] = 0
+            # One pass without branches over the channels (vectorised), then the comparison.
+            for f in range(filters):
+                values[f] = np.float32(accumulator[b, oy, ox, f])
+            if relu:
+                for f in range(filters):
+                    values[f] = max(values[f], np.float32(0.0))
+            if mode == QUANTIZE:
+                for f in range(filters):
+                    values[f] = np.float32(np.rint(values[f] / steps[f])) * steps[f]
+            for f in range(filters):
+                old = state[b, oy, ox, f]
+                value = values[f]
+                if mode == MEMORY and not abs(value - old) > steps[f]:
+                    continue
+                if value != old:
+                    index[b, oy, n] = ox * filters + f
+                    change[b, oy, n] = np.float64(value) - np.float64(old)
+                    state[b, oy, ox, f] = value
+                    n += 1
+        count[b, oy] = n
+        listed[row] = n
+    return listed.sum()
+
+
+@njit(parallel=False, fastmath=False)
+def _repool(state, pooled, b, py, px, c, pool, strides, offsets, index, change, n):  # pragma: no cover
+    """Max over pooled output ``(py, px)``'s window of channel ``c``; listed (at ``n``) if it changed."""
+    height, width = state.shape[1], state.shape[2]
+    top, left = py * strides[0] - offsets[0], px * strides[1] - offsets[1]
+    best = -np.inf
+    for y in range(max(top, 0), min(top + pool[0], height)):
+        for x in range(max(left, 0), min(left + pool[1], width)):
+            best = max(best, state[b, y, x, c])
+    value = np.float32(best)
+    old = pooled[b, py, px, c]
+    if value != old:
+        index[b, py, n] = px * pooled.shape[3] + c
+        change[b, py, n] = np.float64(value) - np.float64(old)
+        pooled[b, py, px, c] = value
+        n += 1
+    return n
+
+
+@njit(fastmath=False)
+def pool_changes(state, pooled, pool, strides, offsets, every, in_index, in_count, index, change,
+                 count):  # pragma: no cover
+    """Per pooled row (in parallel): max pooling of ``state`` at the outputs whose window holds a change listed in
+    ``in_index``/``in_count`` (every output with ``every``), against ``pooled``; lists the changes."""
+    batch, height, _, channels = state.shape
+    out_h, out_w = pooled.shape[1], pooled.shape[2]
+    listed = np.zeros(batch * out_h, np.int64)
+    for row in numba.prange(batch * out_h):
+        b, py = row // out_h, row % out_h
+        n = 0
+        if every:
+            for px in range(out_w):
+                for c in range(channels):
+                    n = _repool(state, pooled, b, py, px, c, pool, strides, offsets, index, change, n)
+        else:
+            top = py * strides[0] - offsets[0]
+            for y in range(max(top, 0), min(top + pool[0], height)):
+                for k in range(in_count[b, y]):
+                    x, c = in_index[b, y, k] // channels, in_index[b, y, k] % channels
+                    # The pooled columns whose window [px * s - offset, px * s - offset + pool) holds x.
+                    first = max((x + offsets[1] - pool[1]) // strides[1] + 1, 0)
+                    for px in range(first, min((x + offsets[1]) // strides[1] + 1, out_w)):
+                        n = _repool(state, pooled, b, py, px, c, pool, strides, offsets, index, change, n)
+        count[b, py] = n
+        listed[row] = n
+    return listed.sum()
+
+
+class ChangeList:
+    """The changed elements of a ``(batch, H, W, C)`` frame, row by row: ``index[b, y, :count[b, y]]`` (flat
+    ``x * C + c``) and ``change`` (float64), what `emit_changes` and `pool_changes` write and the convolution
+    kernel reads; ``value`` the frame as it is now (float32), for a consumer that needs it whole."""
+
+    def __init__(self, shape: tuple):
+        batch, height, width, channels = shape
+        self.value = np.zeros(shape, np.float32)
+        self.index = np.empty((batch, height, width * channels), np.int32)
+        self.change = np.empty((batch, height, width * channels), np.float64)
+        self.count = np.zeros((batch, height), np.int64)
+        self.size = int(np.prod(shape))
+
+    def reset(self) -> None:
+        self.value[:] = 0
+        self.count[:] = 0
+
+
+@dataclasses.dataclass
+class Epilogue:
+    """The frame-wise layers fused after a convolution: ``relu``, then ``mode`` (`KEEP`, `QUANTIZE` or `MEMORY`
+    with per-channel ``steps``), then optionally a max pooling (``pool``, ``pool_strides``, ``pool_padding``)."""
+
+    relu: bool = False
+    mode: int = KEEP
+    steps: np.ndarray | None = None
+    pool: tuple | None = None
+    pool_strides: tuple | None = None
+    pool_padding: str = "valid"
+
+    def outputs(self, shape: tuple) -> tuple[ChangeList, ChangeList | None]:
+        """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output."""
+        if self.pool is None:
+            return ChangeList(shape), None
+        batch, height, width, channels = shape
+        pooled = [(size - window) // stride + 1 if self.pool_padding == "valid" else -(-size // stride)
+                  for size, window, stride in zip((height, width), self.pool, self.pool_strides)]
+        return ChangeList(shape), ChangeList((batch, *pooled, channels))
+
+    def run(self, accumulator: np.ndarray, touched: np.ndarray, every: bool, out: ChangeList,
+            pooled: ChangeList | None) -> int:
+        """Evaluates the epilogue where ``touched`` (everywhere with ``every``); returns the changes listed."""
+        filters = accumulator.shape[-1]
+        steps = np.broadcast_to(np.asarray(1.0 if self.steps is None else self.steps, np.float32), (filters,))
+        listed = emit_changes(accumulator, touched, every, self.relu, self.mode, np.ascontiguousarray(steps),
+                              out.value, out.index, out.change, out.count)
+        if pooled is not None:
+            height, width = out.value.shape[1:3]
+            offsets = np.asarray([leading_padding(size, window, stride, 1, self.pool_padding) for size, window, stride
+                                  in zip((height, width), self.pool, self.pool_strides)], np.int64)
+            pool_changes(out.value, pooled.value, np.asarray(self.pool, np.int64),
+                         np.asarray(self.pool_strides, np.int64), offsets, every, out.index, out.count,
+                         pooled.index, pooled.change, pooled.count)
+        return int(listed)
+
+
+@dataclasses.dataclass
+class FusedChain:
+    """A convolution's fused epilogue in a frame plan: the `Epilogue`, the plan nodes it evaluates (``absorbed``:
+    frame-wise layers and views, then the pooling, in graph order), and the ids of the tensors it emits changes of
+    (``out``, before pooling; ``pooled``, after it, or None)."""
+
+    epilogue: Epilogue
+    absorbed: list
+    out: int
+    pooled: int | None
+
+
+def _is_relu(layer) -> bool:
+    activation = getattr(layer, "activation", None)
+    if activation is not None:  # Activation("relu"), or a convolution's own activation
+        return getattr(activation, "__name__", "") == "relu"
+    config = layer.get_config()  # keras.layers.ReLU: only the plain max(x, 0)
+    return not config.get("max_value") and not config.get("negative_slope") and not config.get("threshold")
+
+
+def _steps(layer, channels: int) -> np.ndarray | None:
+    """A quantiser's or threshold's steps, one per channel (None: steps per neuron, not fused)."""
+    steps = np.asarray(keras.ops.convert_to_numpy(layer.step), np.float32)
+    return np.broadcast_to(steps, (channels,)).copy() if steps.size in (1, channels) and steps.ndim <= 1 else None
+
+
+def fused_chains(plan, convolutions: set) -> dict[str, FusedChain]:
+    """The epilogue of each convolution of ``plan`` (by node key) that `SparseConv` runs (``convolutions``): the
+    frame-wise layers the registry names a fused ``runtime_kernel`` for ("relu", "quantize", "max_pool2d"), in
+    this order (ReLU, then a per-frame quantiser or a memory threshold, then a max pooling), with views between
+    them; each but the pooling the only reader of the tensor before it. A convolution whose own activation is
+    neither linear nor ReLU has none."""
+    readers: dict[int, list] = {}
+    for node in plan.nodes:
+        for tensor in node.node.input_tensors:
+            readers.setdefault(id(tensor), []).append(node)
+    chains = {}
+    for node in plan.nodes:
+        if node.key not in convolutions:
+            continue
+        activation = node.layer.activation
+        if getattr(activation, "__name__", "") not in ("linear", "relu"):
+            continue
+        channels = node.layer.filters
+        epilogue, absorbed, tensor = Epilogue(relu=_is_relu(node.layer)), [], id(node.output)
+        while len(readers.get(tensor, [])) == 1:
+            reader = readers[tensor][0]
+            name = _kernel_name(reader.layer)
+            if reader.kind in ("identity", "fold", "unfold"):
+                pass
+            elif name == "relu" and _is_relu(reader.layer) and not epilogue.relu and epilogue.mode == KEEP:
+                epilogue.relu = True
+            elif name == "quantize" and epilogue.mode == KEEP:
+                steps = _steps(reader.layer, channels)
+                if steps is None:
+                    break
+                epilogue.mode, epilogue.steps = (MEMORY if reader.kind == "memory" else QUANTIZE), steps
+            else:
+                break
+            absorbed.append(reader)
+            tensor = id(reader.output)
+        pooled = None
+        pools = [r for r in readers.get(tensor, []) if _kernel_name(r.layer) == "max_pool2d"
+                 and r.layer.data_format == "channels_last" and not r.time_distributed]
+        if pools:
+            pool = pools[0]
+            epilogue.pool, epilogue.pool_strides = tuple(pool.layer.pool_size), tuple(pool.layer.strides)
+            epilogue.pool_padding = pool.layer.padding
+            absorbed.append(pool)
+            pooled = id(pool.output)
+        chains[node.key] = FusedChain(epilogue, absorbed, tensor, pooled)
+    return chains
+
+
+@dataclasses.dataclass
+class Fusion:
+    """How a plan's convolutions are fused: ``chains`` (epilogues by convolution key), ``sources`` (a convolution
+    that reads a producer's change list instead of comparing frames: ``{reader key: (producer key, "out" |
+    "pooled")}``) and ``whole`` (per producer, the epilogue outputs that other layers read as whole tensors)."""
+
+    chains: dict
+    sources: dict
+    whole: dict
+
+
+def fuse(plan, convolutions: set) -> Fusion:
+    """The `fused_chains` of ``plan``, connected: a convolution of ``convolutions`` whose only input is an epilogue's
+    output reads its change list; every other reader (and the model's output) reads it whole. An epilogue that
+    fuses no layer and feeds no list reader is dropped (its convolution hands its output on as before)."""
+    chains = fused_chains(plan, convolutions)
+    while True:
+        emitted = {tensor: (key, which) for key, chain in chains.items()
+                   for tensor, which in ((chain.out, "out"), (chain.pooled, "pooled")) if tensor is not None}
+        absorbed = {id(node) for chain in chains.values() for node in chain.absorbed}
+        sources, whole = {}, {key: [] for key in chains}
+        readers = [(id(t), node) for node in plan.nodes if id(node) not in absorbed for t in node.node.input_tensors]
+        for tensor, node in [*readers, (id(plan.model.outputs[0]), None)]:
+            if tensor not in emitted:
+                continue
+            producer, which = emitted[tensor]
+            if node is not None and node.key in convolutions and len(node.node.input_tensors) == 1:
+                sources[node.key] = (producer, which)
+            elif which not in whole[producer]:
+                whole[producer].append(which)
+        idle = [key for key, chain in chains.items()
+                if not chain.absorbed and all(producer != key for producer, _ in sources.values())]
+        if not idle:
+            return Fusion(chains, sources, whole)
+        for key in idle:
+            del chains[key]
+
+
+def _kernel_name(layer) -> str | None:
+    kind = registry.layer_kind(layer)
+    return kind.runtime_kernel if kind is not None else None
