@@ -16,8 +16,7 @@ from delta_keras.data import read_clip
 from delta_keras.files import atomic_save, claim_folder, write_json
 from delta_keras.study import methods, whole_clips
 from delta_keras.study.summary import SCHEMA, best_points, headline_spread, run_record, targets, write_summary
-from delta_keras.train import (ConfigError, OptimizationConfig, SparsityConfig, TrainConfig, evaluate_model,
-                               train)
+from delta_keras.train import ConfigError, SparsityConfig, TrainConfig, evaluate_model, train
 from delta_keras.train import builders
 from delta_keras.train.run_folder import RunFolder, load_model_from
 
@@ -86,11 +85,9 @@ class StudyConfig:
         out = Path(self.out)
         base = dataclasses.replace(self.base, sparsity="none", sparsity_weight=None, step_init=None, granularity=None,
                                    step_gradient=None, init_from=None, resume=False)
-        # The dense models have no sparsity layer: every sparsity setting, and the rate of the steps they do not
-        # have, at its default (a study's step rate or loss normalisation does not make its dense baseline
-        # another run).
+        # The dense models have no sparsity layer: every sparsity setting at its default (a study's step rate or
+        # loss normalisation does not make its dense baseline another run).
         no_sparsity = {f.name: f.default for f in dataclasses.fields(SparsityConfig)}
-        no_sparsity["step_rate"] = OptimizationConfig.step_rate
         dense_base = dataclasses.replace(base, **no_sparsity)
         dense = dataclasses.replace(dense_base, epochs=self.dense_epochs, logdir=str(out / "dense"))
         refine = dict(epochs=self.refine_epochs, learning_rate=self.refine_learning_rate, init_from=dense.logdir)

@@ -316,9 +316,10 @@ def build_model(config: TrainConfig) -> keras.Model:
     return build_classifier(config, config, num_classes(config), config.image_size)
 
 
-def build_optimizer(config: OptimizationConfig, total_steps: int) -> keras.optimizers.Optimizer:
+def build_optimizer(config: OptimizationConfig, total_steps: int, step_rate: float = 1.0) -> keras.optimizers.Optimizer:
     """SGD (momentum 0.9) or Adam, with a constant learning rate or a cosine decay to 0 over ``total_steps``
-    (the steps at ``step_rate`` x, the classification head at ``head_rate`` x).
+    (the quantisation steps at ``step_rate`` x, `SparsityConfig.step_rate`; the classification head at
+    ``head_rate`` x).
 
     The cosine schedule is a function of ``optimizer.iterations``, which a checkpoint restores, so a
     resumed run continues on the same curve.
@@ -328,9 +329,9 @@ def build_optimizer(config: OptimizationConfig, total_steps: int) -> keras.optim
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9) if config.optimizer == "sgd" else \
         keras.optimizers.Adam(learning_rate)
-    if config.step_rate == 1 and config.head_rate == 1:
+    if step_rate == 1 and config.head_rate == 1:
         return optimizer
-    return with_step_rate(optimizer, config.step_rate, config.head_rate, models.HEAD_LAYERS)
+    return with_step_rate(optimizer, step_rate, config.head_rate, models.HEAD_LAYERS)
 
 
 def build_distiller(config: OptimizationConfig, student: keras.Model) -> models.Distiller:
@@ -372,7 +373,7 @@ def compiled_model(config: TrainConfig) -> keras.Model:
     model = build_model(config)
     if config.distill_from:
         model = build_distiller(config, model)
-    compile_model(model, build_optimizer(config, config.epochs * epoch_steps(config)), config,
+    compile_model(model, build_optimizer(config, config.epochs * epoch_steps(config), config.step_rate), config,
                   labelled=config.unlabelled_dir is None)
     return model
 

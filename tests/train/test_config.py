@@ -90,7 +90,7 @@ def test_the_parts_hold_every_setting_once():
     with pytest.raises(ConfigError, match="only with --backbone hed_vgg16"):
         ModelConfig(blocks=3).validate()
     with pytest.raises(ConfigError, match="--step-rate must be > 0"):
-        OptimizationConfig(step_rate=0.0).validate()
+        SparsityConfig(step_rate=0.0).validate()
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_each_builder_reads_only_the_part_it_takes():
     assert float(builders.sparsity_schedule(sparsity)(0)) == pytest.approx(1e-3)
     model = builders.build_classifier(TINY.part(ModelConfig), sparsity, 3, 16)
     assert model.output_shape == (None, 3) and any(isinstance(layer, DeltaActivation) for layer in all_layers(model))
-    optimizer = builders.build_optimizer(dataclasses.replace(TINY, step_rate=10.0).part(OptimizationConfig), 20)
+    optimizer = builders.build_optimizer(TINY.part(OptimizationConfig), 20, step_rate=10.0)
     assert optimizer.step_rate == 10.0
 
 

@@ -28,9 +28,6 @@ class OptimizationConfig:
     head_rate: float = setting(1.0, "The classification head (its layer norm, temporal convolution and logits) "
                                "learns at this multiple of the learning rate: a pretrained backbone fine-tunes at a "
                                "rate 10-100x below a fresh head's (e.g. --learning-rate 1e-5 --head-rate 30).")
-    step_rate: float = setting(1.0, "The quantisation steps (and memory thresholds) learn at this multiple of the "
-                               "learning rate (Adam moves a variable by about the learning rate per update, so a "
-                               "fine-tuning rate leaves the steps where they start).")
     distill_from: str | None = setting(None, "Refine by distillation: start from this dense checkpoint (a .keras "
                                        "file or a run folder) and learn to reproduce its logits (KL at "
                                        "--temperature) instead of the labels.", metavar="CHECKPOINT")
@@ -49,7 +46,7 @@ class OptimizationConfig:
         """
         check_finite(self, OptimizationConfig)
         check_at_least_one(self, ("epochs",))
-        for name in ("learning_rate", "head_rate", "step_rate"):
+        for name in ("learning_rate", "head_rate"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{flag(name)} must be > 0, got {getattr(self, name)}")
         if self.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):

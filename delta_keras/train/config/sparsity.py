@@ -62,6 +62,9 @@ class SparsityConfig:
                                           "loss is the weight times the share of the model's dense MACs the deltas "
                                           "trigger: a weight means the same on any network; try 0.01-1).",
                                           choices=NORMALIZATIONS)
+    step_rate: float = setting(1.0, "The quantisation steps (and memory thresholds) learn at this multiple of the "
+                               "learning rate (Adam moves a variable by about the learning rate per update, so a "
+                               "fine-tuning rate leaves the steps where they start).")
 
     def resolved(self):
         """Returns a copy with the ``None`` defaults that depend on the sparsity mode filled in."""
@@ -92,6 +95,8 @@ class SparsityConfig:
                 raise ConfigError(f"{' '.join(given)} only apply to --sparsity delta")
         if self.sparsity_weight is not None and self.sparsity_weight < 0:
             raise ConfigError(f"--sparsity-weight must be >= 0, got {self.sparsity_weight}")
+        if self.step_rate <= 0:
+            raise ConfigError(f"--step-rate must be > 0, got {self.step_rate}")
         if self.step_init is not None and self.step_init <= 0:
             raise ConfigError(f"--step-init must be > 0, got {self.step_init}")
         if self.input_step_init is not None and (self.sparsity != "delta" or not self.include_input):
