@@ -290,6 +290,8 @@ def stream_main(argv: list[str] | None = None) -> int:
                         help="a layer runs densely on a frame where more than this share of its input changed")
     parser.add_argument("--cut-above", type=float, default=0.35,
                         help="relative change of a frame above which the whole frame runs densely (a scene cut)")
+    parser.add_argument("--fuse", action="store_true",
+                        help="fused sparse layers: convolutions hand each other lists of changes (docs/runtime.md)")
     args = parser.parse_args(argv)
     for path in (args.model, args.video):
         if Path(path).is_dir():
@@ -370,7 +372,8 @@ def _stream(args: argparse.Namespace) -> int:
     except ValueError as error:  # e.g. colour frames for a grey-scale model
         raise BadInput(f"{args.model}: {error}") from error
     # Timed without counting (counting costs time a deployment would not spend); counted in a second pass.
-    runtime = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, count_macs=False)
+    runtime = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, count_macs=False,
+                           fuse=args.fuse)
     dense = strip_sparsity(model)
     dense_step = tf.function(lambda frame: dense(frame, training=False))
     steps = (("runtime", runtime.step), ("dense", lambda frame: dense_step(frame[:, None])))
@@ -391,7 +394,7 @@ def _stream(args: argparse.Namespace) -> int:
     for name, label in (("dense", "dense forward, per frame"), ("runtime", "DeltaRuntime")):
         print(f"{label:<25} {1000 * seconds[name]:8.2f} ms/frame ({1 / seconds[name]:7.1f} frames/s)")
     print(f"speedup (frames 1..{frames - 1}): {seconds['dense'] / seconds['runtime']:.2f}x")
-    counter = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above)
+    counter = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, fuse=args.fuse)
     counter.run(clip)
     dense_macs = sum(counter.dense_macs.values()) * (frames - 1)
     later = lambda counts: sum(sum(per_frame[1:]) for per_frame in counts.values())  # noqa: E731

@@ -1,8 +1,8 @@
 """delta-keras-stream: a video through a model frame by frame, runtime against dense, outputs written."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from delta_keras.cli import stream_main
 from delta_keras.data import count_frames, write_video
@@ -26,11 +26,12 @@ def _edge_model(path):
     return path
 
 
-def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, capsys):
+@pytest.mark.parametrize("fuse", [[], ["--fuse"]])
+def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, capsys, fuse):
     video = _smooth_video(tmp_path / "pan.avi")
     out = tmp_path / "edges.avi"
     assert stream_main([str(_edge_model(tmp_path / "edges.keras")), str(video), "--size", "24", "--step", "0.05",
-                        "--out", str(out)]) == 0
+                        "--out", str(out), *fuse]) == 0
     text = capsys.readouterr().out
     assert "8 frames of 24x24" in text and "speedup (frames 1..7)" in text and "x fewer" in text
     largest = float(text.split("largest |runtime - forward pass| over the first 8 frames: ")[1].split()[0])
