@@ -288,10 +288,9 @@ class _FootageRun:
                 if self.reuse(name, settings):
                     continue
                 started = time.time()
-                student, history = self.distill(name, memory, start["thresholds"], trains, learning_rate, step_rate,
-                                                normalization, weight)
-                self.record(name, method, student, settings, **params, train_time_s=time.time() - started,
-                            distillation_loss=history.get("distillation_loss", []))
+                student, curves = self.distill(name, memory, start["thresholds"], trains, learning_rate, step_rate,
+                                               normalization, weight)
+                self.record(name, method, student, settings, **params, train_time_s=time.time() - started, **curves)
 
     def training_clips(self):
         """Random clips of the distillation videos, batched, forever: every ``s``-th frame (``s`` drawn from
@@ -348,9 +347,9 @@ class _FootageRun:
         callbacks = [StopOnNonFiniteLoss(run), EpochCheckpoint(run),
                      SparsityTensorBoard(run.path, validation_clips=self.calibration_clips[:2]),
                      keras.callbacks.TensorBoard(str(run.path), write_graph=False), progress]
-        history = fit_resumed(distiller, last, study.distill_epochs, study.distill_steps_per_epoch,
-                              x=self.training_clips(), callbacks=callbacks, verbose=0, shuffle=False)
-        return distiller.student, history
+        fit_resumed(distiller, last, study.distill_epochs, study.distill_steps_per_epoch, x=self.training_clips(),
+                    callbacks=callbacks, verbose=0, shuffle=False)
+        return distiller.student, _epoch_curves(run.path)
 
     def finish(self) -> dict:
         """Writes ``summary.json`` and the figure; returns the summary."""
@@ -360,6 +359,16 @@ class _FootageRun:
         summary["figure"] = plot(summary, self.out / "real_footage.png")
         write_json(self.out / "summary.json", summary)
         return summary
+
+
+def _epoch_curves(log_dir: Path) -> dict[str, list[float]]:
+    """The distillation loss and the delta density of every epoch of a run folder, from its TensorBoard events
+    (all invocations: an epoch redone after an interruption counts once, as last written)."""
+    from delta_keras.callbacks import read_scalars  # noqa: PLC0415 (TensorBoard)
+
+    train = read_scalars(log_dir).get("train", {})
+    return {key: [value for _, value in sorted(dict(train.get(tag, [])).items())]
+            for key, tag in (("distillation_loss", "epoch_distillation_loss"), ("delta_density", "epoch_delta_density"))}
 
 
 def plot(summary: dict, path: Path) -> str:
