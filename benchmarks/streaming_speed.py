@@ -70,8 +70,12 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
     outputs, expected = runtime.run(clip), np.asarray(model(clip))
     error = np.abs(outputs - expected)
     report = count_macs(model, clip, policies=("zero_delta",))
-    counted = np.asarray([layer.macs("zero_delta") for layer in report.layers], np.float64)
-    ours = np.asarray([runtime.macs[layer.name] for layer in report.layers], np.float64)
+    # Per frame, summed over layers (a layer after a time average has one entry a step, not a frame).
+    frames = clip.shape[1]
+    counted = np.asarray([layer.macs("zero_delta") for layer in report.layers if len(layer.macs("zero_delta")) == frames],
+                         np.float64)
+    ours = np.asarray([runtime.macs[layer.name] for layer in report.layers
+                       if len(layer.macs("zero_delta")) == frames], np.float64)
     f1 = f"edge F1 against the forward pass {edge_f1(expected, outputs):.4f}; " if outputs.ndim >= 4 else ""
     return (f"max |output - forward| {error.max():.1e}, outputs off by > 1e-3: {np.mean(error > 1e-3):.2%}, {f1}"
             f"MACs per frame vs count_macs: largest difference "
@@ -170,8 +174,8 @@ def compare(model, size, step: str, clips: dict, args) -> list[float]:
     dense = tf.function(lambda frames: model(frames, training=False))
     checked = DeltaRuntime(model, dense_above=args.dense_above)
     print(f"  check (size {size}, step {step}): {check(model, checked, clips[names[0]])}")
-    runtimes = {"fused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False),
-                "unfused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False, fuse=False)}
+    runtimes = {"fused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False, fuse=True),
+                "unfused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)}
     rows = [*clips.items()]
     if args.cut:
         rows.append(("cut: every frame (alternating 2 clips)",

@@ -183,6 +183,14 @@ class FramePlan:
             level = {"fold": False, "unfold": True, "time_mean": False}.get(node.kind, level)
             for tensor in node.node.output_tensors:
                 self.clip_level[id(tensor)] = level
+        for node in self.nodes:
+            kind = registry.layer_kind(node.layer)
+            if node.kind == "mac" and self.clip_level.get(id(node.input)) and not node.time_distributed and not (
+                    kind is not None and kind.last_axis):
+                # E.g. a Conv1D over the clip's frames (a temporal head): each output reads several frames,
+                # future ones too, so it has no frame-by-frame value.
+                raise NotImplementedError(f"{node.key}: {type(node.layer).__name__} runs over the clip's time axis "
+                                          f"(it mixes frames); {executor} runs layers frame by frame only")
 
     def frame_shapes(self, batch_size: int) -> dict[int, tuple]:
         """The shape of every tensor of the graph for one frame of ``batch_size`` clips, by tensor id."""

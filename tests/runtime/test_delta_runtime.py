@@ -211,3 +211,11 @@ def test_the_runtime_and_the_engine_share_one_frame_plan_and_the_runtime_needs_n
     for executor in (DeltaInference(model), DeltaRuntime(model)):
         assert executor.plan.nodes and executor.run(data).shape == expected.shape == (1, 4, 4, 3)
         np.testing.assert_allclose(executor.run(data), expected, atol=1e-5)
+
+
+def test_a_layer_mixing_frames_is_refused_not_streamed_wrongly():
+    # The temporal head's Conv1D reads neighbouring frames, future ones too: no frame-by-frame value exists.
+    model = video_classifier("tiny", 3, frames=None, image_size=16, head="temporal")
+    for executor in (DeltaRuntime, DeltaInference):
+        with pytest.raises(NotImplementedError, match="temporal_conv: Conv1D runs over the clip's time axis"):
+            executor(model)
