@@ -84,19 +84,23 @@ def posthoc_delta_model(dense_model: keras.Model, config: TrainConfig, step: flo
 
 
 def calibrate_thresholds(model: keras.Model, acceptable: Callable[[], bool], grid: tuple,
-                         grids: dict[str, tuple] | None = None) -> dict[str, float]:
+                         grids: dict[str, tuple] | None = None, uniform_first: bool = False) -> dict[str, float]:
     """Per-layer thresholds of a post-hoc memory model, calibrated greedily on held-out data.
 
     Layers are visited by the dense MACs their outputs trigger (``fan_out`` x neurons per frame), largest
     first. Each layer's threshold is raised through its grid for as long as ``acceptable()`` (the model,
     as set now, still meets the fidelity target on held-out clips, never the test set). Every layer
-    starts at the smallest value of its grid.
+    starts at the smallest value of its grid; with ``uniform_first``, the layers on ``grid`` start at the
+    largest value of it that is acceptable for all of them at once (so the result is at least as sparse as the
+    best uniform setting: greedily from the smallest values, the first layers visited can spend the whole
+    fidelity budget, leaving the others at their smallest values).
 
     Args:
         model: a memory-mode model (e.g. `posthoc_delta_model(..., memory=True)`); set in place.
         acceptable: the fidelity test, e.g. `agreement_test`.
         grid: candidate thresholds, in the activations' units.
         grids: other grids for named layers (the input's, in pixel units).
+        uniform_first: start from the best uniform value of ``grid`` (see above).
 
     Returns:
         ``{layer name: threshold}`` as set.
@@ -105,6 +109,18 @@ def calibrate_thresholds(model: keras.Model, acceptable: Callable[[], bool], gri
     candidates = {layer.name: sorted((grids or {}).get(layer.name, grid)) for layer in layers}
     for layer in layers:
         layer.step_variable.assign(candidates[layer.name][0])
+    if uniform_first:
+        shared = [layer for layer in layers if layer.name not in (grids or {})]
+        start = 0
+        for index, value in enumerate(sorted(grid)[1:], 1):
+            for layer in shared:
+                layer.step_variable.assign(value)
+            if not acceptable():
+                break
+            start = index
+        for layer in shared:
+            layer.step_variable.assign(sorted(grid)[start])
+            candidates[layer.name] = candidates[layer.name][start:]
     cost = {layer.name: layer.fan_out * float(np.prod(layer.output.shape[2:])) for layer in layers}
     thresholds = {layer.name: candidates[layer.name][0] for layer in layers}
     for layer in sorted(layers, key=lambda l: -cost[l.name]):

@@ -12,8 +12,9 @@ Methods:
 
 - ``dense``: the network as it is (ReLU zeros are its only skipped MACs);
 - ``posthoc``: a fixed-step quantiser after every ReLU, no training (one point per step);
-- ``posthoc_layers``: one quantiser step per layer, calibrated greedily on the calibration clips to an edge-F1
-  target (`delta_keras.study.methods.calibrate_thresholds`), no training (one point per target);
+- ``posthoc_layers``: one quantiser step per layer, calibrated on the calibration clips to an edge-F1 target
+  (`delta_keras.study.methods.calibrate_thresholds`: from the best uniform step, each layer's raised greedily,
+  the costliest first), no training (one point per target);
 - ``posthoc_memory``: deltas with memory, one threshold per layer, calibrated the same way;
 - ``distill`` / ``distill_memory``: the sparsified network refined by `delta_keras.Distiller` (BCE against the
   dense edge map, plus the sparsity loss) on the distillation clips, starting from the calibrated point of its
@@ -251,7 +252,7 @@ class _FootageRun:
         for memory, target in itertools.product((False, True), study.f1_targets):
             method = "posthoc_memory" if memory else "posthoc_layers"
             name = f"{method.replace('_', '-')}-f{target:g}"
-            settings = self.settings(method=method, f1_target=target, grid=study.thresholds,
+            settings = self.settings(method=method, f1_target=target, grid=study.thresholds, start="best uniform",
                                      calibration_clips=study.calibration_clips,
                                      calibration_frames=study.calibration_frames)
             if self.reuse(name, settings):
@@ -263,7 +264,7 @@ class _FootageRun:
                 output = model.predict(self.calibration_clips, batch_size=1, verbose=0)
                 return edge_f1(self.calibration_reference, output) >= target
 
-            thresholds = calibrate_thresholds(model, acceptable, study.thresholds)
+            thresholds = calibrate_thresholds(model, acceptable, study.thresholds, uniform_first=True)
             self.record(name, method, model, settings, f1_target=target, thresholds=thresholds,
                         time_s=time.time() - started)
 

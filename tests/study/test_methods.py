@@ -21,3 +21,24 @@ def test_posthoc_model_is_the_dense_model_quantised():
     reference = keras.ops.convert_to_numpy(dense(clips))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fine(clips)), reference, atol=2e-2)
     assert not np.allclose(keras.ops.convert_to_numpy(coarse(clips)), reference, atol=2e-2)
+
+
+@pytest.mark.parametrize("uniform_first", [False, True])
+def test_thresholds_are_calibrated_greedily_costliest_layer_first(uniform_first):
+    from delta_keras.study.methods import calibrate_thresholds, delta_layers
+
+    config = TrainConfig(frames=4, image_size=16)
+    model = posthoc_delta_model(build_model(config), config, step=1.0, memory=True)
+    layers = delta_layers(model)
+    # The fidelity budget: the thresholds may sum to at most 3 per layer.
+    budget = 3.0 * len(layers)
+    acceptable = lambda: sum(float(keras.ops.max(layer.step)) for layer in layers) <= budget  # noqa: E731
+    thresholds = calibrate_thresholds(model, acceptable, (1.0, 2.0, 4.0, 8.0), uniform_first=uniform_first)
+    values = [thresholds[layer.name] for layer in layers]
+    assert sum(values) <= budget and acceptable()
+    if uniform_first:
+        # From the best uniform threshold (2: 4 would exceed the budget), then each layer raised while it fits.
+        assert min(values) >= 2.0
+    else:
+        # From the smallest values, the costliest layer takes most of the budget and others stay low.
+        assert max(values) == 8.0 and min(values) == 1.0
