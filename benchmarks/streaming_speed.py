@@ -70,7 +70,8 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
     outputs, expected = runtime.run(clip), np.asarray(model(clip))
     error = np.abs(outputs - expected)
     report = count_macs(model, clip, policies=("zero_delta",))
-    # Per frame, summed over layers (a layer after a time average has one entry a step, not a frame).
+    # Layers counted once a frame (count_macs counts a layer after a time average once a clip; the runtime, once a
+    # step).
     frames = clip.shape[1]
     counted = np.asarray([layer.macs("zero_delta") for layer in report.layers if len(layer.macs("zero_delta")) == frames],
                          np.float64)

@@ -88,14 +88,13 @@ class DeltaRuntime:
         convolutions = {key for key, node in self.plan.mac_nodes.items()
                         if kernel_class(node.layer, frame_shapes[key]) is SparseConv}
         self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
-        self._chains = self.fusion.chains
         for node in self.plan.nodes:
             if node.kind == "mac":
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
                 frame_shape = frame_shapes[node.key]
                 stages = geometry.stages(node.layer, frame_shape)
                 fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
-                chain = self._chains.get(node.key)
+                chain = self.fusion.chains.get(node.key)
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs,
                                       chain.epilogue if chain else None)
                 self._kernels[node.key] = kernel
@@ -110,7 +109,8 @@ class DeltaRuntime:
                 self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
         for reader, (producer, which) in self.fusion.sources.items():
             self._kernels[reader].source = getattr(self._kernels[producer], which)
-        self._whole = self.fusion.whole
+        for producer, wholes in self.fusion.whole.items():
+            self._kernels[producer].wholes = tuple(wholes)
         self._shapes = shapes
         self.mac_layers = self.plan.mac_keys
         self._handlers = {"memory": self._memory, "previous_frame": self._previous_frame, "time_mean": self._time_mean}
@@ -214,16 +214,16 @@ class DeltaRuntime:
 
         # On a frame run densely as a whole the epilogues' layers run in TensorFlow like the others.
         absorbed = {} if whole_frame_dense else {id(n): lambda n, values: fused[id(n.output)]
-                                                 for chain in self._chains.values() for n in chain.absorbed}
+                                                 for chain in self.fusion.chains.values() for n in chain.absorbed}
         values = self.plan.run(frame, {**self._handlers, "mac": mac}, absorbed)
         output = self.plan.output(values)
         if handed:
-            tensors = []
+            handovers = []
             for kernel, key, value, summed in handed:
-                chain = self._chains.get(key)
+                chain = self.fusion.chains.get(key)
                 states = [values[chain.out]] + ([values[chain.pooled]] if chain.pooled is not None else []) if chain else []
-                tensors += kernel.handover(value, summed, *states)
-            with tf.control_dependencies([SparseConv.keep([kernel for kernel, *_ in handed], tensors)]):
+                handovers.append(kernel.handover(value, summed, *states))
+            with tf.control_dependencies([SparseConv.keep([kernel for kernel, *_ in handed], handovers)]):
                 output = tf.identity(output)
         as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
         return output, as_ints(macs), as_ints(executed)
@@ -242,12 +242,12 @@ class DeltaRuntime:
             value = values[id(node.input)]
         else:
             value = self._mac_input(node, values)
-        chain = self._chains.get(node.key)
+        chain = self.fusion.chains.get(node.key)
         if chain is not None:
-            (token, *wholes), counted, executed = kernel.update(value, tuple(self._whole[node.key]))
+            (token, *wholes), counted, executed = kernel.update(value)
             for absorbed in chain.absorbed:
                 fused[id(absorbed.output)] = token
-            for which, whole in zip(self._whole[node.key], wholes):
+            for which, whole in zip(kernel.wholes, wholes):
                 tensor = chain.out if which == "out" else chain.pooled
                 fused[tensor] = tf.reshape(whole, self._shapes[tensor])
             return fused.get(id(node.output), token), counted, executed

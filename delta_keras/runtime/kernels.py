@@ -160,7 +160,7 @@ class SparseConv:
         # Wall time in the kernel's passes: listing the changes, multiplying them in, the fused epilogue.
         self.seconds = dict.fromkeys(("changes", "multiply", "epilogue"), 0.0)
         self.recomputed = None
-        self._needed: tuple = ()  # the epilogue outputs `update` hands on whole
+        self.wholes: tuple = ()  # the epilogue outputs other layers read whole ("out", "pooled"), set by the runtime
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
@@ -209,7 +209,7 @@ class SparseConv:
         # accumulator rounded to float32 (a new array). On a dense frame the caller computes the output, and empty
         # arrays save those copies.
         summed = self.accumulator.astype(np.float32) if not dense and self.epilogue is None else empty
-        wholes = [empty] * len(self._needed) if dense else self._wholes()
+        wholes = [empty] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
         whole = self.source.value.copy() if dense and self.source is not None else empty
         return (np.int64(macs), np.bool_(dense), summed, whole, *wholes)
@@ -219,17 +219,16 @@ class SparseConv:
             self.epilogue.run(self.accumulator, self.touched, every or self.first, self.out, self.pooled)
             self.first = False
 
-    def update(self, value, values_needed: tuple = ()):
+    def update(self, value):
         """Brings the layer's output up to date with its input ``value`` (B, H, W, C; with a ``source``, any
         tensor the producer's update returned, for the order of the steps).
 
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
             token (int64) that orders the steps of the layers reading its lists, then the epilogue's outputs named
-            in ``values_needed`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
+            in ``wholes`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
         """
-        self._needed = values_needed
-        wholes_types = [tf.float32] * len(values_needed)
+        wholes_types = [tf.float32] * len(self.wholes)
         macs, dense, summed, whole, *wholes = tf.numpy_function(
             self._sparse, [value], [tf.int64, tf.bool, tf.float32, tf.float32, *wholes_types])
 
@@ -238,7 +237,7 @@ class SparseConv:
             full = self.summed(source)
             if self.epilogue is not None:
                 return tf.numpy_function(self._take_dense, [full], [tf.int64, *wholes_types])
-            with tf.control_dependencies([self.keep([self], [source, full])]):
+            with tf.control_dependencies([self.keep([self], [[source, full]])]):
                 return [tf.identity(full)]
 
         def sparse():
@@ -252,11 +251,11 @@ class SparseConv:
             return self.activate(outputs[0]), macs, executed
         shapes = {"out": self.out.value.shape, "pooled": None if self.pooled is None else self.pooled.value.shape}
         token, *wholes = outputs
-        return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(values_needed, wholes)]), macs, executed
+        return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(self.wholes, wholes)]), macs, executed
 
     def _wholes(self) -> list:
         """Copies of the epilogue's outputs that layers read whole (the states change in place)."""
-        return [getattr(self, name).value.copy() for name in self._needed]
+        return [getattr(self, name).value.copy() for name in self.wholes]
 
     def _take_dense(self, summed):
         """A dense frame of a fused layer: the accumulator set from the dense ``summed``, the epilogue run
@@ -293,10 +292,10 @@ class SparseConv:
             changes.value[:] = np.reshape(state, changes.value.shape)
 
     @staticmethod
-    def keep(kernels: list, tensors: list):
-        """One op that hands each kernel what `handover` lists for it, of a frame computed densely as a whole
-        (``tensors``: the kernels' lists, concatenated in the order of ``kernels``): one call for all."""
-        sizes = [2 + (k.epilogue is not None) + (k.pooled is not None) for k in kernels]
+    def keep(kernels: list, handovers: list):
+        """One op that hands each kernel what `handover` listed for it (``handovers``, in the order of
+        ``kernels``), of a frame computed densely as a whole: one call for all."""
+        sizes = [len(tensors) for tensors in handovers]
 
         def store(*arrays):
             start = 0
@@ -305,7 +304,7 @@ class SparseConv:
                 start += size
             return np.int64(0)
 
-        return tf.numpy_function(store, tensors, tf.int64)
+        return tf.numpy_function(store, [t for tensors in handovers for t in tensors], tf.int64)
 
 
 class GatheredDense:
