@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from delta_keras.cli import CommandParser
+from delta_keras.files import UnsafeWriteError
 from delta_keras.quiet import start_command
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -68,7 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
         study_files(study)
     except (FileNotFoundError, ValueError) as error:
         parser.error(f"--clips, --measured, --calibration: {error}")
-    return run_real_footage_study(study)
+    try:
+        return run_real_footage_study(study)
+    except UnsafeWriteError as error:  # --out holds files the study did not make
+        parser.error(f"--out: {error}")
 
 
 if __name__ == "__main__":

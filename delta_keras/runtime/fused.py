@@ -149,28 +149,29 @@ class Epilogue:
     pool_padding: str = "valid"
 
     def outputs(self, shape: tuple) -> tuple[ChangeList, ChangeList | None]:
-        """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output."""
+        """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output;
+        also fixes the kernels' constant arguments for that shape (once, not every frame)."""
+        batch, height, width, channels = shape
+        self._steps = np.ascontiguousarray(np.broadcast_to(
+            np.asarray(1.0 if self.steps is None else self.steps, np.float32), (channels,)))
         if self.pool is None:
             return ChangeList(shape), None
-        batch, height, width, channels = shape
         pooled = [(size - window) // stride + 1 if self.pool_padding == "valid" else -(-size // stride)
                   for size, window, stride in zip((height, width), self.pool, self.pool_strides)]
+        self._pooling = (np.asarray(self.pool, np.int64), np.asarray(self.pool_strides, np.int64),
+                         np.asarray([leading_padding(size, window, stride, 1, self.pool_padding) for size, window, stride
+                                     in zip((height, width), self.pool, self.pool_strides)], np.int64))
         return ChangeList(shape), ChangeList((batch, *pooled, channels))
 
     def run(self, accumulator: np.ndarray, touched: np.ndarray, every: bool, out: ChangeList,
             pooled: ChangeList | None) -> int:
-        """Evaluates the epilogue where ``touched`` (everywhere with ``every``); returns the changes listed."""
-        filters = accumulator.shape[-1]
-        steps = np.broadcast_to(np.asarray(1.0 if self.steps is None else self.steps, np.float32), (filters,))
-        listed = emit_changes(accumulator, touched, every, self.relu, self.mode, np.ascontiguousarray(steps),
-                              out.value, out.index, out.change, out.count)
+        """Evaluates the epilogue where ``touched`` (everywhere with ``every``), on the lists `outputs` made;
+        returns the changes listed."""
+        listed = emit_changes(accumulator, touched, every, self.relu, self.mode, self._steps, out.value, out.index,
+                              out.change, out.count)
         if pooled is not None:
-            height, width = out.value.shape[1:3]
-            offsets = np.asarray([leading_padding(size, window, stride, 1, self.pool_padding) for size, window, stride
-                                  in zip((height, width), self.pool, self.pool_strides)], np.int64)
-            pool_changes(out.value, pooled.value, np.asarray(self.pool, np.int64),
-                         np.asarray(self.pool_strides, np.int64), offsets, every, out.index, out.count,
-                         pooled.index, pooled.change, pooled.count)
+            pool_changes(out.value, pooled.value, *self._pooling, every, out.index, out.count, pooled.index,
+                         pooled.change, pooled.count)
         return int(listed)
 
 

