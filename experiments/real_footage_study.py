@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--distill-epochs", type=int, default=defaults.distill_epochs)
     parser.add_argument("--distill-steps-per-epoch", type=int, default=defaults.distill_steps_per_epoch)
     parser.add_argument("--distill-frames", type=int, default=defaults.distill_frames)
+    parser.add_argument("--rescale", type=floats, default=defaults.rescale,
+                        help="Factors on the steps or thresholds of each refinement and its start point, each measured.")
     parser.add_argument("--cache-dir", default=None, help="Decoded training frames (default: <out>/cache).")
     args = parser.parse_args(argv)
     variants = defaults.distill_variants
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
                              calibration_frames=args.calibration_frames, posthoc_steps=args.posthoc_steps,
                              f1_targets=args.f1_targets, start_f1=args.start_f1, distill_variants=variants,
                              distill_epochs=args.distill_epochs, distill_steps_per_epoch=args.distill_steps_per_epoch,
-                             distill_frames=args.distill_frames, cache_dir=args.cache_dir)
+                             distill_frames=args.distill_frames, rescale=args.rescale,
+                             cache_dir=args.cache_dir)
     try:
         study_files(study)
     except (FileNotFoundError, ValueError) as error:

@@ -24,6 +24,11 @@ Methods:
   one) and TensorBoard curves: the distillation loss, each layer's delta density and step, and the MAC
   reduction on two calibration clips.
 
+Each start point and each refinement is also measured with all its steps or thresholds multiplied by each of
+``rescale`` (records ``<name>-x<factor>``, the method of their source): a curve through the point rather than one
+point, and a start and its refinement rescaled alike compare at any fidelity, so what training adds is read apart
+from what calibration could have found.
+
 Figures per method, over the measured clips: the zero_delta and zero_activation MAC reductions against dense with
 frame 0 charged in full, the zero_delta reduction of the later frames alone (frames 1..T-1), per clip, edge F1 (both
 maps binarised at 0.5) and mean absolute error. Every run's record is kept in ``out/runs/<name>.json`` with the
@@ -91,6 +96,8 @@ class RealFootageStudy:
     distill_strides: tuple = (1, 2)
     # Training frames are resized to a short side of size x zoom, then randomly cropped to size x size.
     distill_zoom: float = 1.25
+    # Factors on a start point's and a refinement's steps or thresholds, each measured (a curve through the point).
+    rescale: tuple = (0.5, 0.75, 1.5, 2.0)
     cache_dir: str | None = None  # decoded training frames (default: <out>/cache)
     seed: int = 0
 
@@ -172,17 +179,24 @@ def _clip_model(image_model: keras.Model, memory: bool, step: float, weight: flo
                     memory=memory, normalization=normalization)
 
 
+def _set_thresholds(model: keras.Model, thresholds: dict) -> None:
+    """Sets every DeltaActivation's step (or memory threshold) from ``thresholds`` (by layer name)."""
+    for layer in delta_layers(model):
+        layer.step_variable.assign(thresholds[layer.name])
+
+
 def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
     """Runs every method (see the module docstring), writes ``<out>/summary.json`` and a figure, returns the summary.
 
-    Four steps: the dense network and the fixed-step points, the calibrated points, the distilled refinements,
-    then the summary. A run already recorded in ``<out>/runs`` with the same settings is reused, and a refinement
+    Five steps: the dense network and the fixed-step points, the calibrated points, the distilled refinements,
+    their and their starts' rescaled curves, then the summary. A run already recorded in ``<out>/runs`` with the same settings is reused, and a refinement
     killed mid-training resumes from its newest checkpoint, so an interrupted study continues where it stopped.
     """
     run = _FootageRun(study, log)
     run.dense_and_fixed_steps()
     run.calibrated()
     run.distilled()
+    run.rescaled()
     return run.finish()
 
 
@@ -311,21 +325,14 @@ class _FootageRun:
                       for stride in study.distill_strides]
         return tf.data.Dataset.sample_from_datasets(per_stride, seed=study.seed).batch(study.distill_batch).prefetch(2)
 
-    def distill(self, name: str, memory: bool, thresholds: dict, trains: str, learning_rate: float, step_rate: float,
-                normalization: str, weight: float) -> tuple[keras.Model, dict]:
-        """Trains one refinement in its run folder ``out/<name>`` (resuming from its newest checkpoint); returns the
-        student and the history of this invocation's epochs."""
-        from delta_keras.callbacks import SparsityTensorBoard  # noqa: PLC0415 (TensorBoard)
-        from delta_keras.train.loop import fit_resumed  # noqa: PLC0415
-        from delta_keras.train.run_folder import EpochCheckpoint, RunFolder, StopOnNonFiniteLoss  # noqa: PLC0415
-
-        study = self.study
-        keras.utils.set_random_seed(study.seed)
+    def _distiller(self, memory: bool, thresholds: dict, trains: str, learning_rate: float, step_rate: float,
+                   normalization: str, weight: float) -> tuple:
+        """``build()``, a new Distiller whose student starts at ``thresholds``, and ``resumed(path)``, one loaded
+        from a checkpoint."""
 
         def build() -> Distiller:
-            student = _clip_model(self.image_model, memory, min(study.thresholds), weight, normalization)
-            for layer in delta_layers(student):
-                layer.step_variable.assign(thresholds[layer.name])
+            student = _clip_model(self.image_model, memory, min(self.study.thresholds), weight, normalization)
+            _set_thresholds(student, thresholds)
             if trains == "steps":
                 for layer in student.layers:
                     layer.trainable = isinstance(layer, DeltaActivation)
@@ -339,6 +346,19 @@ class _FootageRun:
             distiller.load_weights(path)
             return distiller
 
+        return build, resumed
+
+    def distill(self, name: str, memory: bool, thresholds: dict, trains: str, learning_rate: float, step_rate: float,
+                normalization: str, weight: float) -> tuple[keras.Model, dict]:
+        """Trains one refinement in its run folder ``out/<name>`` (resuming from its newest checkpoint); returns the
+        student and the history of this invocation's epochs."""
+        from delta_keras.callbacks import SparsityTensorBoard  # noqa: PLC0415 (TensorBoard)
+        from delta_keras.train.loop import fit_resumed  # noqa: PLC0415
+        from delta_keras.train.run_folder import EpochCheckpoint, RunFolder, StopOnNonFiniteLoss  # noqa: PLC0415
+
+        study = self.study
+        keras.utils.set_random_seed(study.seed)
+        build, resumed = self._distiller(memory, thresholds, trains, learning_rate, step_rate, normalization, weight)
         run = RunFolder(self.out / name)
         run.path.mkdir(parents=True, exist_ok=True)
         last, distiller = run.load_newest(resumed) if run.last_checkpoint() else (None, build())
@@ -354,6 +374,36 @@ class _FootageRun:
         fit_resumed(distiller, last, study.distill_epochs, study.distill_steps_per_epoch, x=self.training_clips(),
                     callbacks=callbacks, verbose=0, shuffle=False)
         return distiller.student, _epoch_curves(run.path)
+
+    def rescaled(self) -> None:
+        """Each refinement and its start point with their steps or thresholds times each ``rescale`` factor."""
+        from delta_keras.train.run_folder import RunFolder  # noqa: PLC0415
+
+        study, records = self.study, {r["name"]: r for r in self.runs}
+        if not study.rescale:
+            return
+        for source in [r for r in self.runs if r["method"].startswith("distill")]:
+            start = records[source["start"]]
+            if not any(r.get("rescaled_from") == start["name"] for r in self.runs):
+                model = _clip_model(self.image_model, start["method"] == "posthoc_memory", min(study.thresholds))
+                _set_thresholds(model, start["thresholds"])
+                self._rescale(start, model)
+            params = {k: source[k] for k in ("trains", "learning_rate", "step_rate", "normalization")}
+            _, resumed = self._distiller(source["method"] == "distill_memory", start["thresholds"],
+                                         weight=source["sparsity_weight"], **params)
+            self._rescale(source, RunFolder(self.out / source["name"]).load_newest(resumed)[1].student)
+
+    def _rescale(self, source: dict, model: keras.Model) -> None:
+        """``source``'s model measured at each ``rescale`` factor of its steps or thresholds (then restored)."""
+        saved = {layer.name: keras.ops.convert_to_numpy(layer.step_variable) for layer in delta_layers(model)}
+        base = json.loads((self.out / "runs" / f"{source['name']}.json").read_text())["settings"]
+        for factor in self.study.rescale:
+            name = f"{source['name']}-x{factor:g}"
+            if self.reuse(name, settings := {**base, "rescale": factor}):
+                continue
+            _set_thresholds(model, {k: v * factor for k, v in saved.items()})
+            self.record(name, source["method"], model, settings, rescale=factor, rescaled_from=source["name"])
+        _set_thresholds(model, saved)
 
     def finish(self) -> dict:
         """Writes ``summary.json`` and the figure; returns the summary."""

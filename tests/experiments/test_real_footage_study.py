@@ -15,7 +15,7 @@ def _tiny(out, epochs: int = 1) -> list[str]:
     return ["--clips", str(CLIPS), "--out", str(out), "--size", "32", "--frames", "3", "--measured", ",".join(MEASURED),
             "--calibration", "hmdb51_drink.mp4", "--calibration-frames", "2", "--posthoc-steps", "16",
             "--f1-targets", "0.9", "--start-f1", "0.9", "--distill-weights", "1e-7", "--distill-epochs", str(epochs),
-            "--distill-steps-per-epoch", "2", "--distill-frames", "2"]
+            "--distill-steps-per-epoch", "2", "--distill-frames", "2", "--rescale", "4"]
 
 
 @pytest.fixture
@@ -35,12 +35,18 @@ def test_tiny_study_on_real_clips(tmp_path, capsys, real_footage_study):
     summary = real_footage_study.main(_tiny(out))
     runs = {r["name"]: r for r in summary["runs"]}
     assert list(runs) == ["dense", "posthoc-q16", "posthoc-layers-f0.9", "posthoc-memory-f0.9", "distill-w1e-07",
-                          "distill-memory-w1e-07"]
+                          "distill-memory-w1e-07", "posthoc-layers-f0.9-x4", "distill-w1e-07-x4",
+                          "posthoc-memory-f0.9-x4", "distill-memory-w1e-07-x4"]
     assert runs["distill-w1e-07"]["start"] == "posthoc-layers-f0.9"
     assert runs["distill-memory-w1e-07"]["start"] == "posthoc-memory-f0.9"
     assert runs["distill-w1e-07"]["step_rate"] == 5000 and runs["distill-w1e-07"]["normalization"] == "dense_macs"
     assert runs["dense"]["edge_f1"] == 1.0 and runs["dense"]["mae"] == 0.0
     assert runs["posthoc-memory-f0.9"]["thresholds"] and runs["posthoc-layers-f0.9"]["thresholds"]
+    # Rescaled points keep their source's method; four times coarser steps skip at least as much.
+    for name in ("posthoc-layers-f0.9", "distill-w1e-07", "posthoc-memory-f0.9", "distill-memory-w1e-07"):
+        rescaled = runs[f"{name}-x4"]
+        assert rescaled["rescaled_from"] == name and rescaled["method"] == runs[name]["method"]
+        assert rescaled["reduction_zero_delta"] >= runs[name]["reduction_zero_delta"] * 0.999
     for run in runs.values():
         assert run["reduction_zero_delta"] >= 1 and 0 <= run["edge_f1"] <= 1
         # Frame 0 is charged in full, so the later frames alone save at least as much.
