@@ -8,6 +8,7 @@ module captures file descriptor 2 around the code that prints them and replays e
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import sys
@@ -22,6 +23,16 @@ NOISE = re.compile(
 )
 
 
+def _flush_c_streams() -> None:
+    """Writes out C's stdio buffers (``printf`` in a C or C++ library: OpenCV's FFmpeg log callback) to the
+    descriptors they belong to now. Where stdout is not a terminal C buffers it in blocks, so without this a
+    message printed inside a capture comes out after it, in the wrong place."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):  # no C library to load this way (Windows): nothing to flush
+        pass
+
+
 @contextlib.contextmanager
 def captured_output(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]]:
     """Inside the block, stderr (the file descriptor, so C++ output too; with ``descriptors=(1, 2)`` stdout as
@@ -31,6 +42,7 @@ def captured_output(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+        _flush_c_streams()
         saved = [os.dup(fd) for fd in descriptors]
     except (OSError, ValueError):  # no such file descriptor (an embedded interpreter): nothing to capture
         yield output
@@ -43,6 +55,7 @@ def captured_output(descriptors: tuple[int, ...] = (2,)) -> Iterator[list[bytes]
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            _flush_c_streams()
             for fd, copy in zip(descriptors, saved):
                 os.dup2(copy, fd)
                 os.close(copy)
