@@ -471,6 +471,50 @@ def targets(runs: list[dict], f1: float = 0.98, reduction: float = 25.0, over_po
     }
 
 
+def reduction_at(points: list[tuple[float, float]], f1: float) -> float | None:
+    """The zero_delta reduction a series of ``(edge F1, reduction)`` points reaches at edge F1 ``f1``: on its
+    frontier (no other point both more faithful and sparser), the log reduction interpolated linearly in F1
+    between the nearest points on either side (as rescaling the steps between them would trace); None where the
+    series does not reach ``f1`` on both sides (no extrapolation), unless a point lies exactly there."""
+    frontier = sorted((f, r) for f, r in points if not any(g >= f and q >= r and (g, q) != (f, r) for g, q in points))
+    above = [(f, r) for f, r in frontier if f >= f1]
+    below = [(f, r) for f, r in frontier if f < f1]
+    if above and above[0][0] == f1:
+        return above[0][1]
+    if not above or not below:
+        return None
+    (f_hi, r_hi), (f_lo, r_lo) = above[0], below[-1]
+    weight = (f1 - f_lo) / (f_hi - f_lo)
+    return float(np.exp((1 - weight) * np.log(r_lo) + weight * np.log(r_hi)))
+
+
+# The edge-F1 levels at which the report compares every method (interpolated along its points).
+EQUAL_F1 = (0.99, 0.98, 0.97, 0.95)
+
+
+def _equal_fidelity(runs: list[dict]) -> list[str]:
+    """A table: each method's reduction at each `EQUAL_F1` level (`reduction_at`), the best post-hoc method's
+    at each level, and each trained series' ratio to it."""
+    series = {m: [(r["edge_f1"], r["reduction_zero_delta"]) for r in runs if r["method"] == m]
+              for m in dict.fromkeys(r["method"] for r in runs) if m != "dense"}
+    at = {m: [reduction_at(points, f1) for f1 in EQUAL_F1] for m, points in series.items()}
+    posthoc = [values for m, values in at.items() if m.startswith("posthoc")]
+    at["post-hoc, any kind"] = [max((v for v in level if v), default=None) for level in zip(*posthoc)]
+    cell = lambda value: f"{value:.2f}x" if value else "–"  # noqa: E731
+    lines = ["### At equal fidelity", "",
+             "Each method's zero_delta reduction (frame 0 charged) at a given edge F1, interpolated along its points "
+             "(a start point and its refinement are measured rescaled too, so each traces a curve): on the frontier "
+             "of its points, the log reduction linear in F1 between the nearest points on either side; – where its "
+             "points do not reach that F1 on both sides. *Post-hoc, any kind*: the best post-hoc method at that F1; "
+             "the ratio rows divide a trained series by it.", "",
+             "| method | " + " | ".join(f"F1 {f1:g}" for f1 in EQUAL_F1) + " |", "|---|" + "---|" * len(EQUAL_F1)]
+    lines += [f"| {m} | " + " | ".join(cell(v) for v in values) + " |" for m, values in at.items()]
+    for m in [m for m in at if m.startswith("distill")]:
+        ratios = [a / b if a and b else None for a, b in zip(at[m], at["post-hoc, any kind"])]
+        lines.append(f"| {m} / post-hoc | " + " | ".join(f"{v:.2f}" if v else "–" for v in ratios) + " |")
+    return lines + [""]
+
+
 def _minutes(runs: list[dict]) -> int:
     """The study's compute time, from its runs' own timings, rounded to 5 minutes."""
     seconds = sum(r.get("time_s", 0) + r.get("train_time_s", 0) for r in runs)
@@ -526,6 +570,7 @@ def report_section(summary: dict, figures: str) -> list[str]:
                   + (f"(`{result['posthoc_reference']}`): {result['reduction_vs_posthoc']:.2f}x"
                      if result["posthoc_reference"] else "(no post-hoc point is that faithful)")
                   + f" — {ok(result['target_posthoc_met'])}.", ""]
+    lines += _equal_fidelity(runs)
     best = max(runs, key=lambda r: r["reduction_zero_delta"] if r["edge_f1"] >= 0.95 else 0)
     lines += [f"Where the remaining zero_delta MACs of `{best['name']}` are (share of its total): "
               + ", ".join(f"`{k}` {100 * v:.0f}%" for k, v in best["zero_delta_share_by_layer"].items()) + ".", ""]

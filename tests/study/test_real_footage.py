@@ -36,3 +36,32 @@ def test_the_report_says_what_the_25x_target_asks_of_later_frames():
     (line, _) = _why({"best_trained": "d"}, runs, frames=16)
     # Frame 0 costs 1/4 of a dense frame; 25x leaves (16/25 - 0.25) / 15 = 2.6% a later frame; 10x spends 9.0%.
     assert "exceed 64x" in line and "2.6%" in line and "9.0%" in line and "3.5x that" in line
+
+
+def test_reduction_at_equal_f1_interpolates_along_the_frontier():
+    from delta_keras.study.real_footage import reduction_at
+
+    points = [(0.99, 4.0), (0.97, 16.0), (0.95, 20.0), (0.96, 10.0)]  # (0.96, 10) is dominated by (0.97, 16)
+    assert reduction_at(points, 0.99) == pytest.approx(4.0)
+    assert reduction_at(points, 0.98) == pytest.approx(8.0)  # halfway in F1, halfway in log reduction
+    assert reduction_at(points, 0.96) == pytest.approx(np.sqrt(16 * 20))
+    assert reduction_at(points, 0.97) == pytest.approx(16.0)
+    assert reduction_at(points, 0.90) is None and reduction_at(points, 0.995) is None  # no extrapolation
+
+
+def test_the_report_compares_methods_at_equal_fidelity():
+    from delta_keras.study.real_footage import _equal_fidelity
+
+    runs = [{"method": "dense", "edge_f1": 1.0, "reduction_zero_delta": 3.0},
+            {"method": "posthoc", "edge_f1": 0.99, "reduction_zero_delta": 5.0},
+            {"method": "posthoc", "edge_f1": 0.95, "reduction_zero_delta": 12.0},
+            {"method": "posthoc_memory", "edge_f1": 0.99, "reduction_zero_delta": 4.0},
+            {"method": "posthoc_memory", "edge_f1": 0.97, "reduction_zero_delta": 10.0},
+            {"method": "posthoc_memory", "edge_f1": 0.94, "reduction_zero_delta": 11.0},
+            {"method": "distill", "edge_f1": 0.99, "reduction_zero_delta": 10.0},
+            {"method": "distill", "edge_f1": 0.97, "reduction_zero_delta": 20.0}]
+    rows = {line.split(" | ")[0].strip("| "): line for line in _equal_fidelity(runs) if line.startswith("| ")}
+    assert "dense" not in rows
+    # The best post-hoc method at each F1: fixed steps at 0.99, memory at 0.98 and 0.97, fixed steps at 0.95.
+    assert rows["post-hoc, any kind"] == "| post-hoc, any kind | 5.00x | 6.32x | 10.00x | 12.00x |"
+    assert rows["distill / post-hoc"] == "| distill / post-hoc | 2.00 | 2.24 | 2.00 | – |"
