@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     variants = defaults.distill_variants
     if args.distill_weights is not None:
-        variants = tuple((*variant[:-1], args.distill_weights) for variant in variants)
+        variants = tuple((*variant[:5], args.distill_weights, *variant[6:]) for variant in variants)
     study = RealFootageStudy(clips_dirs=tuple(args.clips), out=args.out, size=args.size, frames=args.frames,
                              measured_clips=args.measured, calibration_clips=args.calibration,
                              calibration_frames=args.calibration_frames, posthoc_steps=args.posthoc_steps,

@@ -82,12 +82,14 @@ class RealFootageStudy:
     f1_targets: tuple = (0.98, 0.95)
     # The calibrated point (of f1_targets) the refinements start from.
     start_f1: float = 0.98
-    # Refinement variants: (name suffix, what trains, learning rate, step rate, normalisation, sparsity weights).
-    # "all": kernels and steps; "steps": the pretrained kernels frozen, only the steps or thresholds learn. Under
+    # Refinement variants: (name suffix, what trains, learning rate, step rate, normalisation, sparsity weights,
+    # modes). "all": kernels and steps; "steps": the pretrained kernels frozen, only the steps or thresholds learn
+    # (the refinement then cannot trade the network's fidelity for sparsity, only choose its steps). Under
     # "dense_macs" normalisation a layer's sparsity loss is priced by the dense MACs its changes trigger, so the
     # price follows where the MACs are; the steps learn at step_rate times the kernels' rate
-    # (`delta_keras.with_step_rate`).
-    distill_variants: tuple = (("", "all", 1e-5, 5000.0, "dense_macs", (0.01,)),)
+    # (`delta_keras.with_step_rate`). Modes: "per_frame" (quantised deltas) and "memory" (deltas with memory).
+    distill_variants: tuple = (("", "all", 1e-5, 5000.0, "dense_macs", (0.01,), ("per_frame", "memory")),
+                               ("-steps", "steps", 1e-5, 5000.0, "dense_macs", (0.01,), ("per_frame",)))
     distill_epochs: int = 20
     distill_steps_per_epoch: int = 100
     distill_batch: int = 2
@@ -286,11 +288,13 @@ class _FootageRun:
                         time_s=time.time() - started)
 
     def distilled(self) -> None:
-        """Every variant and weight, per-frame and with memory, each from its mode's calibrated point at
+        """Every variant, weight and mode (per-frame, with memory), each from its mode's calibrated point at
         ``start_f1``, on random augmented clips of the distillation videos (never the measured ones)."""
         study = self.study
         for variant, memory in itertools.product(study.distill_variants, (False, True)):
-            suffix, trains, learning_rate, step_rate, normalization, weights = variant
+            suffix, trains, learning_rate, step_rate, normalization, weights, modes = variant
+            if ("memory" if memory else "per_frame") not in modes:
+                continue
             method = "distill_memory" if memory else "distill"
             start = next(r for r in self.runs
                          if r["method"] == ("posthoc_memory" if memory else "posthoc_layers")
@@ -549,7 +553,7 @@ def report_section(summary: dict, figures: str) -> list[str]:
                   f"{study['start_f1']:g}. Variants (run name suffix: what trains, Adam's learning rate, the steps' "
                   "multiple of it, the sparsity-loss normalisation): " + "; ".join(
                       f"`{suffix or '(none)'}`: {'kernels and steps' if trains == 'all' else 'steps only'}, {lr:g}, "
-                      f"{step_rate:g}x, {normalization}" for suffix, trains, lr, step_rate, normalization, _ in
+                      f"{step_rate:g}x, {normalization}" for suffix, trains, lr, step_rate, normalization, *_ in
                       variants) + ". TensorBoard: `tensorboard --logdir " + study["out"] + "`.", ""]
     lines += ["| run | zero_delta reduction | later frames | zero_activation reduction | edge F1 | MAE | "
               "worst clip F1 | clip reductions (min–max) |", "|---|---|---|---|---|---|---|---|"]

@@ -35,8 +35,10 @@ def test_tiny_study_on_real_clips(tmp_path, capsys, real_footage_study):
     summary = real_footage_study.main(_tiny(out))
     runs = {r["name"]: r for r in summary["runs"]}
     assert list(runs) == ["dense", "posthoc-q16", "posthoc-layers-f0.9", "posthoc-memory-f0.9", "distill-w1e-07",
-                          "distill-memory-w1e-07", "posthoc-layers-f0.9-x4", "distill-w1e-07-x4",
-                          "posthoc-memory-f0.9-x4", "distill-memory-w1e-07-x4"]
+                          "distill-memory-w1e-07", "distill-steps-w1e-07", "posthoc-layers-f0.9-x4",
+                          "distill-w1e-07-x4", "posthoc-memory-f0.9-x4", "distill-memory-w1e-07-x4",
+                          "distill-steps-w1e-07-x4"]
+    assert runs["distill-steps-w1e-07"]["trains"] == "steps" and runs["distill-w1e-07"]["trains"] == "all"
     assert runs["distill-w1e-07"]["start"] == "posthoc-layers-f0.9"
     assert runs["distill-memory-w1e-07"]["start"] == "posthoc-memory-f0.9"
     assert runs["distill-w1e-07"]["step_rate"] == 5000 and runs["distill-w1e-07"]["normalization"] == "dense_macs"
