@@ -429,17 +429,32 @@ def _epoch_curves(log_dir: Path) -> dict[str, list[float]]:
             for key, tag in (("distillation_loss", "epoch_distillation_loss"), ("delta_density", "epoch_delta_density"))}
 
 
+def series(runs: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """The ``(edge F1, zero_delta reduction)`` points of each method, a refinement that trains the steps alone
+    apart from one that trains the kernels too (a rescaled point joins its source's series); dense left out."""
+    by_name = {r["name"]: r for r in runs}
+    points: dict[str, list[tuple[float, float]]] = {}
+    for r in runs:
+        if r["method"] != "dense":
+            steps_only = by_name[r.get("rescaled_from", r["name"])].get("trains") == "steps"
+            points.setdefault(r["method"] + (" (steps only)" if steps_only else ""), []).append(
+                (r["edge_f1"], r["reduction_zero_delta"]))
+    return points
+
+
 def plot(summary: dict, path: Path) -> str:
-    """zero_delta reduction against edge F1, one series per method."""
+    """zero_delta reduction against edge F1, one series per method (`series`)."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
-    for method in dict.fromkeys(r["method"] for r in summary["runs"]):
-        points = sorted((r["edge_f1"], r["reduction_zero_delta"]) for r in summary["runs"] if r["method"] == method)
-        axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=method)
+    dense = [r for r in summary["runs"] if r["method"] == "dense"]
+    for name, points in {**{"dense": [(r["edge_f1"], r["reduction_zero_delta"]) for r in dense]},
+                         **series(summary["runs"])}.items():
+        points = sorted(points)
+        axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=name)
     axis.set_xlabel("edge F1 against the dense HED (measured clips)")
     axis.set_ylabel("zero_delta MAC reduction (x)")
     axis.set_yscale("log")
@@ -499,9 +514,7 @@ EQUAL_F1 = (0.99, 0.98, 0.97, 0.95)
 def _equal_fidelity(runs: list[dict]) -> list[str]:
     """A table: each method's reduction at each `EQUAL_F1` level (`reduction_at`), the best post-hoc method's
     at each level, and each trained series' ratio to it."""
-    series = {m: [(r["edge_f1"], r["reduction_zero_delta"]) for r in runs if r["method"] == m]
-              for m in dict.fromkeys(r["method"] for r in runs) if m != "dense"}
-    at = {m: [reduction_at(points, f1) for f1 in EQUAL_F1] for m, points in series.items()}
+    at = {m: [reduction_at(points, f1) for f1 in EQUAL_F1] for m, points in series(runs).items()}
     posthoc = [values for m, values in at.items() if m.startswith("posthoc")]
     at["post-hoc, any kind"] = [max((v for v in level if v), default=None) for level in zip(*posthoc)]
     cell = lambda value: f"{value:.2f}x" if value else "–"  # noqa: E731

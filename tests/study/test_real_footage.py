@@ -58,10 +58,16 @@ def test_the_report_compares_methods_at_equal_fidelity():
             {"method": "posthoc_memory", "edge_f1": 0.99, "reduction_zero_delta": 4.0},
             {"method": "posthoc_memory", "edge_f1": 0.97, "reduction_zero_delta": 10.0},
             {"method": "posthoc_memory", "edge_f1": 0.94, "reduction_zero_delta": 11.0},
-            {"method": "distill", "edge_f1": 0.99, "reduction_zero_delta": 10.0},
-            {"method": "distill", "edge_f1": 0.97, "reduction_zero_delta": 20.0}]
+            {"name": "d", "method": "distill", "edge_f1": 0.99, "reduction_zero_delta": 10.0},
+            {"name": "d-x2", "method": "distill", "rescaled_from": "d", "edge_f1": 0.97, "reduction_zero_delta": 20.0},
+            {"name": "s", "method": "distill", "trains": "steps", "edge_f1": 0.99, "reduction_zero_delta": 6.0},
+            {"name": "s-x2", "method": "distill", "rescaled_from": "s", "edge_f1": 0.97, "reduction_zero_delta": 12.0}]
+    for index, run in enumerate(runs):
+        run.setdefault("name", f"run{index}")
     rows = {line.split(" | ")[0].strip("| "): line for line in _equal_fidelity(runs) if line.startswith("| ")}
     assert "dense" not in rows
     # The best post-hoc method at each F1: fixed steps at 0.99, memory at 0.98 and 0.97, fixed steps at 0.95.
     assert rows["post-hoc, any kind"] == "| post-hoc, any kind | 5.00x | 6.32x | 10.00x | 12.00x |"
     assert rows["distill / post-hoc"] == "| distill / post-hoc | 2.00 | 2.24 | 2.00 | – |"
+    # A refinement of the steps alone is a series of its own, its rescaled points with it.
+    assert rows["distill (steps only)"] == "| distill (steps only) | 6.00x | 8.49x | 12.00x | – |"
