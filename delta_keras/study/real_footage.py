@@ -191,8 +191,9 @@ def run_real_footage_study(study: RealFootageStudy, log=print) -> dict:
     """Runs every method (see the module docstring), writes ``<out>/summary.json`` and a figure, returns the summary.
 
     Five steps: the dense network and the fixed-step points, the calibrated points, the distilled refinements,
-    their and their starts' rescaled curves, then the summary. A run already recorded in ``<out>/runs`` with the same settings is reused, and a refinement
-    killed mid-training resumes from its newest checkpoint, so an interrupted study continues where it stopped.
+    their and their starts' rescaled curves, then the summary. A run already recorded in ``<out>/runs`` with the
+    same settings is reused, and a refinement killed mid-training resumes from its newest checkpoint, so an
+    interrupted study continues where it stopped.
     """
     run = _FootageRun(study, log)
     run.dense_and_fixed_steps()
