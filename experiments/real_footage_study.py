@@ -25,6 +25,13 @@ def floats(text: str) -> tuple:
     return tuple(float(v) for v in text.split(",") if v)
 
 
+def factors(text: str) -> tuple:
+    values = floats(text)
+    if not all(value > 0 for value in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
 def names(text: str) -> tuple:
     return tuple(v for v in text.split(",") if v)
 
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--distill-epochs", type=int, default=defaults.distill_epochs)
     parser.add_argument("--distill-steps-per-epoch", type=int, default=defaults.distill_steps_per_epoch)
     parser.add_argument("--distill-frames", type=int, default=defaults.distill_frames)
-    parser.add_argument("--rescale", type=floats, default=defaults.rescale,
+    parser.add_argument("--rescale", type=factors, default=defaults.rescale,
                         help="Factors on the steps or thresholds of each refinement and its start, each measured.")
     parser.add_argument("--cache-dir", default=None, help="Decoded training frames (default: <out>/cache).")
     args = parser.parse_args(argv)

@@ -88,6 +88,9 @@ def test_bad_clip_names_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         real_footage_study.main(["--clips", str(tmp_path), "--measured", "a.mp4", "--calibration", "a.mp4"])
     assert "both measured and calibrated" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        real_footage_study.main(["--clips", str(tmp_path), "--rescale", "0.5,-1"])
+    assert "--rescale: expected positive numbers, got '0.5,-1'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
