@@ -16,6 +16,26 @@ def njit(function=None, parallel: bool = True, fastmath: bool = True):
     return numba.njit(parallel=parallel, fastmath=fastmath, cache=True)(function) if numba else function
 
 
+@njit(parallel=False)
+def channel_shift(channels: int) -> int:  # pragma: no cover (compiled)
+    """log2(channels) where ``channels`` is a power of two (as in most networks), else -1: see `split_index`."""
+    shift = 0
+    while (1 << shift) < channels:
+        shift += 1
+    return shift if (1 << shift) == channels else -1
+
+
+@njit(parallel=False)
+def split_index(flat: int, channels: int, shift: int) -> tuple:  # pragma: no cover (compiled)
+    """``(x, c)`` of a listed change's flat index ``x * channels + c``. With a power-of-two channel count
+    (``shift`` from `channel_shift`) a shift and a mask: an integer division costs more than the 8-lane multiply
+    it feeds, and the multiply kernels split an index for every change."""
+    if shift >= 0:
+        return flat >> shift, flat & (channels - 1)
+    x = flat // channels
+    return x, flat - x * channels
+
+
 def leading_padding(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
     """Padding before the first input row of a convolution axis (TensorFlow's "same": the extra row goes last)."""
     if padding == "valid":

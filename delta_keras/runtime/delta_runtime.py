@@ -58,6 +58,10 @@ class DeltaRuntime:
             or memory threshold and max pooling after it only where its changes landed, and hands the next
             convolution a list of changes instead of a frame to compare; the same outputs and MAC counts. Off by
             default: on 2 cores it has not been faster yet (docs/runtime.md, "Fused sparse layers").
+        min_fan_out: a convolution whose input elements each trigger fewer MACs (kernel height x width x filters
+            / strides) runs densely: comparing an element costs about 0.7 ns, a MAC of the dense convolution about
+            0.005 ns on 2 cores (HED, `benchmarks/streaming_speed.py`), so below about 130 listing the changes
+            alone costs more than the whole dense layer (HED's 1x1 side outputs: 1).
 
     Attributes:
         fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).
@@ -71,7 +75,7 @@ class DeltaRuntime:
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
-                 cut_above: float = 0.35, fuse: bool = False):
+                 cut_above: float = 0.35, fuse: bool = False, min_fan_out: int = 128):
         if not 0.0 <= dense_above <= 1.0:
             raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
         if not cut_above >= 0.0:
@@ -86,7 +90,7 @@ class DeltaRuntime:
                         for key, node in self.plan.mac_nodes.items()}
         # The convolutions that run with the sparse kernel, and the fused epilogue of each.
         convolutions = {key for key, node in self.plan.mac_nodes.items()
-                        if kernel_class(node.layer, frame_shapes[key]) is SparseConv}
+                        if kernel_class(node.layer, frame_shapes[key], min_fan_out) is SparseConv}
         self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
         for node in self.plan.nodes:
             if node.kind == "mac":
@@ -96,7 +100,7 @@ class DeltaRuntime:
                 fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
                 chain = self.fusion.chains.get(node.key)
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs,
-                                      chain.epilogue if chain else None)
+                                      chain.epilogue if chain else None, min_fan_out)
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in stages) * batch_size
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras import registry
-from delta_keras.runtime.compiled import leading_padding, njit, numba
+from delta_keras.runtime.compiled import channel_shift, leading_padding, njit, numba, split_index
 from delta_keras.runtime.fused import ChangeList, Epilogue
 
 # Input elements compared to choose between the sparse and the dense update.
@@ -66,11 +66,13 @@ def _listed_fan_out(index, count, fan_out):  # pragma: no cover (compiled)
     """The MACs of a list of changes (a producer's `ChangeList`): the sum of their fan-outs."""
     batch, height = count.shape
     channels = fan_out.shape[2]
+    shift = channel_shift(channels)
     macs = np.zeros(batch * height, np.int64)
     for row in numba.prange(batch * height):
         b, y = row // height, row % height
         for k in range(count[b, y]):
-            macs[row] += fan_out[y, index[b, y, k] // channels, index[b, y, k] % channels]
+            x, c = split_index(index[b, y, k], channels, shift)
+            macs[row] += fan_out[y, x, c]
     return macs.sum()
 
 
@@ -90,10 +92,13 @@ def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
 @njit
 def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched):  # pragma: no cover
     """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
-    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``."""
+    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``.
+    The kernel is float32 (half the bytes a deep layer's weights stream through the caches) and each weight is
+    widened to float64 in the multiply, so products and sums are those of a float64 kernel."""
     batch, out_h, out_w, filters = accumulator.shape
     kernel_h, kernel_w, channels, _ = kernel.shape
     height = count.shape[1]
+    shift = channel_shift(channels)
     for row in numba.prange(batch * out_h):
         b, oy = row // out_h, row % out_h
         for i in range(kernel_h):
@@ -101,17 +106,22 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
             if y < 0 or y >= height:
                 continue
             for k in range(count[b, y]):
-                x, c = index[b, y, k] // channels, index[b, y, k] % channels
+                x, c = split_index(index[b, y, k], channels, shift)
                 d = change[b, y, k]
                 for j in range(kernel_w):
                     shifted = x + offsets[1] - j * dilation[1]
-                    if shifted < 0 or shifted % strides[1]:
+                    if shifted < 0:
                         continue
-                    ox = shifted // strides[1]
+                    if strides[1] == 1:  # no division in the common case
+                        ox = shifted
+                    elif shifted % strides[1]:
+                        continue
+                    else:
+                        ox = shifted // strides[1]
                     if ox < out_w:
                         touched[b, oy, ox] = 1
                         for f in range(filters):
-                            accumulator[b, oy, ox, f] += d * kernel[i, j, c, f]
+                            accumulator[b, oy, ox, f] += d * np.float64(kernel[i, j, c, f])
 
 
 class SparseConv:
@@ -148,8 +158,8 @@ class SparseConv:
         # The accumulator holds the convolution plus its bias (added once, not every frame).
         self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
         self.accumulator = np.zeros(out_shape, np.float64) + self.bias
-        # float64: exact products, no conversion in the inner loop.
-        self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
+        # float32, widened to float64 in the multiply (exact products, half the bytes of a float64 copy).
+        self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
         self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
         self.touched = np.zeros(out_shape[:3], np.uint8)
@@ -355,24 +365,27 @@ def _activate(layer, x):
     return layer.activation(x) if layer.activation is not None else x
 
 
-def kernel_class(layer, frame_shape: tuple) -> type | None:
+def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None:
     """The delta kernel class for a MAC layer on frames of ``frame_shape`` (`SparseConv`, `GatheredDense`), or None
     where the layer runs densely every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense
-    layers on feature maps; convolutions when numba is not installed)."""
+    layers on feature maps; convolutions when numba is not installed; convolutions whose input elements each
+    trigger fewer than ``min_fan_out`` MACs, kernel height x width x filters / strides, where listing the changes
+    alone costs more than the dense layer)."""
     kind = registry.layer_kind(layer)
     kernel = kind.runtime_kernel if kind is not None else None
     if kernel == "sparse_conv2d" and numba is not None and layer.groups == 1 and (
             layer.data_format == "channels_last" and layer.padding in ("same", "valid")):
-        return SparseConv
+        fan_out = np.prod(layer.kernel_size) * layer.filters / np.prod(layer.strides)
+        return SparseConv if fan_out >= min_fan_out else None
     if kernel == "gathered_dense" and len(frame_shape) == 1:
         return GatheredDense
     return None
 
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
-                 epilogue: Epilogue | None = None):
+                 epilogue: Epilogue | None = None, min_fan_out: int = 0):
     """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame."""
-    kernel = kernel_class(layer, frame_shape)
+    kernel = kernel_class(layer, frame_shape, min_fan_out)
     if kernel is SparseConv:
         return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue)
     return kernel(layer, frame_shape, batch, fan_out, dense_above, counts) if kernel else None

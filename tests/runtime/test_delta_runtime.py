@@ -52,7 +52,8 @@ def moving_square(frames: int, size: int = 24, cut_at: int | None = None) -> np.
 
 
 def check_against_forward_and_count(model, clips, exact: bool, **runtime_kwargs) -> DeltaRuntime:
-    runtime = DeltaRuntime(model, batch_size=clips.shape[0], **runtime_kwargs)
+    # min_fan_out=0: the test models' small convolutions run with the sparse kernel, whatever their speed.
+    runtime = DeltaRuntime(model, batch_size=clips.shape[0], **{"min_fan_out": 0, **runtime_kwargs})
     outputs, expected = runtime.run(clips), np.asarray(model(clips))
     if exact:
         np.testing.assert_array_equal(outputs, expected)
@@ -93,10 +94,22 @@ def test_fused_layers_hand_on_change_lists(memory):
     assert {reader: producer for reader, (producer, _) in runtime.fusion.sources.items()} == {
         "strided": "same", "dilated": "strided", "pointwise": "dilated"}
     assert runtime.fusion.sources["strided"][1] == "pooled"
-    unfused = DeltaRuntime(model, dense_above=1.0)
+    unfused = DeltaRuntime(model, dense_above=1.0, min_fan_out=0)
     np.testing.assert_array_equal(runtime.run(clip), unfused.run(clip))
     assert runtime.macs == unfused.macs and runtime.executed_macs == unfused.executed_macs
     assert not unfused.fusion.chains
+
+
+def test_convolutions_below_min_fan_out_run_densely_every_frame():
+    # Fan-outs (kernel h x w x filters / strides): same 72, strided 18, dilated 72, pointwise 4.
+    model = dyadic_clip_model()
+    runtime = check_against_forward_and_count(model, moving_square(4), exact=True, min_fan_out=72,
+                                              dense_above=1.0)
+    executed, dense = runtime.executed_macs, runtime.dense_macs
+    for name in ("strided", "pointwise"):
+        assert executed[name] == [dense[name]] * 4
+    for name in ("same", "dilated"):
+        assert executed[name][1:] == runtime.macs[name][1:] and max(executed[name][1:]) < dense[name]
 
 
 def test_a_scene_cut_falls_back_to_dense_and_stays_exact():
@@ -112,7 +125,7 @@ def test_without_counting_a_scene_cut_runs_the_whole_frame_densely(fuse):
     # the frame after the cut is sparse again, from that state.
     model = dyadic_clip_model()
     clip = moving_square(6, cut_at=3)
-    runtime = DeltaRuntime(model, count_macs=False, dense_above=1.0, fuse=fuse)
+    runtime = DeltaRuntime(model, count_macs=False, dense_above=1.0, fuse=fuse, min_fan_out=0)
     np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
     executed = runtime.executed_macs
     convolutions = ("same", "strided", "dilated", "pointwise")
@@ -150,7 +163,7 @@ def test_package_models_match_forward_and_count(build, dense_above, fuse):
 def test_streaming_api():
     model = dyadic_clip_model()
     clip = moving_square(5)
-    runtime = DeltaRuntime(model, count_macs=False)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0)
     first = [np.asarray(runtime.step(frame)) for frame in clip[0]]  # frames without a batch axis at batch 1
     runtime.reset()
     again = [np.asarray(runtime.step(clip[:, t])) for t in range(5)]
