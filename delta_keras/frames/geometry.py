@@ -269,6 +269,38 @@ STAGE_BUILDERS = {"conv": _conv_stages, "depthwise": _depthwise_stages, "separab
                   "dense": _dense_stages, "recurrent": _recurrent_stages, "gru": _gru_stages}
 
 
+def frame_counts(mask, fan_out=None):
+    """Per-sample, per-frame sums of a 0/1 float32 mask ``(N, T, *frame)``, each entry weighted by its
+    fan-out (int64 map of a frame) if given: ``(N, T)`` float64, exact.
+
+    Sums along a frame's last axis run in float32 (fast) when they cannot exceed 2**24, where float32
+    integers stop being exact, and in float64 otherwise; the rest of the sum runs in float64.
+    """
+    rows = tf.reshape(mask, (*mask.shape[:2], -1, mask.shape[-1]))
+    if fan_out is not None:
+        fan_out = np.reshape(fan_out.numpy(), (-1, fan_out.shape[-1]))  # fan-out maps are eager constants
+        dtype = "float32" if fan_out.sum(axis=-1).max() < 2**24 else "float64"
+        with tf.init_scope():  # an eager tensor is captured by reference, not copied into the graph
+            fan_out = tf.constant(fan_out, dtype)
+        rows = tf.cast(rows, dtype) * fan_out
+    return tf.reduce_sum(tf.cast(tf.reduce_sum(rows, axis=-1), "float64"), axis=2)
+
+
+def changed_macs(stages: list[Stage], frame, previous):
+    """The ``zero_delta`` MACs of one frame: per stage, the fan-outs of the entries of its input that differ
+    from the previous frame's, summed over the batch (int64). ``frame`` and ``previous``: the layer's input,
+    one frame per sample ``(B, *frame_shape)``. A later stage's input (a separable convolution's pointwise
+    half) is computed from both frames by the stage's ``source``, as `count_macs` takes it from the clip."""
+    total = tf.constant(0, tf.int64)
+    for stage in stages:
+        now, before = frame[:, None], previous[:, None]
+        if stage.source is not None:
+            now, before = stage.source(now), stage.source(before)
+        changed = tf.cast(tf.not_equal(now, before), "float32")
+        total += tf.cast(tf.reduce_sum(frame_counts(changed, stage.fan_out(False))), tf.int64)
+    return total
+
+
 def unwrap(layer):
     """Returns ``(inner_layer, time_distributed)`` for a possibly `TimeDistributed`-wrapped layer."""
     if isinstance(layer, keras.layers.TimeDistributed):

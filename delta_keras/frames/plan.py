@@ -97,10 +97,7 @@ class FrameNode:
         self.layer, self.time_distributed = geometry.unwrap(self.op)
         self.executor = executor
         self.kind = self._kind(time)
-        self.stages = None
-        if self.kind == "mac":
-            shape = node.input_tensors[0].shape
-            self.stages = geometry.stages(self.layer, shape[2:] if self.time_distributed else shape[1:])
+        self.stages = None  # a MAC node's, set by the plan: they depend on where the clip's time axis is
 
     @property
     def input(self):
@@ -191,6 +188,14 @@ class FramePlan:
                 # future ones too, so it has no frame-by-frame value.
                 raise NotImplementedError(f"{node.key}: {type(node.layer).__name__} runs over the clip's time axis "
                                           f"(it mixes frames); {executor} runs layers frame by frame only")
+
+        # Each MAC layer's stages on one step's input (a clip-level input keeps a time axis of length 1), their
+        # fan-out maps computed now, eagerly: constants of the executors' compiled steps.
+        shapes = self.frame_shapes(1)
+        for node in self.mac_nodes.values():
+            node.stages = geometry.stages(node.layer, shapes[id(node.input)][2 if node.time_distributed else 1:])
+            for stage in node.stages:
+                stage.fan_out(False)
 
     def frame_shapes(self, batch_size: int) -> dict[int, tuple]:
         """The shape of every tensor of the graph for one frame of ``batch_size`` clips, by tensor id."""

@@ -83,7 +83,7 @@ class DeltaRuntime:
         self.plan = FramePlan(model, "DeltaRuntime")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
         shapes = self.plan.frame_shapes(batch_size)
-        self._state, self._kernels, self._stages, self._fan_outs = {}, {}, {}, {}
+        self._state, self._kernels = {}, {}
         # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
         self.dense_macs: dict[str, int] = {}
         frame_shapes = {key: shapes[id(node.input)][2 if node.time_distributed else 1:]
@@ -96,16 +96,13 @@ class DeltaRuntime:
             if node.kind == "mac":
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
                 frame_shape = frame_shapes[node.key]
-                stages = geometry.stages(node.layer, frame_shape)
-                fan_outs = [stage.fan_out(skip_zero_weights=False) for stage in stages]
                 chain = self.fusion.chains.get(node.key)
-                kernel = delta_kernel(node.layer, frame_shape, batch_size, fan_outs[0], dense_above, count_macs,
-                                      chain.epilogue if chain else None, min_fan_out)
+                kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), dense_above,
+                                      count_macs, chain.epilogue if chain else None, min_fan_out)
                 self._kernels[node.key] = kernel
-                self.dense_macs[node.key] = sum(stage.dense_macs() for stage in stages) * batch_size
+                self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
-                    self._stages[node.key], self._fan_outs[node.key] = stages, fan_outs
             elif node.kind in ("previous_frame", "time_mean", "memory"):
                 shape = shapes[id(node.input)]
                 # A running sum over time has no time axis.
@@ -259,22 +256,10 @@ class DeltaRuntime:
             output, counted, executed = kernel.update(value)
             return self._mac_output(node, output), counted, executed
         previous = self._state[node.key]
-        counted = self._count(node, value - previous) if self.count else tf.constant(0, tf.int64)
+        counted = geometry.changed_macs(node.stages, value, previous) if self.count else tf.constant(0, tf.int64)
         previous.assign(value)
         output = graph_lib.call_node(node.node, values)
         return output, counted, tf.constant(self.dense_macs[node.key], tf.int64)
-
-    def _count(self, node: FrameNode, change):
-        """The MACs the nonzero changes trigger: per linear stage, mask times the stage's fan-out map."""
-        total = tf.constant(0, tf.int64)
-        stages = self._stages[node.key]
-        for i, (stage, fan_out) in enumerate(zip(stages, self._fan_outs[node.key])):
-            if i:
-                previous = stages[i - 1]
-                change = previous.apply(change, tf.constant(previous.kernel))
-            mask = tf.cast(tf.not_equal(change, 0), tf.int64)
-            total += tf.reduce_sum(mask * fan_out[None])
-        return total
 
     # ------------------------------------------------------------------ the plan's other handlers
     def _memory(self, node: FrameNode, values: dict):

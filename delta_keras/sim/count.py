@@ -65,12 +65,19 @@ class _Probe:
                 tensors.append(node.output_tensors[0])
         graph = graph_lib.functional_graph(model)
         self.model = keras.Model(graph.inputs, tensors) if tensors else None
+        self._forward = None if self.model is None else lambda inputs: self.model(inputs, training=False)
+
+    def compile(self) -> None:
+        """Runs the probe model as one compiled TensorFlow function from now on (traced on the next call): for a
+        probe used again, since tracing a large model costs more than running it once."""
+        if self.model is not None and keras.backend.backend() == "tensorflow":
+            self._forward = tf.function(self._forward, autograph=False)
 
     def __call__(self, inputs) -> dict:
         """Returns ``{key: tensor}``: each site's input and each activation's output, nested ones included."""
         if self.model is None:
             return {}
-        values = self.model(inputs, training=False)
+        values = self._forward(inputs)
         values = values if isinstance(values, (list, tuple)) else [values]
         out = {}
         for (what, item), value in zip(self._outputs, values):
@@ -128,23 +135,6 @@ def _prepare(probe: _Probe, values: dict, samples: int, frames: int) -> None:
             probe.uncounted[site.key] = str(error)
 
 
-def _frame_counts(mask, fan_out=None):
-    """Per-sample, per-frame sums of a 0/1 float32 mask ``(N, T, *frame)``, each entry weighted by its
-    fan-out (int64 map of a frame) if given: ``(N, T)`` float64, exact.
-
-    Sums along a frame's last axis run in float32 (fast) when they cannot exceed 2**24, where float32
-    integers stop being exact, and in float64 otherwise; the rest of the sum runs in float64.
-    """
-    rows = tf.reshape(mask, (*mask.shape[:2], -1, mask.shape[-1]))
-    if fan_out is not None:
-        fan_out = np.reshape(fan_out.numpy(), (-1, fan_out.shape[-1]))  # fan-out maps are eager constants
-        dtype = "float32" if fan_out.sum(axis=-1).max() < 2**24 else "float64"
-        with tf.init_scope():  # an eager tensor is captured by reference, not copied into the graph
-            fan_out = tf.constant(fan_out, dtype)
-        rows = tf.cast(rows, dtype) * fan_out
-    return tf.reduce_sum(tf.cast(tf.reduce_sum(rows, axis=-1), "float64"), axis=2)
-
-
 def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granularity) -> dict:
     nonzero = tf.cast(tf.not_equal(sequence, 0), "float32")
     # Delta inference charges frame 0 for its nonzero activations, later frames for their changes.
@@ -153,11 +143,11 @@ def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granular
     blocks = granularity.blocks(len(stage.frame_shape), stage.channel_axis)
     charged, charged_changes = geometry.block_any(nonzero, blocks), geometry.block_any(changed, blocks)
     per_clip = {
-        "zero_activation": _frame_counts(charged, stage.fan_out(False)),
-        "both": _frame_counts(charged, stage.fan_out(True)),
-        "zero_delta": _frame_counts(charged_changes, stage.fan_out(False)),
-        "nonzero": _frame_counts(nonzero),
-        "changed": _frame_counts(changed),
+        "zero_activation": geometry.frame_counts(charged, stage.fan_out(False)),
+        "both": geometry.frame_counts(charged, stage.fan_out(True)),
+        "zero_delta": geometry.frame_counts(charged_changes, stage.fan_out(False)),
+        "nonzero": geometry.frame_counts(nonzero),
+        "changed": geometry.frame_counts(changed),
     }
     return {
         # Per frame (summed over clips), and per clip (summed over frames) under the ``<policy>@clip`` keys.
@@ -211,6 +201,7 @@ class _Counter:
     probe: _Probe
     count: Callable
     prepared: bool = False
+    compiled: bool = False
 
 
 # model -> (signature, _Counter) of its last count_macs call. Tracing the counting of a large model costs
@@ -239,9 +230,9 @@ def _counter(model, granularity: geometry.Granularity, batch_shape: tuple) -> _C
     def count(values, n):
         return _count_batch(probe, values, n, granularity)
 
-    # The model runs eagerly (tracing a large model costs more than running it); only the counting is traced,
-    # and only on TensorFlow: it mixes TensorFlow ops with the layers' own (backend) ops, which another
-    # backend runs eagerly on the TensorFlow tensors' values.
+    # The model runs eagerly the first time (tracing a large model costs more than running it) and compiled from
+    # the second call on (`_Probe.compile`). The counting is traced, only on TensorFlow: it mixes TensorFlow ops
+    # with the layers' own (backend) ops, which another backend runs eagerly on the TensorFlow tensors' values.
     if keras.backend.backend() == "tensorflow":
         count = tf.function(count, autograph=False)
     counter = _Counter(probe, count)
@@ -306,6 +297,9 @@ def count_macs(
     batch_size = batch_size or len(clips)
     counter = _counter(model, granularity, clips[:batch_size].shape)
     probe = counter.probe
+    if counter.prepared and not counter.compiled:  # counted again: worth compiling the forward pass
+        probe.compile()
+        counter.compiled = True
     totals = None
     bar = keras.utils.Progbar(len(clips), unit_name="clip") if progress else None
     for start in range(0, len(clips), batch_size):

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from delta_keras.frames import FrameNode, FramePlan, check_clips
+from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
+
+
+@dataclasses.dataclass
+class _Frame:
+    """What the handlers of one frame read (``state``) and write (``new``, the MACs and accumulator errors of
+    each MAC layer, in plan order), while the frame's function traces."""
+
+    state: dict
+    new: dict
+    macs: list = dataclasses.field(default_factory=list)
+    errors: list = dataclasses.field(default_factory=list)
 
 
 class DeltaInference:
@@ -19,9 +32,10 @@ class DeltaInference:
     re-evaluated on the accumulated state and pass on the change of their output. For an affine layer
     that equals propagating the change through it, but exactly in float, so a change that cancels is a
     zero, as on integer hardware. Every tensor starts from zero, so frame 0 is charged for its nonzero
-    activations. The engine counts the MACs it performs from its own work: per linear stage, the layer's
-    operation on the 0/1 mask of the nonzero changes with an all-ones kernel, summed (NeuroBench's
-    method), independently of `count_macs`.
+    activations. The engine counts the MACs of the changes it streams, frame by frame: per linear stage,
+    each nonzero entry of the input's change charged its fan-out (by linearity, NeuroBench's sum of the
+    layer's op on the 0/1 mask of the nonzero changes with an all-ones kernel), independently of
+    `count_macs`, which takes the changes from the clip's forward pass.
 
     Supported graphs: flat functional clip models whose image layers run on time folded into batch
     (``(B*T, ...)``, by `FoldTime` / `UnfoldTime` or by reshapes) or inside `TimeDistributed`, with
@@ -32,8 +46,13 @@ class DeltaInference:
     them once per clip). Recurrent layers, nested models, `DeltaActivation(output="delta")` and layers
     of unknown kind raise `NotImplementedError` naming the layer.
 
+    Each frame is one call of a compiled TensorFlow function (traced once per batch size).
+
     Args:
         model: a clip model, input ``(batch, frames, ...)``.
+        check_accumulators: also keep each MAC layer's float64 delta accumulator and record, per layer, its
+            largest distance to the output (``accumulator_error``): how far a float accumulator would drift
+            (slower: a float64 convolution per MAC layer and frame).
 
     Example:
 
@@ -43,23 +62,23 @@ class DeltaInference:
     >>> engine.reset(); y0 = engine.step(frame0)  # streaming: one frame at a time  # doctest: +SKIP
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, check_accumulators: bool = False):
         self.plan = FramePlan(model, "DeltaInference")
         self.model = model
         self.time = model.inputs[0].shape[1]
+        self.check_accumulators = check_accumulators
         self._handlers = {"mac": self._mac, "memory": self._memory, "previous_frame": self._previous_frame,
                           "time_mean": self._time_mean}
+        # One frame is one call of a compiled function (traced once per batch size): the state goes in and out
+        # as a dict of tensors.
+        self._step = tf.function(self._run_frame, autograph=False)
         self.reset()
 
     def reset(self) -> None:
         """Forgets every state (call between videos): all tensors and accumulators back to zero."""
-        self._last = {}  # id(KerasTensor) -> its value at the previous frame (none: zero)
-        self._accumulators = {}  # MAC node key -> accumulated linear output (bias excluded)
-        self._sums = {}  # time-mean node key -> running sum
-        self._previous = {}  # previous-frame node key -> its input at the previous frame
-        self._sent = {}  # memory-mode DeltaActivation node key -> what it last sent, per neuron
+        self._state = None  # created at the first frame, for its batch size
         self.frames = 0
-        self.accumulator_error = {key: 0.0 for key in self.plan.mac_keys}
+        self.accumulator_error = {key: 0.0 for key in self.plan.mac_keys} if self.check_accumulators else {}
         self.macs = {key: [] for key in self.plan.mac_keys}
 
     def step(self, frame):
@@ -75,10 +94,18 @@ class DeltaInference:
             frame = frame[None]
         if tuple(frame.shape[1:]) != frame_shape:
             raise ValueError(f"{self.model.name}: a frame must have shape (batch, *{frame_shape}), got {frame.shape}")
-        values = self.plan.run(frame, self._handlers)
-        self._last = values
+        if self._state is None:
+            self._state = self._zero_state(frame.shape[0])
+        elif frame.shape[0] != self._state[self._FRAMES].shape[0]:
+            raise ValueError(f"{self.model.name}: a frame of batch {frame.shape[0]} after frames of batch "
+                             f"{self._state[self._FRAMES].shape[0]}; call reset() between clips")
+        output, self._state, macs, errors = self._step(frame, self._state)
+        for key, count in zip(self.plan.mac_keys, macs.numpy()):
+            self.macs[key].append(int(count))
+        for key, error in zip(self.accumulator_error, errors.numpy()):
+            self.accumulator_error[key] = max(self.accumulator_error[key], float(error))
         self.frames += 1
-        return self.plan.output(values)
+        return output
 
     def run(self, clips) -> np.ndarray:
         """Runs clips ``(batch, frames, ...)`` from a reset state, frame by frame.
@@ -91,61 +118,83 @@ class DeltaInference:
         self.reset()
         return self.plan.stack([self.step(clips[:, t]) for t in range(clips.shape[1])])
 
-    # ------------------------------------------------------------------ the plan's handlers
-    def _change(self, tensor, values: dict):
-        """A tensor's change since the previous frame (every tensor starts from zero)."""
-        previous = self._last.get(id(tensor))
-        return values[id(tensor)] if previous is None else values[id(tensor)] - previous
+    # ------------------------------------------------------------------ one frame, compiled
+    _FRAMES = "/frames"  # the state's frame counter (one per clip: its length is the batch)
 
+    def _zero_state(self, batch: int) -> dict:
+        """Every state at zero for ``batch`` clips: what each stateful node keeps between frames."""
+        shapes = self.plan.frame_shapes(batch)
+        state = {self._FRAMES: tf.zeros((batch,), "int32")}  # frames since reset
+        for node in self.plan.nodes:
+            shape = shapes[id(node.input)] if node.node.input_tensors else None
+            if node.kind in ("mac", "memory", "previous_frame"):
+                state[node.key] = tf.zeros(shape)  # the input at the previous frame / what was sent / last frame
+            elif node.kind == "time_mean":
+                state[node.key] = tf.zeros((shape[0], *shape[2:]))  # the running sum
+            if node.kind == "mac" and self.check_accumulators:
+                state[node.key + "/accumulator"] = tf.zeros(shapes[id(node.output)], "float64")
+        return state
+
+    def _run_frame(self, frame, state: dict):
+        """One frame: ``(output, new state, MACs per MAC layer, accumulator errors)``. The handlers read ``state``
+        and write ``new`` through ``self._frame`` while this traces."""
+        self._frame = _Frame(state, {self._FRAMES: state[self._FRAMES] + 1})
+        values = self.plan.run(frame, self._handlers)
+        frame_io, self._frame = self._frame, None
+        as_vector = lambda items, dtype: tf.stack(items) if items else tf.zeros(0, dtype)
+        return (self.plan.output(values), frame_io.new, as_vector(frame_io.macs, tf.int64),
+                as_vector(frame_io.errors, tf.float64))
+
+    # ------------------------------------------------------------------ the plan's handlers
     def _memory(self, node: FrameNode, values: dict):
-        value = values[id(node.input)]
-        sent = node.layer.memory_step(self._sent.get(node.key, tf.zeros_like(value)), value)
-        self._sent[node.key] = sent
-        return sent
+        state, new = self._frame.state, self._frame.new
+        new[node.key] = node.layer.memory_step(state[node.key], values[id(node.input)])
+        return new[node.key]
 
     def _previous_frame(self, node: FrameNode, values: dict):
         # The layer's own op on (previous frame, frame), last frame kept. On frame 0 the previous frame is the
         # frame itself, as `FrameDifference` pads the clip with its first frame.
+        state, new = self._frame.state, self._frame.new
         frame = values[id(node.input)]
-        window = tf.concat([self._previous.get(node.key, frame), frame], axis=1)
-        self._previous[node.key] = frame
+        previous = tf.where(state[self._FRAMES][0] == 0, frame, state[node.key])
+        new[node.key] = frame
+        window = tf.concat([previous, frame], axis=1)
         return graph_lib.call_node(node.node, {id(node.input): window})[:, 1:]
 
     def _time_mean(self, node: FrameNode, values: dict):
-        total = self._sums.get(node.key, 0.0) + values[id(node.input)][:, 0]
-        self._sums[node.key] = total
-        return total / (self.frames + 1)
+        state, new = self._frame.state, self._frame.new
+        new[node.key] = state[node.key] + values[id(node.input)][:, 0]
+        return new[node.key] / tf.cast(new[self._FRAMES][0], "float32")
 
     def _mac(self, node: FrameNode, values: dict):
-        """Updates a MAC layer's accumulator with the change of its input; returns the layer's new output.
+        """Counts the MACs of a MAC layer's input change and returns the layer's output on the input.
 
-        The MACs performed are counted from the nonzero changes. The output is the layer's own call on
-        its reconstructed input, the value an accumulator with exact (integer) arithmetic holds: a float
-        accumulator would drift from it by rounding, and a quantiser downstream near a rounding tie would
-        then differ from the forward pass. The float64 delta accumulator is kept alongside, and its largest
-        distance to the output is reported in ``accumulator_error``.
+        The MACs are those of the nonzero entries of the change (every state starts at zero, so frame 0 is
+        charged for its nonzero inputs), each charged its fan-out: by linearity, the sum NeuroBench takes of the
+        layer's op on the 0/1 mask of the nonzero changes with an all-ones kernel (`delta_keras.frames.geometry`).
+        The output is the layer's own call on its reconstructed input, the value an accumulator with exact
+        (integer) arithmetic holds: a float accumulator would drift from it by rounding, and a quantiser downstream
+        near a rounding tie would then differ from the forward pass. With ``check_accumulators`` a float64 delta
+        accumulator is kept alongside, and its largest distance to the output reported in ``accumulator_error``.
         """
-        layer, change = node.layer, self._change(node.input, values)
-        shape = change.shape
-        if node.time_distributed:
-            change = tf.reshape(change, (-1, *shape[2:]))
-        change = tf.cast(change, "float64")
-        macs = 0.0
-        for stage in node.stages:
-            # The MACs performed: the layer's own op on the mask of nonzero changes, all-ones kernel, summed.
-            touched = stage.apply(tf.cast(tf.not_equal(change, 0), "float32"), tf.ones(stage.kernel.shape))
-            macs += float(tf.reduce_sum(tf.cast(touched, "float64")))
-            change = stage.apply(change, tf.constant(stage.kernel, "float64"))
-        self.macs[node.key].append(int(macs))
-        accumulated = self._accumulators.get(node.key, 0.0) + change
-        self._accumulators[node.key] = accumulated
+        state, new, macs, errors = self._frame.state, self._frame.new, self._frame.macs, self._frame.errors
+        value, previous = values[id(node.input)], state[node.key]
+        new[node.key] = value
+        as_frames = (lambda x: tf.reshape(x, (-1, *x.shape[2:]))) if node.time_distributed else (lambda x: x)
+        macs.append(geometry.changed_macs(node.stages, as_frames(value), as_frames(previous)))
         output = graph_lib.call_node(node.node, values)
-        linear = tf.cast(accumulated, "float32")
-        if getattr(layer, "use_bias", False):
-            linear = linear + layer.bias
-        if getattr(layer, "activation", None) is not None:
-            linear = layer.activation(linear)
-        linear = tf.reshape(linear, output.shape)
-        error = float(tf.reduce_max(tf.abs(linear - tf.cast(output, "float32")))) if linear.shape.num_elements() else 0.0
-        self.accumulator_error[node.key] = max(self.accumulator_error[node.key], error)
+        if self.check_accumulators:
+            change = tf.cast(as_frames(value - previous), "float64")
+            for stage in node.stages:
+                change = stage.apply(change, tf.constant(stage.kernel, "float64"))
+            accumulated = state[node.key + "/accumulator"] + tf.reshape(change, output.shape)
+            new[node.key + "/accumulator"] = accumulated
+            linear = tf.cast(accumulated, "float32")
+            if getattr(node.layer, "use_bias", False):
+                linear = linear + node.layer.bias
+            if getattr(node.layer, "activation", None) is not None:
+                linear = node.layer.activation(linear)
+            distance = tf.abs(linear - tf.cast(output, "float32"))
+            errors.append(tf.cast(tf.reduce_max(distance), "float64") if distance.shape.num_elements() else
+                          tf.constant(0.0, tf.float64))
         return output

@@ -186,7 +186,9 @@ def test_repeated_calls_reuse_the_counter_until_kernel_zeros_change():
     clips = np.ones((1, 2, 6, 6, 1), "float32")
     first = count_macs(model, clips).total("both")
     counter = count._COUNTERS[model][1]
+    assert not counter.compiled  # the first call runs the model eagerly
     assert count_macs(model, clips).total("both") == first and count._COUNTERS[model][1] is counter
+    assert counter.compiled  # used again: the probe runs compiled, with the same counts
     layer.kernel.assign(np.where(np.arange(2) == 0, 0.0, layer.kernel.numpy()))  # prune one filter
     assert count_macs(model, clips).total("both") == first / 2
 

@@ -98,6 +98,9 @@ def test_streaming_state_and_reset():
     engine = DeltaInference(model)
     outputs = [np.asarray(engine.step(clips[0, t])) for t in range(3)]
     np.testing.assert_allclose(outputs[-1], np.asarray(model(clips)), rtol=1e-4, atol=1e-5)
+    assert engine._step.experimental_get_tracing_count() == 1  # one compiled function for every frame
+    with pytest.raises(ValueError, match=r"a frame of batch 2 after frames of batch 1; call reset\(\)"):
+        engine.step(clips[[0, 0], 0])
     engine.reset()
     np.testing.assert_allclose(np.asarray(engine.step(clips[0, 0])), np.asarray(model(clips[:, :1].repeat(3, 1))),
                                rtol=1e-4, atol=1e-5)
@@ -140,7 +143,7 @@ def test_deep_plain_net_on_a_long_real_clip_is_exact(memory, real_clip):
     # 13 convolutions and 64 real frames: the engine must not drift from the forward pass.
     model = vgg_like(frames=64, size=32, memory=memory, step=0.05)
     clips = read_clip(real_clip, 64, (32, 32))[None]
-    engine = DeltaInference(model)
+    engine = DeltaInference(model, check_accumulators=True)
     outputs = engine.run(clips)
     # The unquantised output layer may differ by a float32 ulp (a convolution's rounding depends on the
     # batch shape: B frames here, B*T in the forward pass); every quantised value upstream is identical,
