@@ -16,7 +16,8 @@ kernels). Before timing it checks, on the first clip, that
 the runtime's outputs match the forward pass and that its MAC counts equal `count_macs`.
 
 Scene cuts: ``cut`` alternates the frames of two clips, so every frame is a scene cut; the runtime must
-then fall back to dense and not be much slower (target >= 0.9x).
+then fall back to dense and not be much slower (target >= 0.9x). ``static`` repeats the first clip's first
+frame: nothing changes after frame 0, so its time is the runtime's floor, what it costs to find no change.
 
     python benchmarks/streaming_speed.py [--sizes 96,192] [--steps 8,32] [--frames 12] [--repeats 2]
     python benchmarks/streaming_speed.py --model RUN_FOLDER_OR_KERAS_FILE     # a trained clip model instead
@@ -103,7 +104,7 @@ def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repe
     runtime = next(iter(runtimes.values()))
     dense_macs = sum(runtime.dense_macs.values()) * (clip.shape[1] - 1)
     return {**{name: np.median(t, axis=0) for name, t in times.items()}, "shares": shares,
-            "reduction": dense_macs / max(later(counter.macs), 1),
+            "reduction": dense_macs / later(counter.macs) if later(counter.macs) else np.inf,
             "executed": dense_macs / max(later(runtime.executed_macs), 1)}
 
 
@@ -112,9 +113,13 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
     from delta_keras.frames import geometry  # noqa: PLC0415
 
     model = sparsify(hed_edge_detector(size, size), frames=None, step_init=step, granularity="layer")
-    print(f"HED {size}x{size}, step {step:g}: the change between frames 0 and 1, one layer at a time")
+    if names == ["all"]:
+        names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)]
+    print(f"HED {size}x{size}, step {step:g}: the change between frames 0 and 1, one layer at a time; 'per MAC': the "
+          f"sparse kernel's time per MAC it executes over the dense convolution's")
     print(f"{'layer':<13} {'input':>14} | {'elements':>8} {'pixels':>6} {'tiles':>6} | "
-          f"{'dense':>8} {'sparse':>8} {'x':>6}")
+          f"{'dense':>8} {'sparse':>8} {'x':>6} {'per MAC':>8}")
+    totals = {"dense": 0.0, "sparse": 0.0}
     for name in names:
         layer = model.get_layer(name)
         inputs = np.asarray(keras.Model(model.inputs[0], layer.input)(clip[:, :2]))
@@ -127,7 +132,10 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
         grid = (-(-shape[0] // 8), -(-shape[1] // 8))
         tiles = np.pad(reach, [(0, grid[0] * 8 - shape[0]), (0, grid[1] * 8 - shape[1])])
         tiles = tiles.reshape(grid[0], 8, grid[1], 8).any(axis=(1, 3))
-        kernel = SparseConv(layer, shape, 1, geometry.stages(layer, shape)[0].fan_out(False), dense_above=1.0)
+        fan_out = geometry.stages(layer, shape)[0].fan_out(False)
+        kernel = SparseConv(layer, shape, 1, fan_out, dense_above=1.0)
+        macs = int(np.sum(np.asarray(fan_out) * changed))
+        dense_macs = int(np.prod(layer.compute_output_shape((1, *shape))[1:3])) * int(np.prod(layer.kernel.shape))
         dense = tf.function(lambda x: layer.convolution_op(x, layer.kernel))
         value = tf.constant(frames[1])
 
@@ -145,9 +153,13 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
             for _ in range(repeats):
                 function()
             times[label] = (time.perf_counter() - started) / repeats
+        totals = {label: totals[label] + times[label] for label in totals}
+        per_mac = (times["sparse"] / max(macs, 1)) / (times["dense"] / dense_macs)
         print(f"{name:<13} {'x'.join(map(str, shape)):>14} | {changed.mean():>8.2%} {pixels.mean():>6.1%} "
               f"{tiles.mean():>6.1%} | {times['dense'] * 1e3:>6.2f}ms {times['sparse'] * 1e3:>6.2f}ms "
-              f"{times['dense'] / times['sparse']:>5.2f}x")
+              f"{times['dense'] / times['sparse']:>5.2f}x {per_mac:>7.1f}x")
+    print(f"{'all':<13} {'':>14} | {'':>8} {'':>6} {'':>6} | {totals['dense'] * 1e3:>6.2f}ms "
+          f"{totals['sparse'] * 1e3:>6.2f}ms {totals['dense'] / totals['sparse']:>5.2f}x")
 
 
 def cut_statistics(size: int, frames: int) -> None:
@@ -166,11 +178,18 @@ HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>7} {'fused':>7} {'spe
           f"{'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'rest':>5}")
 
 
-def compare(model, size, step: str, clips: dict, args) -> list[float]:
-    """Checks the runtime on the first clip, then prints one row per clip and one for a cut on every frame: the
+def times_fewer(ratio: float) -> str:
+    """A MAC reduction as printed: ``19.1x``, or ``all`` where no MAC was left."""
+    return "all" if np.isinf(ratio) else f"{ratio:.1f}x"
+
+
+def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]:
+    """Checks the runtime on the first clip, then prints one row per clip, one for the first clip's frame 0
+    repeated (no change after frame 0: the runtime's floor) and one for a cut on every frame: the
     dense forward pass, the runtime with fused sparse layers and without (``fuse=False``: every convolution
     compares its input with the previous frame's, and the other layers run in TensorFlow), side by side.
-    Returns the fused runtime's speedup of each clip (the cut excluded)."""
+    Returns ``{"unfused": [...], "fused": [...]}``: each runtime's speedup on each clip (the static and cut rows
+    excluded)."""
     names = list(clips)
     dense = tf.function(lambda frames: model(frames, training=False))
     checked = DeltaRuntime(model, dense_above=args.dense_above)
@@ -178,19 +197,22 @@ def compare(model, size, step: str, clips: dict, args) -> list[float]:
     runtimes = {"fused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False, fuse=True),
                 "unfused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)}
     rows = [*clips.items()]
+    # The runtime's floor: nothing changes after frame 0 (the first clip's first frame again and again).
+    rows.append(("static: frame 0 repeated", np.repeat(clips[names[0]][:, :1], args.frames, axis=1)))
     if args.cut:
         rows.append(("cut: every frame (alternating 2 clips)",
                      np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]))
-    speedups = []
+    speedups = {"unfused": [], "fused": []}
     for name, clip in rows:
         result = measure(runtimes, checked, dense, clip, args.repeats)
         ms = {key: result[key][1:].mean() * 1e3 for key in ("dense", "fused", "unfused")}
         fused, unfused = result["shares"]["fused"], result["shares"]["unfused"]
-        if not name.startswith("cut"):
-            speedups.append(ms["dense"] / ms["fused"])
+        if not name.startswith(("cut", "static")):
+            for runtime in speedups:
+                speedups[runtime].append(ms["dense"] / ms[runtime])
         print(f"{size:>4} {step:>5} {name[:28]:<28} {ms['dense']:>7.1f} {ms['fused']:>7.1f} "
               f"{ms['dense'] / ms['fused']:>6.2f}x {ms['unfused']:>7.1f} {ms['dense'] / ms['unfused']:>6.2f}x "
-              f"{result['reduction']:>6.1f}x {result['executed']:>9.1f}x | fused: {fused['changes']:>7.0%} "
+              f"{times_fewer(result['reduction']):>7} {times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} "
               f"{fused['multiply']:>8.0%} {fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
               f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {1 - sum(unfused.values()):>5.0%}")
     return speedups
@@ -210,7 +232,8 @@ def main() -> None:
                         help=f"every clip of {FOOTAGE} instead of --clips, and the mean speedup over them")
     parser.add_argument("--no-cut", dest="cut", action="store_false", help="skip the scene-cut-every-frame row")
     parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
-                        help="measure these HED layers alone (at the last size and step, on the first clip)")
+                        help="measure these HED layers alone (at the last size and step, on the first clip; 'all': "
+                             "every 3x3 convolution)")
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
     parser.add_argument("--model", help="benchmark this trained clip model instead of HED (a .keras file or a run "
                                         "folder; deployed with strip_sparsity, clips at its input size)")
@@ -255,8 +278,9 @@ def main() -> None:
             model = strip_sparsity(sparsify(image_model, frames=None, step_init=step / 2 if args.memory else step,
                                             granularity="layer", memory=args.memory))
             speedups = compare(model, size, f"{step:g}", clips, args)
-            print(f"  mean speedup (fused) over the {len(speedups)} clips at {size}, step {step:g}: "
-                  f"{np.mean(speedups):.2f}x (geometric {np.exp(np.mean(np.log(speedups))):.2f}x)")
+            means = ", ".join(f"{runtime} {np.mean(s):.2f}x (geometric {np.exp(np.mean(np.log(s))):.2f}x, "
+                              f"{min(s):.2f}-{max(s):.2f}x)" for runtime, s in speedups.items())
+            print(f"  mean speedup over the {len(speedups['unfused'])} clips at {size}, step {step:g}: {means}")
     os._exit(0)  # numba's and TensorFlow's thread pools can hold up the interpreter's shutdown
 
 
