@@ -46,7 +46,8 @@ class DeltaInference:
     them once per clip). Recurrent layers, nested models, `DeltaActivation(output="delta")` and layers
     of unknown kind raise `NotImplementedError` naming the layer.
 
-    Each frame is one call of a compiled TensorFlow function (traced once per batch size).
+    On TensorFlow each frame is one call of a compiled function (traced once per batch size); on the other
+    backends the frames run eagerly.
 
     Args:
         model: a clip model, input ``(batch, frames, ...)``.
@@ -70,8 +71,9 @@ class DeltaInference:
         self._handlers = {"mac": self._mac, "memory": self._memory, "previous_frame": self._previous_frame,
                           "time_mean": self._time_mean}
         # One frame is one call of a compiled function (traced once per batch size): the state goes in and out
-        # as a dict of tensors.
-        self._step = tf.function(self._run_frame, autograph=False)
+        # as a dict of tensors. Another backend's layers run eagerly on the TensorFlow tensors' values.
+        compiled = keras.backend.backend() == "tensorflow"
+        self._step = tf.function(self._run_frame, autograph=False) if compiled else self._run_frame
         self.reset()
 
     def reset(self) -> None:

@@ -1,5 +1,9 @@
 """DeltaInference: same outputs as the forward pass, and exactly the MACs count_macs reports for zero_delta."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -164,3 +168,30 @@ def test_memory_mode_engine_equals_forward_and_count():
     assert all(layer.memory for layer in model.layers if isinstance(layer, DeltaActivation))
     _check_engine(model, smooth_clips(2, 5, 16, rng))
     _check_engine(strip_sparsity(model), smooth_clips(2, 5, 16, rng))
+
+
+ON_JAX = """
+import numpy as np, keras
+from delta_keras import sparsify
+from delta_keras.sim import count_macs
+from delta_keras.sim.engine import DeltaInference
+assert keras.backend.backend() == "jax"
+image = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+model = sparsify(image, frames=3, step_init=0.25)
+clips = np.random.default_rng(0).random((1, 3, 8, 8, 3)).astype("float32")
+engine = DeltaInference(model)
+np.testing.assert_allclose(engine.run(clips), np.asarray(model(clips)), atol=1e-6)
+assert engine.macs == {layer.name: layer.macs("zero_delta").tolist() for layer in count_macs(model, clips).layers}
+print("OK")
+"""
+
+
+@pytest.mark.slow
+def test_the_engine_runs_eagerly_on_jax(tmp_path):
+    # Compiled with tf.function only on TensorFlow: JAX's layers cannot run inside a TensorFlow graph.
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", ON_JAX], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
