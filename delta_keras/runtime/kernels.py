@@ -90,9 +90,11 @@ def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
 
 
 @njit
-def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched):  # pragma: no cover
+def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched,
+                 output):  # pragma: no cover
     """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
-    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``.
+    ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
+    writes the row rounded to float32 into ``output`` (unless it is empty).
     The kernel is float32 (half the bytes a deep layer's weights stream through the caches) and each weight is
     widened to float64 in the multiply, so products and sums are those of a float64 kernel."""
     batch, out_h, out_w, filters = accumulator.shape
@@ -122,6 +124,10 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                         touched[b, oy, ox] = 1
                         for f in range(filters):
                             accumulator[b, oy, ox, f] += d * np.float64(kernel[i, j, c, f])
+        if output.size:  # the row rounded to float32 while it is in cache (an empty ``output``: not wanted)
+            for ox in range(out_w):
+                for f in range(filters):
+                    output[b, oy, ox, f] = np.float32(accumulator[b, oy, ox, f])
 
 
 class SparseConv:
@@ -202,23 +208,25 @@ class SparseConv:
         started = time.perf_counter()
         macs, dense, changes = self._changes(value)
         listed = time.perf_counter()
+        # A fused layer hands its outputs on as lists (and copies of those that layers read whole); otherwise the
+        # accumulator rounded to float32 (a new array, written by the multiply pass row by row). On a dense frame
+        # the caller computes the output, and empty arrays save those copies.
+        empty = np.zeros((0,) * self.accumulator.ndim, np.float32)
+        summed = empty
         if not dense:
             if self.recomputed is not None:  # the last dense output, kept uncopied until now
                 self.accumulator[:] = self.recomputed
                 self.recomputed = None
+            if self.epilogue is None:
+                summed = np.empty(self.accumulator.shape, np.float32)
             _add_changes(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
-                         self.offsets, self.dilation, self.touched)
+                         self.offsets, self.dilation, self.touched, summed)
         multiplied = time.perf_counter()
         if not dense:
             self._run_epilogue(every=False)
         self.seconds["changes"] += listed - started
         self.seconds["multiply"] += multiplied - listed
         self.seconds["epilogue"] += time.perf_counter() - multiplied
-        empty = np.zeros((0,) * self.accumulator.ndim, np.float32)
-        # A fused layer hands its outputs on as lists (and copies of those that layers read whole); otherwise the
-        # accumulator rounded to float32 (a new array). On a dense frame the caller computes the output, and empty
-        # arrays save those copies.
-        summed = self.accumulator.astype(np.float32) if not dense and self.epilogue is None else empty
         wholes = [empty] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
         whole = self.source.value.copy() if dense and self.source is not None else empty
