@@ -68,6 +68,7 @@ class DeltaInference:
         self.model = model
         self.time = model.inputs[0].shape[1]
         self.check_accumulators = check_accumulators
+        self._frame: _Frame | None = None  # the frame being traced (or run eagerly)
         self._handlers = {"mac": self._mac, "memory": self._memory, "previous_frame": self._previous_frame,
                           "time_mean": self._time_mean}
         # One frame is one call of a compiled function (traced once per batch size): the state goes in and out
