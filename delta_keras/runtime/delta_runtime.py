@@ -59,9 +59,9 @@ class DeltaRuntime:
             convolution a list of changes instead of a frame to compare; the same outputs and MAC counts. Off by
             default: on 2 cores it has not been faster yet (docs/runtime.md, "Fused sparse layers").
         min_fan_out: a convolution whose input elements each trigger fewer MACs (kernel height x width x filters
-            / strides) runs densely: comparing an element costs about 0.7 ns, a MAC of the dense convolution about
-            0.005 ns on 2 cores (HED, `benchmarks/streaming_speed.py`), so below about 130 listing the changes
-            alone costs more than the whole dense layer (HED's 1x1 side outputs: 1).
+            / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
+            of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
+            1x1 side outputs to one channel: 1 MAC per element).
 
     Attributes:
         fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).
