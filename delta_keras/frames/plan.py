@@ -205,6 +205,18 @@ class FramePlan:
             shapes[id(tensor)] = (batch_size, 1, *tail) if self.clip_level[id(tensor)] else (batch_size, *tail)
         return shapes
 
+    def state_shapes(self, batch_size: int) -> dict[str, tuple]:
+        """Per stateful node (by key), the shape of what it keeps between frames for ``batch_size`` clips: its
+        input at the previous frame (``mac``, ``previous_frame``), what it last sent (``memory``) or a running sum,
+        which has no time axis (``time_mean``)."""
+        shapes = self.frame_shapes(batch_size)
+        states = {}
+        for node in self.nodes:
+            if node.kind in ("mac", "memory", "previous_frame", "time_mean"):
+                shape = shapes[id(node.input)]
+                states[node.key] = (shape[0], *shape[2:]) if node.kind == "time_mean" else shape
+        return states
+
     def run(self, frame, handlers: Mapping[str, Callable[[FrameNode, dict], object]],
             overrides: Mapping[int, Callable[[FrameNode, dict], object]] | None = None) -> dict:
         """Runs one frame ``(batch, ...)`` through the nodes: views and `STATELESS` kinds here, each of `HANDLED`

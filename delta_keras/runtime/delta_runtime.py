@@ -82,7 +82,7 @@ class DeltaRuntime:
             raise ValueError(f"cut_above must be >= 0, got {cut_above!r}")
         self.plan = FramePlan(model, "DeltaRuntime")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
-        shapes = self.plan.frame_shapes(batch_size)
+        shapes, state_shapes = self.plan.frame_shapes(batch_size), self.plan.state_shapes(batch_size)
         self._state, self._kernels = {}, {}
         # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
         self.dense_macs: dict[str, int] = {}
@@ -104,10 +104,7 @@ class DeltaRuntime:
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
             elif node.kind in ("previous_frame", "time_mean", "memory"):
-                shape = shapes[id(node.input)]
-                # A running sum over time has no time axis.
-                shape = (shape[0], *shape[2:]) if node.kind == "time_mean" else shape
-                self._state[node.key] = tf.Variable(tf.zeros(shape), trainable=False)
+                self._state[node.key] = tf.Variable(tf.zeros(state_shapes[node.key]), trainable=False)
         for reader, (producer, which) in self.fusion.sources.items():
             self._kernels[reader].source = getattr(self._kernels[producer], which)
         for producer, wholes in self.fusion.whole.items():

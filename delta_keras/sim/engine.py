@@ -126,16 +126,12 @@ class DeltaInference:
 
     def _zero_state(self, batch: int) -> dict:
         """Every state at zero for ``batch`` clips: what each stateful node keeps between frames."""
-        shapes = self.plan.frame_shapes(batch)
-        state = {self._FRAMES: tf.zeros((batch,), "int32")}  # frames since reset
-        for node in self.plan.nodes:
-            shape = shapes[id(node.input)] if node.node.input_tensors else None
-            if node.kind in ("mac", "memory", "previous_frame"):
-                state[node.key] = tf.zeros(shape)  # the input at the previous frame / what was sent / last frame
-            elif node.kind == "time_mean":
-                state[node.key] = tf.zeros((shape[0], *shape[2:]))  # the running sum
-            if node.kind == "mac" and self.check_accumulators:
-                state[node.key + "/accumulator"] = tf.zeros(shapes[id(node.output)], "float64")
+        state = {key: tf.zeros(shape) for key, shape in self.plan.state_shapes(batch).items()}
+        state[self._FRAMES] = tf.zeros((batch,), "int32")  # frames since reset
+        if self.check_accumulators:
+            shapes = self.plan.frame_shapes(batch)
+            for key, node in self.plan.mac_nodes.items():
+                state[key + "/accumulator"] = tf.zeros(shapes[id(node.output)], "float64")
         return state
 
     def _run_frame(self, frame, state: dict):
