@@ -227,12 +227,19 @@ class FramePlan:
         for node in self.nodes:
             if id(node) in overrides:
                 output = overrides[id(node)](node, values)
-            elif node.kind in VIEWS:
-                output = VIEWS[node.kind](values[id(node.input)])
+            elif node.kind in HANDLED:
+                output = handlers[node.kind](node, values)
             else:
-                output = (handlers[node.kind] if node.kind in HANDLED else STATELESS[node.kind])(node, values)
+                output = self.evaluate(node, values)
             values[id(node.output)] = output
         return values
+
+    @staticmethod
+    def evaluate(node: FrameNode, values: dict):
+        """The output of a node without state (a view or a `STATELESS` kind) on the frame's ``values``."""
+        if node.kind in VIEWS:
+            return VIEWS[node.kind](values[id(node.input)])
+        return STATELESS[node.kind](node, values)
 
     def output(self, values: dict):
         return values[id(self.model.outputs[0])]

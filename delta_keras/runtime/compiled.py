@@ -10,10 +10,14 @@ except ImportError:  # optional: pip install 'delta_keras[runtime]'
 
 def njit(function=None, parallel: bool = True, fastmath: bool = True):
     """numba's compiler (cached; multi-threaded loops with ``parallel``), or the plain function without numba.
-    ``fastmath=False`` where a kernel must reproduce float32 arithmetic exactly (no reassociation, no reciprocals)."""
+    ``fastmath=False`` where a kernel must reproduce float32 arithmetic exactly (no reassociation, no reciprocals).
+    Division follows NumPy (a zero divisor gives inf or nan, as in TensorFlow) rather than raising as in Python:
+    the check for a zero divisor keeps a loop that divides from being vectorised."""
     if function is None:
         return lambda f: njit(f, parallel, fastmath)
-    return numba.njit(parallel=parallel, fastmath=fastmath, cache=True)(function) if numba else function
+    if numba is None:
+        return function
+    return numba.njit(parallel=parallel, fastmath=fastmath, error_model="numpy", cache=True)(function)
 
 
 @njit(parallel=False)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
-from delta_keras.runtime.fused import Fusion, fuse as fuse_plan
+from delta_keras.runtime.fused import Fusion, FusedChain, fuse as fuse_plan, output_pass_chains
 from delta_keras.runtime.kernels import SparseConv, delta_kernel, kernel_class
 
 
@@ -92,13 +92,16 @@ class DeltaRuntime:
         convolutions = {key for key, node in self.plan.mac_nodes.items()
                         if kernel_class(node.layer, frame_shapes[key], min_fan_out) is SparseConv}
         self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
+        # Unfused: the ReLU and per-frame quantiser after a convolution run in its output pass, not in TensorFlow.
+        self.finishes = {} if fuse else output_pass_chains(self.plan, convolutions)
         for node in self.plan.nodes:
             if node.kind == "mac":
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
                 frame_shape = frame_shapes[node.key]
-                chain = self.fusion.chains.get(node.key)
+                chain, finish = self.fusion.chains.get(node.key), self.finishes.get(node.key)
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), dense_above,
-                                      count_macs, chain.epilogue if chain else None, min_fan_out)
+                                      count_macs, chain.epilogue if chain else None, min_fan_out,
+                                      finish.epilogue if finish else None)
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
@@ -211,8 +214,9 @@ class DeltaRuntime:
             return output
 
         # On a frame run densely as a whole the epilogues' layers run in TensorFlow like the others.
+        chains = [*self.fusion.chains.values(), *self.finishes.values()]
         absorbed = {} if whole_frame_dense else {id(n): lambda n, values: fused[id(n.output)]
-                                                 for chain in self.fusion.chains.values() for n in chain.absorbed}
+                                                 for chain in chains for n in chain.absorbed}
         values = self.plan.run(frame, {**self._handlers, "mac": mac}, absorbed)
         output = self.plan.output(values)
         if handed:
@@ -249,6 +253,13 @@ class DeltaRuntime:
                 tensor = chain.out if which == "out" else chain.pooled
                 fused[tensor] = tf.reshape(whole, self._shapes[tensor])
             return fused.get(id(node.output), token), counted, executed
+        finish = self.finishes.get(node.key)
+        if finish is not None:
+            output, counted, executed = kernel.update(value, lambda full: self._finish(node, finish, full))
+            finished = tf.reshape(output, self._shapes[finish.out])
+            for absorbed in finish.absorbed:  # read by nobody but the last, the chain's output
+                fused[id(absorbed.output)] = finished
+            return (finished if finish.out == id(node.output) else self._mac_output(node, output)), counted, executed
         if kernel is not None:
             output, counted, executed = kernel.update(value)
             return self._mac_output(node, output), counted, executed
@@ -257,6 +268,14 @@ class DeltaRuntime:
         previous.assign(value)
         output = graph_lib.call_node(node.node, values)
         return output, counted, tf.constant(self.dense_macs[node.key], tf.int64)
+
+    def _finish(self, node: FrameNode, chain: FusedChain, output):
+        """The layers of an output-pass epilogue (``chain``, after MAC ``node``) run in TensorFlow, as the dense
+        model runs them, on the activated ``output`` of a frame computed densely; ``output``'s shape kept."""
+        value = self._mac_output(node, output)
+        for absorbed in chain.absorbed:
+            value = self.plan.evaluate(absorbed, {id(absorbed.input): value})
+        return tf.reshape(value, output.shape)
 
     # ------------------------------------------------------------------ the plan's other handlers
     def _memory(self, node: FrameNode, values: dict):

@@ -148,29 +148,37 @@ class Epilogue:
     pool_strides: tuple | None = None
     pool_padding: str = "valid"
 
+    @property
+    def step_array(self) -> np.ndarray:
+        """The per-channel steps (or thresholds) the kernels read, float32; empty where nothing is quantised."""
+        return np.zeros(0, np.float32) if self.mode == KEEP else np.ascontiguousarray(self.steps, np.float32)
+
     def outputs(self, shape: tuple) -> tuple[ChangeList, ChangeList | None]:
-        """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output;
-        also fixes the kernels' constant arguments for that shape (once, not every frame)."""
+        """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output."""
         batch, height, width, channels = shape
-        self._steps = np.ascontiguousarray(np.broadcast_to(
-            np.asarray(1.0 if self.steps is None else self.steps, np.float32), (channels,)))
         if self.pool is None:
             return ChangeList(shape), None
         pooled = [(size - window) // stride + 1 if self.pool_padding == "valid" else -(-size // stride)
                   for size, window, stride in zip((height, width), self.pool, self.pool_strides)]
-        self._pooling = (np.asarray(self.pool, np.int64), np.asarray(self.pool_strides, np.int64),
-                         np.asarray([leading_padding(size, window, stride, 1, self.pool_padding) for size, window, stride
-                                     in zip((height, width), self.pool, self.pool_strides)], np.int64))
         return ChangeList(shape), ChangeList((batch, *pooled, channels))
 
+    def pooling(self, shape: tuple) -> tuple:
+        """`pool_changes`' constant arguments for a ``shape`` output (window, strides, leading padding), or ()
+        without a pooling."""
+        if self.pool is None:
+            return ()
+        return (np.asarray(self.pool, np.int64), np.asarray(self.pool_strides, np.int64),
+                np.asarray([leading_padding(size, window, stride, 1, self.pool_padding) for size, window, stride
+                            in zip(shape[1:3], self.pool, self.pool_strides)], np.int64))
+
     def run(self, accumulator: np.ndarray, touched: np.ndarray, every: bool, out: ChangeList,
-            pooled: ChangeList | None) -> int:
-        """Evaluates the epilogue where ``touched`` (everywhere with ``every``), on the lists `outputs` made;
-        returns the changes listed."""
-        listed = emit_changes(accumulator, touched, every, self.relu, self.mode, self._steps, out.value, out.index,
-                              out.change, out.count)
+            pooled: ChangeList | None, pooling: tuple = ()) -> int:
+        """Evaluates the epilogue where ``touched`` (everywhere with ``every``), on the lists `outputs` made
+        (``pooling``: `pooling` of the output's shape); returns the changes listed."""
+        listed = emit_changes(accumulator, touched, every, self.relu, self.mode, self.step_array, out.value,
+                              out.index, out.change, out.count)
         if pooled is not None:
-            pool_changes(out.value, pooled.value, *self._pooling, every, out.index, out.count, pooled.index,
+            pool_changes(out.value, pooled.value, *pooling, every, out.index, out.count, pooled.index,
                          pooled.change, pooled.count)
         return int(listed)
 
@@ -201,12 +209,14 @@ def _steps(layer, channels: int) -> np.ndarray | None:
     return np.broadcast_to(steps, (channels,)).copy() if steps.size in (1, channels) and steps.ndim <= 1 else None
 
 
-def fused_chains(plan, convolutions: set) -> dict[str, FusedChain]:
+def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, FusedChain]:
     """The epilogue of each convolution of ``plan`` (by node key) that `SparseConv` runs (``convolutions``): the
     frame-wise layers the registry names a fused ``runtime_kernel`` for ("relu", "quantize", "max_pool2d"), in
     this order (ReLU, then a per-frame quantiser or a memory threshold, then a max pooling), with views between
     them; each but the pooling the only reader of the tensor before it. A convolution whose own activation is
-    neither linear nor ReLU has none."""
+    neither linear nor ReLU has none. Without ``lists`` (an epilogue in the convolution's output pass, which
+    evaluates every output and hands on the whole frame): only the elementwise layers without state, ReLU and
+    a per-frame quantiser."""
     readers: dict[int, list] = {}
     for node in plan.nodes:
         for tensor in node.node.input_tensors:
@@ -231,13 +241,15 @@ def fused_chains(plan, convolutions: set) -> dict[str, FusedChain]:
                 steps = _steps(reader.layer, channels)
                 if steps is None:
                     break
+                if reader.kind == "memory" and not lists:
+                    break
                 epilogue.mode, epilogue.steps = (MEMORY if reader.kind == "memory" else QUANTIZE), steps
             else:
                 break
             absorbed.append(reader)
             tensor = id(reader.output)
         pooled = None
-        pools = [r for r in readers.get(tensor, []) if _kernel_name(r.layer) == "max_pool2d"
+        pools = [r for r in readers.get(tensor, []) if lists and _kernel_name(r.layer) == "max_pool2d"
                  and r.layer.data_format == "channels_last" and not r.time_distributed]
         if pools:
             pool = pools[0]
@@ -285,6 +297,14 @@ def fuse(plan, convolutions: set) -> Fusion:
             return Fusion(chains, sources, whole)
         for key in idle:
             del chains[key]
+
+
+def output_pass_chains(plan, convolutions: set) -> dict[str, FusedChain]:
+    """The `fused_chains` without lists that do something (a ReLU, or a quantiser): evaluated in the output pass
+    of an unfused convolution (`delta_keras.runtime.kernels.SparseConv`), while each output row is in cache,
+    instead of as whole-frame layers after it."""
+    chains = fused_chains(plan, convolutions, lists=False)
+    return {key: chain for key, chain in chains.items() if chain.epilogue.relu or chain.epilogue.mode != KEEP}
 
 
 def _kernel_name(layer) -> str | None:

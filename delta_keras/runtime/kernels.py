@@ -89,12 +89,31 @@ def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
     return changed / len(range(0, after.size, stride))
 
 
+@njit(parallel=False, fastmath=False)
+def _finish_row(accumulator, output, relu, steps):  # pragma: no cover (compiled)
+    """One output row: the accumulator rounded to float32, then the layers of an output-pass epilogue, in the
+    dense layers' own float32 arithmetic (no fast-math): a ReLU, and with ``steps`` (one per channel; empty:
+    none) a quantiser, ``step * rint(x / step)``."""
+    width, filters = accumulator.shape
+    for ox in range(width):  # one branch-free (vectorised) pass over the channels per layer
+        values, row = output[ox], accumulator[ox]
+        for f in range(filters):
+            values[f] = np.float32(row[f])
+        if relu:
+            for f in range(filters):
+                values[f] = max(values[f], np.float32(0.0))
+        if steps.size:
+            for f in range(filters):
+                values[f] = np.float32(np.rint(values[f] / steps[f])) * steps[f]
+
+
 @njit
-def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched,
+def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
                  output):  # pragma: no cover
     """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
     ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
-    writes the row rounded to float32 into ``output`` (unless it is empty).
+    writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
+    (``relu``, ``steps``: `_finish_row`).
     The kernel is float32 (half the bytes a deep layer's weights stream through the caches) and each weight is
     widened to float64 in the multiply, so products and sums are those of a float64 kernel."""
     batch, out_h, out_w, filters = accumulator.shape
@@ -124,10 +143,8 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                         touched[b, oy, ox] = 1
                         for f in range(filters):
                             accumulator[b, oy, ox, f] += d * np.float64(kernel[i, j, c, f])
-        if output.size:  # the row rounded to float32 while it is in cache (an empty ``output``: not wanted)
-            for ox in range(out_w):
-                for f in range(filters):
-                    output[b, oy, ox, f] = np.float32(accumulator[b, oy, ox, f])
+        if output.size:  # the row finished while it is in cache (an empty ``output``: not wanted)
+            _finish_row(accumulator[b, oy], output[b, oy], relu, steps)
 
 
 class SparseConv:
@@ -136,7 +153,8 @@ class SparseConv:
     Its input changes come from a comparison of the input with the previous frame's, or, with ``source``, from
     the `ChangeList` a fused producer emitted (no comparison). With an ``epilogue`` (`delta_keras.runtime.fused`)
     the frame-wise layers after it run here, only at the outputs a change touched, and emit ``out`` (and
-    ``pooled``): the change lists its consumers read.
+    ``pooled``): the change lists its consumers read. Without one, its output is handed on whole, through the
+    ``finish`` layers (a ReLU and a per-frame quantiser) evaluated in the output pass.
 
     The kernel's weights are read once: rebuild the runtime after changing them.
 
@@ -148,10 +166,12 @@ class SparseConv:
         dense_above: share of changed input elements above which the layer is recomputed densely.
         counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison).
         epilogue: the fused frame-wise layers after it, or None.
+        finish: the elementwise layers after it evaluated in its output pass (`Epilogue` without state or
+            pooling; its ``relu`` stands for the convolution's own activation too), or None.
     """
 
     def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
-                 counts: bool = True, epilogue: Epilogue | None = None):
+                 counts: bool = True, epilogue: Epilogue | None = None, finish: Epilogue | None = None):
         self.layer, self.dense_above, self.counts = layer, dense_above, counts
         height, width, channels = frame_shape
         self.fan_out = np.ascontiguousarray(np.asarray(fan_out), np.int64)
@@ -169,8 +189,11 @@ class SparseConv:
         self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
         self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
         self.touched = np.zeros(out_shape[:3], np.uint8)
-        self.epilogue = epilogue
+        self.epilogue, self.finish = epilogue, finish
+        self.relu = finish is not None and finish.relu
+        self.steps = finish.step_array if finish else np.zeros(0, np.float32)
         self.out, self.pooled = epilogue.outputs(out_shape) if epilogue else (None, None)
+        self.pooling = epilogue.pooling(out_shape) if epilogue else ()
         self.first = True  # the first frame since reset: the epilogue evaluates every output
         self.dense_macs = int(np.prod(out_shape[1:-1])) * self.kernel.size * batch
         # Wall time in the kernel's passes: listing the changes, multiplying them in, the fused epilogue.
@@ -220,7 +243,7 @@ class SparseConv:
             if self.epilogue is None:
                 summed = np.empty(self.accumulator.shape, np.float32)
             _add_changes(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
-                         self.offsets, self.dilation, self.touched, summed)
+                         self.offsets, self.dilation, self.touched, self.relu, self.steps, summed)
         multiplied = time.perf_counter()
         if not dense:
             self._run_epilogue(every=False)
@@ -234,12 +257,14 @@ class SparseConv:
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:
-            self.epilogue.run(self.accumulator, self.touched, every or self.first, self.out, self.pooled)
+            self.epilogue.run(self.accumulator, self.touched, every or self.first, self.out, self.pooled, self.pooling)
             self.first = False
 
-    def update(self, value):
+    def update(self, value, finish=None):
         """Brings the layer's output up to date with its input ``value`` (B, H, W, C; with a ``source``, any
-        tensor the producer's update returned, for the order of the steps).
+        tensor the producer's update returned, for the order of the steps). With an output-pass epilogue,
+        ``finish`` evaluates its layers in TensorFlow on a densely computed frame (the activated output, shape
+        kept): the layers themselves, as the dense model runs them.
 
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
@@ -255,18 +280,20 @@ class SparseConv:
             full = self.summed(source)
             if self.epilogue is not None:
                 return tf.numpy_function(self._take_dense, [full], [tf.int64, *wholes_types])
+            output = finish(self.activate(full)) if self.finish else self.activate(full)
             with tf.control_dependencies([self.keep([self], [[source, full]])]):
-                return [tf.identity(full)]
+                return [tf.identity(output)]
 
         def sparse():
             if self.epilogue is not None:
                 return [macs, *wholes]
-            return [tf.ensure_shape(summed, self.accumulator.shape)]
+            output = tf.ensure_shape(summed, self.accumulator.shape)
+            return [output if self.finish else self.activate(output)]
 
         outputs = tf.cond(dense, recompute, sparse)
         executed = tf.where(dense, tf.constant(self.dense_macs, tf.int64), macs)
         if self.epilogue is None:
-            return self.activate(outputs[0]), macs, executed
+            return outputs[0], macs, executed
         shapes = {"out": self.out.value.shape, "pooled": None if self.pooled is None else self.pooled.value.shape}
         token, *wholes = outputs
         return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(self.wholes, wholes)]), macs, executed
@@ -391,9 +418,9 @@ def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None
 
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
-                 epilogue: Epilogue | None = None, min_fan_out: int = 0):
+                 epilogue: Epilogue | None = None, min_fan_out: int = 0, finish: Epilogue | None = None):
     """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame."""
     kernel = kernel_class(layer, frame_shape, min_fan_out)
     if kernel is SparseConv:
-        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue)
+        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue, finish)
     return kernel(layer, frame_shape, batch, fan_out, dense_above, counts) if kernel else None

@@ -7,6 +7,7 @@ import pytest
 from delta_keras import DeltaActivation, sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.runtime import DeltaRuntime
+from delta_keras.runtime.fused import KEEP, QUANTIZE
 from delta_keras.sim import count_macs
 from delta_keras.sim.engine import DeltaInference
 from delta_keras.data import read_clip
@@ -98,6 +99,21 @@ def test_fused_layers_hand_on_change_lists(memory):
     np.testing.assert_array_equal(runtime.run(clip), unfused.run(clip))
     assert runtime.macs == unfused.macs and runtime.executed_macs == unfused.executed_macs
     assert not unfused.fusion.chains
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_relu_and_quantiser_run_in_the_convolutions_output_pass(memory):
+    # Unfused, each convolution hands on its output whole, with the ReLU and the per-frame quantiser after it
+    # evaluated in its output pass (a memory threshold keeps state: it stays a layer of its own). The outputs
+    # equal the forward pass on sparse and dense frames alike (test_exact_on_every_convolution_geometry).
+    runtime = DeltaRuntime(dyadic_clip_model(memory=memory), dense_above=1.0, min_fan_out=0)
+    assert set(runtime.finishes) == {"same", "strided", "dilated", "pointwise"}
+    for key, chain in runtime.finishes.items():
+        assert chain.epilogue.relu and chain.epilogue.mode == (KEEP if memory else QUANTIZE)
+        assert chain.epilogue.pool is None and runtime._kernels[key].finish is chain.epilogue
+        layers = [type(node.layer).__name__ for node in chain.absorbed if node.kind not in ("fold", "unfold")]
+        assert layers == ["Activation"] + ([] if memory else ["DeltaActivation"])
+    assert not DeltaRuntime(dyadic_clip_model(), fuse=True, min_fan_out=0).finishes
 
 
 def test_convolutions_below_min_fan_out_run_densely_every_frame():

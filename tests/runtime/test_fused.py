@@ -26,7 +26,7 @@ def test_the_epilogue_equals_the_dense_layers_and_its_lists_rebuild_them(mode, p
         updated = accumulator + rng.normal(0, 2, shape) * (rng.random(shape) < 0.3)
         touched[:] = np.any(updated != accumulator, axis=-1)  # what the convolution kernel marks
         accumulator = updated
-        epilogue.run(accumulator, touched, t == 0, out, pooled)
+        epilogue.run(accumulator, touched, t == 0, out, pooled, epilogue.pooling(shape))
         expected = np.maximum(accumulator.astype(np.float32), 0)
         if mode == QUANTIZE:
             expected = (tf.round(expected / steps) * steps).numpy()
