@@ -156,6 +156,19 @@ class Stage:
             self._fan_out[skip_zero_weights] = tf.cast(np.round(gradient[0]), "int64")
         return self._fan_out[skip_zero_weights]
 
+    def fan_out_rows(self, skip_zero_weights: bool):
+        """`fan_out` as the weights `frame_counts` multiplies a mask's rows by: ``(rows, last axis)``, float32
+        where a row's sum stays below 2**24 (exact), else float64; made once, an eager constant that a compiled
+        count captures by reference and an eager one reuses."""
+        key = ("rows", skip_zero_weights)
+        if key not in self._fan_out:
+            fan_out = self.fan_out(skip_zero_weights).numpy()
+            rows = np.reshape(fan_out, (-1, fan_out.shape[-1]))
+            dtype = "float32" if rows.sum(axis=-1).max() < 2**24 else "float64"
+            with tf.init_scope():
+                self._fan_out[key] = tf.constant(rows, dtype)
+        return self._fan_out[key]
+
 
 def gradient_of_sum(apply: Callable, shape: tuple[int, ...], kernel: np.ndarray) -> np.ndarray:
     """``d sum(apply(x, kernel)) / dx`` at ``x = 1`` (NumPy), with the autodiff of Keras' backend, since
@@ -269,20 +282,16 @@ STAGE_BUILDERS = {"conv": _conv_stages, "depthwise": _depthwise_stages, "separab
                   "dense": _dense_stages, "recurrent": _recurrent_stages, "gru": _gru_stages}
 
 
-def frame_counts(mask, fan_out=None):
+def frame_counts(mask, fan_out_rows=None):
     """Per-sample, per-frame sums of a 0/1 float32 mask ``(N, T, *frame)``, each entry weighted by its
-    fan-out (int64 map of a frame) if given: ``(N, T)`` float64, exact.
+    fan-out if given (`Stage.fan_out_rows`): ``(N, T)`` float64, exact.
 
     Sums along a frame's last axis run in float32 (fast) when they cannot exceed 2**24, where float32
     integers stop being exact, and in float64 otherwise; the rest of the sum runs in float64.
     """
     rows = tf.reshape(mask, (*mask.shape[:2], -1, mask.shape[-1]))
-    if fan_out is not None:
-        fan_out = np.reshape(fan_out.numpy(), (-1, fan_out.shape[-1]))  # fan-out maps are eager constants
-        dtype = "float32" if fan_out.sum(axis=-1).max() < 2**24 else "float64"
-        with tf.init_scope():  # an eager tensor is captured by reference, not copied into the graph
-            fan_out = tf.constant(fan_out, dtype)
-        rows = tf.cast(rows, dtype) * fan_out
+    if fan_out_rows is not None:
+        rows = tf.cast(rows, fan_out_rows.dtype) * fan_out_rows
     return tf.reduce_sum(tf.cast(tf.reduce_sum(rows, axis=-1), "float64"), axis=2)
 
 
@@ -297,7 +306,7 @@ def changed_macs(stages: list[Stage], frame, previous):
         if stage.source is not None:
             now, before = stage.source(now), stage.source(before)
         changed = tf.cast(tf.not_equal(now, before), "float32")
-        total += tf.cast(tf.reduce_sum(frame_counts(changed, stage.fan_out(False))), tf.int64)
+        total += tf.cast(tf.reduce_sum(frame_counts(changed, stage.fan_out_rows(False))), tf.int64)
     return total
 
 

@@ -195,7 +195,7 @@ class FramePlan:
         for node in self.mac_nodes.values():
             node.stages = geometry.stages(node.layer, shapes[id(node.input)][2 if node.time_distributed else 1:])
             for stage in node.stages:
-                stage.fan_out(False)
+                stage.fan_out_rows(False)
 
     def frame_shapes(self, batch_size: int) -> dict[int, tuple]:
         """The shape of every tensor of the graph for one frame of ``batch_size`` clips, by tensor id."""

@@ -130,7 +130,7 @@ def _prepare(probe: _Probe, values: dict, samples: int, frames: int) -> None:
         try:
             site.stages = geometry.stages(site.layer, frame_shape)
             for stage in site.stages:  # computed eagerly now, captured as constants when counting
-                stage.fan_out(False), stage.fan_out(True)
+                stage.fan_out_rows(False), stage.fan_out_rows(True)
         except geometry.UncountableLayer as error:
             probe.uncounted[site.key] = str(error)
 
@@ -143,9 +143,9 @@ def _count_stage(sequence, stage: geometry.Stage, granularity: geometry.Granular
     blocks = granularity.blocks(len(stage.frame_shape), stage.channel_axis)
     charged, charged_changes = geometry.block_any(nonzero, blocks), geometry.block_any(changed, blocks)
     per_clip = {
-        "zero_activation": geometry.frame_counts(charged, stage.fan_out(False)),
-        "both": geometry.frame_counts(charged, stage.fan_out(True)),
-        "zero_delta": geometry.frame_counts(charged_changes, stage.fan_out(False)),
+        "zero_activation": geometry.frame_counts(charged, stage.fan_out_rows(False)),
+        "both": geometry.frame_counts(charged, stage.fan_out_rows(True)),
+        "zero_delta": geometry.frame_counts(charged_changes, stage.fan_out_rows(False)),
         "nonzero": geometry.frame_counts(nonzero),
         "changed": geometry.frame_counts(changed),
     }
