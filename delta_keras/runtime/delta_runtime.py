@@ -26,10 +26,11 @@ class DeltaRuntime:
     element-sparse kernel, so the MACs done are exactly the ``zero_delta`` MACs). When more than
     ``dense_above`` of a layer's input changed, the layer is recomputed densely instead, which also clears the
     accumulator's float rounding; on a scene cut (see ``cut_above``) and the first frame the whole frame runs
-    densely, as the dense model does. Other MAC layers (depthwise, separable,
-    grouped, transposed, 1D/3D convolutions) run densely every frame; layers without MACs run on the whole
-    frame. A frame is one `tf.function` call (no retracing); the convolutions' states are NumPy arrays the
-    kernel updates in place (host memory: this is a CPU runtime).
+    densely, as the dense model does. Other MAC layers (depthwise, separable, grouped, transposed, 1D/3D
+    convolutions) run densely every frame; layers without MACs run on the whole frame, but for the ReLU and
+    per-frame quantiser after a sparse convolution, which its output pass applies. A frame is one
+    `tf.function` call (no retracing); the convolutions' states are NumPy arrays the kernel updates in place
+    (host memory: this is a CPU runtime).
 
     Graphs, frame-0 charging and outputs are those of `delta_keras.sim.DeltaInference` (any model that
     `sparsify`, `strip_sparsity` or `video_classifier` builds, memory-mode `DeltaActivation` included):
