@@ -126,6 +126,7 @@ class Stage:
     channel_axis: int = -1
     source: Callable | None = None
     _fan_out: dict = dataclasses.field(default_factory=dict, repr=False)
+    _fan_out_rows: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -160,14 +161,13 @@ class Stage:
         """`fan_out` as the weights `frame_counts` multiplies a mask's rows by: ``(rows, last axis)``, float32
         where a row's sum stays below 2**24 (exact), else float64; made once, an eager constant that a compiled
         count captures by reference and an eager one reuses."""
-        key = ("rows", skip_zero_weights)
-        if key not in self._fan_out:
+        if skip_zero_weights not in self._fan_out_rows:
             fan_out = self.fan_out(skip_zero_weights).numpy()
             rows = np.reshape(fan_out, (-1, fan_out.shape[-1]))
             dtype = "float32" if rows.sum(axis=-1).max() < 2**24 else "float64"
             with tf.init_scope():
-                self._fan_out[key] = tf.constant(rows, dtype)
-        return self._fan_out[key]
+                self._fan_out_rows[skip_zero_weights] = tf.constant(rows, dtype)
+        return self._fan_out_rows[skip_zero_weights]
 
 
 def gradient_of_sum(apply: Callable, shape: tuple[int, ...], kernel: np.ndarray) -> np.ndarray:
