@@ -239,7 +239,12 @@ def main() -> None:
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
     parser.add_argument("--model", help="benchmark this trained clip model instead of HED (a .keras file or a run "
                                         "folder; deployed with strip_sparsity, clips at its input size)")
+    parser.add_argument("--inter-op", type=int, default=0,
+                        help="TensorFlow's inter-op threads (0: its default); 1 runs the graph's ops one at a time, so "
+                             "that none runs beside the runtime's kernels on the same cores")
     args = parser.parse_args()
+    if args.inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     names = args.clips.split(",")
     if args.cuts:
         cut_statistics(int(args.sizes.split(",")[0]), args.frames)
