@@ -15,6 +15,10 @@ registry's ``runtime_kernel`` names of its layers); `emit_changes` and `pool_cha
 
 The arithmetic is the dense layers' own float32 arithmetic, without fast-math reassociation, so on the same
 accumulator values the fused layers emit the values the dense ones compute.
+
+Without fusing (the runtime's default), `output_pass_chains` finds the same chains minus state and pooling: a
+ReLU and a per-frame quantiser, which the convolution's output pass applies to every output as it hands the
+whole frame on (`delta_keras.runtime.kernels.SparseConv`).
 """
 
 from __future__ import annotations
