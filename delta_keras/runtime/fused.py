@@ -35,6 +35,22 @@ from delta_keras.runtime.compiled import leading_padding, njit, numba
 KEEP, QUANTIZE, MEMORY = 0, 1, 2
 
 
+@njit(parallel=False, fastmath=False)
+def finish_values(accumulated, values, relu, steps):  # pragma: no cover (compiled)
+    """One output pixel as the dense layers compute it, into ``values`` (float32): its accumulator (one value per
+    channel) rounded to float32, a ReLU with ``relu``, and with ``steps`` (one per channel; empty: none) quantised,
+    ``step * rint(x / step)``. One branch-free (vectorised) pass over the channels per layer, in the layers' own
+    float32 arithmetic (no fast-math)."""
+    for f in range(values.size):
+        values[f] = np.float32(accumulated[f])
+    if relu:
+        for f in range(values.size):
+            values[f] = max(values[f], np.float32(0.0))
+    if steps.size:
+        for f in range(values.size):
+            values[f] = np.float32(np.rint(values[f] / steps[f])) * steps[f]
+
+
 @njit(fastmath=False)
 def emit_changes(accumulator, touched, every, relu, mode, steps, state, index, change, count):  # pragma: no cover
     """Per output row (in parallel): at each touched pixel (every pixel with ``every``), each channel's output
@@ -45,20 +61,13 @@ def emit_changes(accumulator, touched, every, relu, mode, steps, state, index, c
     for row in numba.prange(batch * out_h):
         b, oy = row // out_h, row % out_h
         values = np.empty(filters, np.float32)
+        quantizer = steps if mode == QUANTIZE else steps[:0]
         n = 0
         for ox in range(out_w):
             if not (every or touched[b, oy, ox]):
                 continue
             touched[b, oy, ox] = 0
-            # One pass without branches over the channels (vectorised), then the comparison.
-            for f in range(filters):
-                values[f] = np.float32(accumulator[b, oy, ox, f])
-            if relu:
-                for f in range(filters):
-                    values[f] = max(values[f], np.float32(0.0))
-            if mode == QUANTIZE:
-                for f in range(filters):
-                    values[f] = np.float32(np.rint(values[f] / steps[f])) * steps[f]
+            finish_values(accumulator[b, oy, ox], values, relu, quantizer)  # then the comparison
             for f in range(filters):
                 old = state[b, oy, ox, f]
                 value = values[f]

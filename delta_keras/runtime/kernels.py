@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from delta_keras import registry
 from delta_keras.runtime.compiled import channel_shift, leading_padding, njit, numba, split_index
-from delta_keras.runtime.fused import ChangeList, Epilogue
+from delta_keras.runtime.fused import ChangeList, Epilogue, finish_values
 
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
@@ -89,31 +89,13 @@ def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
     return changed / len(range(0, after.size, stride))
 
 
-@njit(parallel=False, fastmath=False)
-def _finish_row(accumulator, output, relu, steps):  # pragma: no cover (compiled)
-    """One output row: the accumulator rounded to float32, then the layers of an output-pass epilogue, in the
-    dense layers' own float32 arithmetic (no fast-math): a ReLU, and with ``steps`` (one per channel; empty:
-    none) a quantiser, ``step * rint(x / step)``."""
-    width, filters = accumulator.shape
-    for ox in range(width):  # one branch-free (vectorised) pass over the channels per layer
-        values, row = output[ox], accumulator[ox]
-        for f in range(filters):
-            values[f] = np.float32(row[f])
-        if relu:
-            for f in range(filters):
-                values[f] = max(values[f], np.float32(0.0))
-        if steps.size:
-            for f in range(filters):
-                values[f] = np.float32(np.rint(values[f] / steps[f])) * steps[f]
-
-
 @njit
 def _add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
                  output):  # pragma: no cover
     """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
     ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
     writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
-    (``relu``, ``steps``: `_finish_row`).
+    (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`).
     The kernel is float32 (half the bytes a deep layer's weights stream through the caches) and each weight is
     widened to float64 in the multiply, so products and sums are those of a float64 kernel."""
     batch, out_h, out_w, filters = accumulator.shape
@@ -144,7 +126,8 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                         for f in range(filters):
                             accumulator[b, oy, ox, f] += d * np.float64(kernel[i, j, c, f])
         if output.size:  # the row finished while it is in cache (an empty ``output``: not wanted)
-            _finish_row(accumulator[b, oy], output[b, oy], relu, steps)
+            for ox in range(out_w):
+                finish_values(accumulator[b, oy, ox], output[b, oy, ox], relu, steps)
 
 
 class SparseConv:
@@ -260,11 +243,11 @@ class SparseConv:
             self.epilogue.run(self.accumulator, self.touched, every or self.first, self.out, self.pooled, self.pooling)
             self.first = False
 
-    def update(self, value, finish=None):
+    def update(self, value, finish_dense=None):
         """Brings the layer's output up to date with its input ``value`` (B, H, W, C; with a ``source``, any
         tensor the producer's update returned, for the order of the steps). With an output-pass epilogue,
-        ``finish`` evaluates its layers in TensorFlow on a densely computed frame (the activated output, shape
-        kept): the layers themselves, as the dense model runs them.
+        ``finish_dense`` evaluates its layers in TensorFlow on a densely computed frame (the activated output,
+        shape kept): the layers themselves, as the dense model runs them.
 
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
@@ -280,7 +263,7 @@ class SparseConv:
             full = self.summed(source)
             if self.epilogue is not None:
                 return tf.numpy_function(self._take_dense, [full], [tf.int64, *wholes_types])
-            output = finish(self.activate(full)) if self.finish else self.activate(full)
+            output = finish_dense(self.activate(full)) if self.finish else self.activate(full)
             with tf.control_dependencies([self.keep([self], [[source, full]])]):
                 return [tf.identity(output)]
 
