@@ -51,13 +51,16 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="memory thresholds instead of per-frame steps")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--resync-every", type=int, default=32,
+                        help="DeltaRuntime's resync_every: each convolution recomputed densely after this many sparse "
+                             "updates in a row (0: never)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split(","))
     path = args.clip if os.path.isfile(args.clip) else os.path.join(FOOTAGE, args.clip)
     clip = read_clip(path, args.frames, (height, width))[None]
     model = sparsify(hed_edge_detector(height, width), frames=None, step_init=args.step, granularity="layer",
                      memory=args.memory)
-    runtime = DeltaRuntime(model, count_macs=False)
+    runtime = DeltaRuntime(model, count_macs=False, resync_every=args.resync_every)
     outputs = np.concatenate([np.asarray(runtime.step(clip[:, t]))[0] for t in range(clip.shape[1])])
     if args.memory:
         engine = DeltaInference(model)
@@ -66,7 +69,8 @@ def main() -> None:
         reference = np.concatenate([np.asarray(model(clip[:, t:t + 25]))[0] for t in range(0, clip.shape[1], 25)])
     mode = f"memory threshold {args.step:g}" if args.memory else f"step {args.step:g}"
     print(f"HED {height}x{width}, {mode}, {os.path.basename(path)}: {clip.shape[1]} frames through DeltaRuntime "
-          f"against {'DeltaInference' if args.memory else 'the forward pass'}")
+          f"against {'DeltaInference' if args.memory else 'the forward pass'}; re-sync every {args.resync_every} "
+          f"sparse updates")
     print(f"{'frames':>9} {'off > 1e-3':>10} {'max':>8} {'edge F1':>8}")
     for row in deviations(outputs, reference, args.window):
         print(f"{row['frames']:>9} {row['off']:>10.2%} {row['max']:>8.1e} {row['f1']:>8.4f}")

@@ -292,6 +292,9 @@ def stream_main(argv: list[str] | None = None) -> int:
                         help="relative change of a frame above which the whole frame runs densely (a scene cut)")
     parser.add_argument("--fuse", action="store_true",
                         help="fused sparse layers: convolutions hand each other lists of changes (docs/runtime.md)")
+    parser.add_argument("--resync-every", type=int, default=32,
+                        help="a convolution that ran sparse this many frames in a row is recomputed densely, clearing "
+                             "its float rounding (0: never; default 32)")
     args = parser.parse_args(argv)
     for path in (args.model, args.video):
         if Path(path).is_dir():
@@ -302,6 +305,8 @@ def stream_main(argv: list[str] | None = None) -> int:
         parser.error(f"--frames must be >= 2 (a temporal delta needs two frames), got {args.frames}")
     if args.start < 0 or args.check_frames < 1:
         parser.error(f"--start must be >= 0 and --check-frames >= 1, got {args.start} and {args.check_frames}")
+    if args.resync_every < 0:
+        parser.error(f"--resync-every must be >= 0 (0: never), got {args.resync_every}")
     for flag in ("step", "threshold"):
         if getattr(args, flag) is not None and not getattr(args, flag) > 0:
             parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
@@ -372,8 +377,9 @@ def _stream(args: argparse.Namespace) -> int:
     except ValueError as error:  # e.g. colour frames for a grey-scale model
         raise BadInput(f"{args.model}: {error}") from error
     # Timed without counting (counting costs time a deployment would not spend); counted in a second pass.
-    runtime = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, count_macs=False,
-                           fuse=args.fuse)
+    options = {"dense_above": args.dense_above, "cut_above": args.cut_above, "fuse": args.fuse,
+               "resync_every": args.resync_every}
+    runtime = DeltaRuntime(model, count_macs=False, **options)
     dense = strip_sparsity(model)
     dense_step = tf.function(lambda frame: dense(frame, training=False))
     steps = (("runtime", runtime.step), ("dense", lambda frame: dense_step(frame[:, None])))
@@ -394,7 +400,7 @@ def _stream(args: argparse.Namespace) -> int:
     for name, label in (("dense", "dense forward, per frame"), ("runtime", "DeltaRuntime")):
         print(f"{label:<25} {1000 * seconds[name]:8.2f} ms/frame ({1 / seconds[name]:7.1f} frames/s)")
     print(f"speedup (frames 1..{frames - 1}): {seconds['dense'] / seconds['runtime']:.2f}x")
-    counter = DeltaRuntime(model, dense_above=args.dense_above, cut_above=args.cut_above, fuse=args.fuse)
+    counter = DeltaRuntime(model, **options)
     counter.run(clip)
     dense_macs = sum(counter.dense_macs.values()) * (frames - 1)
     later = lambda counts: sum(sum(per_frame[1:]) for per_frame in counts.values())  # noqa: E731

@@ -63,6 +63,10 @@ class DeltaRuntime:
             / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
             of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
             1x1 side outputs to one channel: 1 MAC per element).
+        resync_every: a convolution that ran sparse this many frames in a row is recomputed densely (0: never),
+            its float32 sums of each frame's products (`delta_keras.runtime.kernels`) cleared; the convolutions'
+            recomputations are spread over the frames, one every ``resync_every / convolutions`` frames, and
+            count in ``executed_macs``.
 
     Attributes:
         fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).
@@ -76,11 +80,13 @@ class DeltaRuntime:
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
-                 cut_above: float = 0.35, fuse: bool = False, min_fan_out: int = 128):
+                 cut_above: float = 0.35, fuse: bool = False, min_fan_out: int = 128, resync_every: int = 32):
         if not 0.0 <= dense_above <= 1.0:
             raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
         if not cut_above >= 0.0:
             raise ValueError(f"cut_above must be >= 0, got {cut_above!r}")
+        if not (isinstance(resync_every, int) and resync_every >= 0):
+            raise ValueError(f"resync_every must be an int >= 0 (0: never), got {resync_every!r}")
         self.plan = FramePlan(model, "DeltaRuntime")
         self.model, self.batch_size, self.count = model, batch_size, count_macs
         shapes, state_shapes = self.plan.frame_shapes(batch_size), self.plan.state_shapes(batch_size)
@@ -95,6 +101,9 @@ class DeltaRuntime:
         self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
         # Unfused: the ReLU and per-frame quantiser after a convolution run in its output pass, not in TensorFlow.
         self.finishes = {} if fuse else output_pass_chains(self.plan, convolutions)
+        # Staggered re-syncs: the i-th of n sparse convolutions starts i / n of the way to its first.
+        in_order = [key for key in self.plan.mac_keys if key in convolutions]
+        phases = {key: i * resync_every // len(in_order) for i, key in enumerate(in_order)}
         for node in self.plan.nodes:
             if node.kind == "mac":
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
@@ -102,7 +111,7 @@ class DeltaRuntime:
                 chain, finish = self.fusion.chains.get(node.key), self.finishes.get(node.key)
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), dense_above,
                                       count_macs, chain.epilogue if chain else None, min_fan_out,
-                                      finish.epilogue if finish else None)
+                                      finish.epilogue if finish else None, resync_every, phases.get(node.key, 0))
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs

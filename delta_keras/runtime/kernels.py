@@ -11,12 +11,15 @@ the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output pixel (a v
 output channels). Each output row is written by one thread, so no atomics; the MACs done are exactly the
 ``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its kernel's rows.
 
-The accumulators are float64, and the changes are taken in float64 too: the difference of two float32 values
-and its product with a float32 weight are then exact, and what remains is float64 rounding. A float32
-accumulator collects a float32 rounding per update, a random walk (a 3x3 convolution, 16 -> 32 channels, 1 %
-of its inputs changing per frame: largest relative error 0.9e-6 over frames 0-99, 2.5e-6 over frames
-1000-1099, 3.6e-6 over frames 2900-2999; float64: 4.5e-8, the output's float32 rounding, throughout), and a
-quantiser downstream flips on more ties the longer a stream runs (`benchmarks/streaming_drift.py`).
+The accumulators are float64 and the changes exact (the difference of two float32 values, in float64); a
+frame's products are summed per output row in float32 (a float64 multiply pass was 1.25-1.7x slower) and the
+row's sums added to the accumulator. What rounding collects over a stream is then a frame's rounding of its
+own changes, never a rounding of the whole output at every update: a float32 accumulator collects that, a
+random walk (a 3x3 convolution, 16 -> 32 channels, 1 % of its inputs changing per frame: largest relative
+error 0.9e-6 over frames 0-99, 2.5e-6 over frames 1000-1099, 3.6e-6 over frames 2900-2999), and a quantiser
+downstream flips on more ties the longer a stream runs (`benchmarks/streaming_drift.py`). What the float32
+sums leave still grows on real footage, slowly, so a layer is recomputed densely after ``resync_every``
+sparse updates in a row (`SparseConv`), which sets its accumulator to the dense float32 result.
 
 Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed, which
 also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely).
@@ -96,21 +99,27 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
     ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
     writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
     (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`).
-    The kernel is float32 (half the bytes a deep layer's weights stream through the caches) and each weight is
-    widened to float64 in the multiply, so products and sums are those of a float64 kernel."""
+    The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
+    faster than with float64 products on HED's real clips) and the row's sums then added to the float64 accumulator: over a stream only a frame's
+    rounding of its own changes collects, not a rounding of the whole output at every update (`SparseConv`'s
+    ``resync_every`` bounds what collects)."""
     batch, out_h, out_w, filters = accumulator.shape
     kernel_h, kernel_w, channels, _ = kernel.shape
     height = count.shape[1]
     shift = channel_shift(channels)
     for row in numba.prange(batch * out_h):
         b, oy = row // out_h, row % out_h
+        # A local array per row (contiguous: vectorised), each pixel's sums started at its first product: zeroing
+        # the whole row instead cost up to a tenth of the pass.
+        summed = np.empty((out_w, filters), np.float32)
+        hit = np.zeros(out_w, np.uint8)
         for i in range(kernel_h):
             y = oy * strides[0] - offsets[0] + i * dilation[0]
             if y < 0 or y >= height:
                 continue
             for k in range(count[b, y]):
                 x, c = split_index(index[b, y, k], channels, shift)
-                d = change[b, y, k]
+                d = np.float32(change[b, y, k])
                 for j in range(kernel_w):
                     shifted = x + offsets[1] - j * dilation[1]
                     if shifted < 0:
@@ -121,10 +130,20 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                         continue
                     else:
                         ox = shifted // strides[1]
-                    if ox < out_w:
-                        touched[b, oy, ox] = 1
+                    if ox >= out_w:
+                        continue
+                    if hit[ox]:
                         for f in range(filters):
-                            accumulator[b, oy, ox, f] += d * np.float64(kernel[i, j, c, f])
+                            summed[ox, f] += d * kernel[i, j, c, f]
+                    else:
+                        hit[ox] = 1
+                        for f in range(filters):
+                            summed[ox, f] = d * kernel[i, j, c, f]
+        for ox in range(out_w):
+            if hit[ox]:
+                touched[b, oy, ox] = 1
+                for f in range(filters):
+                    accumulator[b, oy, ox, f] += np.float64(summed[ox, f])
         if output.size:  # the row finished while it is in cache (an empty ``output``: not wanted)
             for ox in range(out_w):
                 finish_values(accumulator[b, oy, ox], output[b, oy, ox], relu, steps)
@@ -151,11 +170,19 @@ class SparseConv:
         epilogue: the fused frame-wise layers after it, or None.
         finish: the elementwise layers after it evaluated in its output pass (`Epilogue` without state or
             pooling; its ``relu`` stands for the convolution's own activation too), or None.
+        resync_every: after this many sparse updates in a row, the layer is recomputed densely (0: never). A
+            frame's products are summed in float32 (`_add_changes`), whose rounding collects in the
+            accumulator over a stream; the dense recomputation clears it.
+        resync_phase: the count of sparse updates the layer starts from after `reset`: layers started at
+            different counts spread their recomputations over the frames.
     """
 
     def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
-                 counts: bool = True, epilogue: Epilogue | None = None, finish: Epilogue | None = None):
+                 counts: bool = True, epilogue: Epilogue | None = None, finish: Epilogue | None = None,
+                 resync_every: int = 0, resync_phase: int = 0):
         self.layer, self.dense_above, self.counts = layer, dense_above, counts
+        self.resync_every, self.resync_phase = resync_every, resync_phase
+        self.sparse_updates = resync_phase  # since the accumulator was last set from a dense computation
         height, width, channels = frame_shape
         self.fan_out = np.ascontiguousarray(np.asarray(fan_out), np.int64)
         self.strides = np.asarray(layer.strides, np.int64)
@@ -189,17 +216,20 @@ class SparseConv:
         self.accumulator[:] = self.bias
         self.recomputed = None
         self.first = True
+        self.sparse_updates = self.resync_phase
         for changes in (self.out, self.pooled):
             if changes is not None:
                 changes.reset()
 
     def _changes(self, value) -> tuple[int, bool, ChangeList]:
-        """This frame's input changes, their MACs and whether the layer should run densely instead."""
+        """This frame's input changes, their MACs and whether the layer should run densely instead (many
+        changes, or a re-sync due)."""
+        resync = 0 < self.resync_every <= self.sparse_updates
         if self.source is not None:
             changes = self.source
             return (_listed_fan_out(changes.index, changes.count, self.fan_out),
-                    changes.count.sum() > self.dense_above * changes.size, changes)
-        dense = _sampled_share(self.previous, value, SAMPLES) > self.dense_above
+                    resync or changes.count.sum() > self.dense_above * changes.size, changes)
+        dense = resync or _sampled_share(self.previous, value, SAMPLES) > self.dense_above
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
             listed = self.listed
@@ -213,6 +243,7 @@ class SparseConv:
     def _sparse(self, value):
         started = time.perf_counter()
         macs, dense, changes = self._changes(value)
+        self.sparse_updates = 0 if dense else self.sparse_updates + 1
         listed = time.perf_counter()
         # A fused layer hands its outputs on as lists (and copies of those that layers read whole); otherwise the
         # accumulator rounded to float32 (a new array, written by the multiply pass row by row). On a dense frame
@@ -401,9 +432,11 @@ def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None
 
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
-                 epilogue: Epilogue | None = None, min_fan_out: int = 0, finish: Epilogue | None = None):
+                 epilogue: Epilogue | None = None, min_fan_out: int = 0, finish: Epilogue | None = None,
+                 resync_every: int = 0, resync_phase: int = 0):
     """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame."""
     kernel = kernel_class(layer, frame_shape, min_fan_out)
     if kernel is SparseConv:
-        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue, finish)
+        return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue, finish, resync_every,
+                          resync_phase)
     return kernel(layer, frame_shape, batch, fan_out, dense_above, counts) if kernel else None

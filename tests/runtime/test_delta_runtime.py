@@ -128,6 +128,18 @@ def test_convolutions_below_min_fan_out_run_densely_every_frame():
         assert executed[name][1:] == runtime.macs[name][1:] and max(executed[name][1:]) < dense[name]
 
 
+def test_convolutions_resync_densely_one_after_another():
+    # resync_every=4 over the 4 convolutions: phases 0, 1, 2, 3 in the plan's order, so each is recomputed densely
+    # after 4 - phase sparse updates and then every fifth frame, never two on the same frame; outputs stay exact.
+    runtime = check_against_forward_and_count(dyadic_clip_model(), moving_square(10), exact=True, dense_above=1.0,
+                                              resync_every=4)
+    resyncs = {name: [t for t, e in enumerate(runtime.executed_macs[name]) if e == runtime.dense_macs[name]]
+               for name in ("same", "strided", "dilated", "pointwise")}
+    assert resyncs == {"same": [4, 9], "strided": [3, 8], "dilated": [2, 7], "pointwise": [1, 6]}
+    with pytest.raises(ValueError, match="resync_every"):
+        DeltaRuntime(dyadic_clip_model(), resync_every=-1)
+
+
 def test_a_scene_cut_falls_back_to_dense_and_stays_exact():
     model = dyadic_clip_model()
     runtime = check_against_forward_and_count(model, moving_square(6, cut_at=3), exact=True)

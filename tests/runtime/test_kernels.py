@@ -21,30 +21,54 @@ def _stream(frames: int, shape: tuple, seed: int = 0):
         yield x
 
 
-def _relative_errors(kernel, exact, frames: int, shape: tuple) -> np.ndarray:
+def _relative_errors(update, exact, frames: int, shape: tuple) -> np.ndarray:
+    """Per frame of `_stream`, the largest difference of ``update(x)[0]`` from ``exact(x)`` over the largest value."""
     errors = []
     for x in _stream(frames, shape):
-        output = np.asarray(kernel.update(tf.constant(x))[0])
+        output = np.asarray(update(tf.constant(x))[0])
         truth = exact(x)
         errors.append(np.abs(output - truth).max() / np.abs(truth).max())
     return np.asarray(errors)
 
 
-def test_a_convolution_streamed_for_600_frames_stays_at_its_outputs_rounding():
-    rng = np.random.default_rng(1)
+def _convolution(seed: int = 1, shape: tuple = (1, 24, 24, 16)):
+    """A 3x3 convolution to 32 channels with random float32 weights, its fan-outs and its exact (float64) output."""
+    rng = np.random.default_rng(seed)
     layer = keras.layers.Conv2D(32, 3, padding="same")
-    layer.build((1, 24, 24, 16))
-    layer.set_weights([rng.normal(scale=0.1, size=(3, 3, 16, 32)).astype("float32"),
+    layer.build(shape)
+    layer.set_weights([rng.normal(scale=0.1, size=(3, 3, shape[-1], 32)).astype("float32"),
                        rng.normal(size=32).astype("float32")])
-    fan_out = geometry.stages(layer, (24, 24, 16))[0].fan_out(False)
-    kernel = SparseConv(layer, (24, 24, 16), 1, fan_out, dense_above=1.0)  # never dense: every update sparse
     weights = [tf.constant(w.astype("float64")) for w in layer.get_weights()]
     exact = lambda x: (tf.nn.conv2d(tf.constant(x, tf.float64), weights[0], 1, "SAME") + weights[1]).numpy()
-    errors = _relative_errors(kernel, exact, 600, (1, 24, 24, 16))
-    # float32's rounding of the output (2^-24 = 6e-8 of the largest value), from frame 1 to frame 600; a float32
-    # accumulator starts near 5e-7 and wanders as a random walk (over 1e-6 by frame 500).
-    assert errors.max() < 1.5e-7 and errors[500:].max() <= 1.5 * errors[:50].max(), (errors[:50].max(),
-                                                                                     errors[500:].max())
+    return layer, geometry.stages(layer, shape[1:])[0].fan_out(False), exact
+
+
+def test_a_convolution_streamed_for_600_frames_stays_at_a_dense_float32_convolutions_rounding():
+    layer, fan_out, exact = _convolution()
+    kernel = SparseConv(layer, (24, 24, 16), 1, fan_out, dense_above=1.0)  # every update sparse, no re-sync
+    errors = _relative_errors(kernel.update, exact, 600, (1, 24, 24, 16))
+    dense = _relative_errors(lambda x: (layer(x),), exact, 600, (1, 24, 24, 16))
+    # Frame 1 (every input changed from the zero state) sums each output's 144 products in float32, as the dense
+    # float32 convolution does (about 4e-7 of the largest value); later frames' float32 sums of their few changes
+    # add little to the float64 accumulator. A float32 accumulator wanders as a random walk instead (5e-7 at
+    # first, over 1e-6 by frame 500).
+    assert errors.max() < 2 * dense.max() and errors[500:].max() <= 1.5 * errors[:50].max(), (
+        dense.max(), errors[:50].max(), errors[500:].max())
+
+
+def test_a_convolution_is_recomputed_densely_after_resync_every_sparse_updates():
+    layer, fan_out, exact = _convolution()
+    kernel = SparseConv(layer, (24, 24, 16), 1, fan_out, dense_above=1.0, resync_every=4, resync_phase=1)
+    for _ in range(2):  # reset() starts the count at the phase again
+        frames = list(_stream(12, (1, 24, 24, 16)))
+        updates = [kernel.update(tf.constant(x)) for x in frames]
+        executed = [int(update[2]) for update in updates]
+        # From the phase (1), three sparse updates; then every fifth frame dense, the rest exactly their changes.
+        assert [t for t, e in enumerate(executed) if e == kernel.dense_macs] == [3, 8]
+        assert all(e < kernel.dense_macs / 10 for t, e in enumerate(executed) if t not in (0, 3, 8))
+        # A re-sync's output is the dense float32 convolution's, bit for bit.
+        np.testing.assert_array_equal(np.asarray(updates[3][0]), np.asarray(layer(frames[3])))
+        kernel.reset()
 
 
 def test_a_dense_layer_on_vectors_does_not_drift_either():
@@ -54,5 +78,5 @@ def test_a_dense_layer_on_vectors_does_not_drift_either():
     layer.set_weights([rng.normal(size=(256, 8)).astype("float32"), np.zeros(8, "float32")])
     kernel = GatheredDense(layer, (256,), 1, None, dense_above=1.0)
     weights = layer.get_weights()[0].astype("float64")
-    errors = _relative_errors(kernel, lambda x: x.astype("float64") @ weights, 600, (1, 256))
+    errors = _relative_errors(kernel.update, lambda x: x.astype("float64") @ weights, 600, (1, 256))
     assert errors.max() < 1.5e-7, errors.max()
