@@ -63,10 +63,11 @@ class DeltaRuntime:
             / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
             of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
             1x1 side outputs to one channel: 1 MAC per element).
-        resync_every: a convolution that ran sparse this many frames in a row is recomputed densely (0: never),
-            its float32 sums of each frame's products (`delta_keras.runtime.kernels`) cleared; the convolutions'
-            recomputations are spread over the frames, one every ``resync_every / convolutions`` frames, and
-            count in ``executed_macs``.
+        resync_every: a convolution that ran sparse with changes this many frames in a row is recomputed densely
+            (0: never), the rounding of its float32 sums of each frame's products (`delta_keras.runtime.kernels`)
+            cleared; the convolutions' recomputations are spread over the frames (one every ``resync_every /
+            convolutions`` frames where every frame changes; none in a still scene) and count in
+            ``executed_macs``.
 
     Attributes:
         fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).

@@ -109,11 +109,16 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
     shift = channel_shift(channels)
     for row in numba.prange(batch * out_h):
         b, oy = row // out_h, row % out_h
-        # A local array per row (contiguous: vectorised), each pixel's sums started at its first product: zeroing
-        # the whole row instead cost up to a tenth of the pass.
-        summed = np.empty((out_w, filters), np.float32)
-        hit = np.zeros(out_w, np.uint8)
+        reached = 0  # the changes within the kernel's reach of this row
         for i in range(kernel_h):
+            y = oy * strides[0] - offsets[0] + i * dilation[0]
+            if 0 <= y < height:
+                reached += count[b, y]
+        # A local array per row (contiguous: vectorised; none for a row no change reaches), each pixel's sums
+        # started at its first product: zeroing the whole row instead cost up to a tenth of the pass.
+        summed = np.empty((out_w if reached else 0, filters), np.float32)
+        hit = np.zeros(out_w if reached else 0, np.uint8)
+        for i in range(kernel_h if reached else 0):
             y = oy * strides[0] - offsets[0] + i * dilation[0]
             if y < 0 or y >= height:
                 continue
@@ -139,7 +144,7 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                         hit[ox] = 1
                         for f in range(filters):
                             summed[ox, f] = d * kernel[i, j, c, f]
-        for ox in range(out_w):
+        for ox in range(hit.size):
             if hit[ox]:
                 touched[b, oy, ox] = 1
                 for f in range(filters):
@@ -170,9 +175,9 @@ class SparseConv:
         epilogue: the fused frame-wise layers after it, or None.
         finish: the elementwise layers after it evaluated in its output pass (`Epilogue` without state or
             pooling; its ``relu`` stands for the convolution's own activation too), or None.
-        resync_every: after this many sparse updates in a row, the layer is recomputed densely (0: never). A
-            frame's products are summed in float32 (`_add_changes`), whose rounding collects in the
-            accumulator over a stream; the dense recomputation clears it.
+        resync_every: after this many sparse updates in a row that multiplied changes, the layer is recomputed
+            densely (0: never). A frame's products are summed in float32 (`_add_changes`), whose rounding
+            collects in the accumulator over a stream; the dense recomputation clears it.
         resync_phase: the count of sparse updates the layer starts from after `reset`: layers started at
             different counts spread their recomputations over the frames.
     """
@@ -182,7 +187,7 @@ class SparseConv:
                  resync_every: int = 0, resync_phase: int = 0):
         self.layer, self.dense_above, self.counts = layer, dense_above, counts
         self.resync_every, self.resync_phase = resync_every, resync_phase
-        self.sparse_updates = resync_phase  # since the accumulator was last set from a dense computation
+        self.sparse_updates = resync_phase  # with changes, since the accumulator was last set densely
         height, width, channels = frame_shape
         self.fan_out = np.ascontiguousarray(np.asarray(fan_out), np.int64)
         self.strides = np.asarray(layer.strides, np.int64)
@@ -243,7 +248,8 @@ class SparseConv:
     def _sparse(self, value):
         started = time.perf_counter()
         macs, dense, changes = self._changes(value)
-        self.sparse_updates = 0 if dense else self.sparse_updates + 1
+        # Only an update that multiplied something adds rounding: a still scene needs no re-sync.
+        self.sparse_updates = 0 if dense else self.sparse_updates + (macs > 0)
         listed = time.perf_counter()
         # A fused layer hands its outputs on as lists (and copies of those that layers read whole); otherwise the
         # accumulator rounded to float32 (a new array, written by the multiply pass row by row). On a dense frame

@@ -130,12 +130,20 @@ def test_convolutions_below_min_fan_out_run_densely_every_frame():
 
 def test_convolutions_resync_densely_one_after_another():
     # resync_every=4 over the 4 convolutions: phases 0, 1, 2, 3 in the plan's order, so each is recomputed densely
-    # after 4 - phase sparse updates and then every fifth frame, never two on the same frame; outputs stay exact.
+    # after 4 - phase sparse updates with changes (here every frame changes) and then every fifth frame, never two
+    # on the same frame; outputs stay exact.
     runtime = check_against_forward_and_count(dyadic_clip_model(), moving_square(10), exact=True, dense_above=1.0,
                                               resync_every=4)
     resyncs = {name: [t for t, e in enumerate(runtime.executed_macs[name]) if e == runtime.dense_macs[name]]
                for name in ("same", "strided", "dilated", "pointwise")}
     assert resyncs == {"same": [4, 9], "strided": [3, 8], "dilated": [2, 7], "pointwise": [1, 6]}
+    # A still scene adds no rounding, so no re-sync comes due after the one frame 0's changes made due (pointwise,
+    # from its phase 3): nothing is multiplied after frame 1.
+    still = check_against_forward_and_count(dyadic_clip_model(), np.repeat(moving_square(1), 10, axis=1), exact=True,
+                                            dense_above=1.0, resync_every=4)
+    assert {name: [t for t, e in enumerate(still.executed_macs[name]) if t and e] for name in resyncs} == {
+        "same": [], "strided": [], "dilated": [], "pointwise": [1]}
+    assert still.executed_macs["pointwise"][1] == still.dense_macs["pointwise"]
     with pytest.raises(ValueError, match="resync_every"):
         DeltaRuntime(dyadic_clip_model(), resync_every=-1)
 
