@@ -293,8 +293,8 @@ def stream_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuse", action="store_true",
                         help="fused sparse layers: convolutions hand each other lists of changes (docs/runtime.md)")
     parser.add_argument("--resync-every", type=int, default=32,
-                        help="a convolution that ran sparse this many frames in a row is recomputed densely, clearing "
-                             "its float rounding (0: never; default 32)")
+                        help="a convolution that multiplied changes on this many frames in a row is recomputed "
+                             "densely, clearing its float rounding (0: never; default 32)")
     args = parser.parse_args(argv)
     for path in (args.model, args.video):
         if Path(path).is_dir():
