@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--resync-every", type=int, default=32,
                         help="DeltaRuntime's resync_every: each convolution recomputed densely after this many sparse "
-                             "updates in a row (0: never)")
+                             "updates in a row that multiplied changes (0: never)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split(","))
     path = args.clip if os.path.isfile(args.clip) else os.path.join(FOOTAGE, args.clip)
@@ -70,7 +70,7 @@ def main() -> None:
     mode = f"memory threshold {args.step:g}" if args.memory else f"step {args.step:g}"
     print(f"HED {height}x{width}, {mode}, {os.path.basename(path)}: {clip.shape[1]} frames through DeltaRuntime "
           f"against {'DeltaInference' if args.memory else 'the forward pass'}; re-sync every {args.resync_every} "
-          f"sparse updates")
+          f"sparse updates with changes")
     print(f"{'frames':>9} {'off > 1e-3':>10} {'max':>8} {'edge F1':>8}")
     for row in deviations(outputs, reference, args.window):
         print(f"{row['frames']:>9} {row['off']:>10.2%} {row['max']:>8.1e} {row['f1']:>8.4f}")

@@ -19,7 +19,8 @@ random walk (a 3x3 convolution, 16 -> 32 channels, 1 % of its inputs changing pe
 error 0.9e-6 over frames 0-99, 2.5e-6 over frames 1000-1099, 3.6e-6 over frames 2900-2999), and a quantiser
 downstream flips on more ties the longer a stream runs (`benchmarks/streaming_drift.py`). What the float32
 sums leave still grows on real footage, slowly, so a layer is recomputed densely after ``resync_every``
-sparse updates in a row (`SparseConv`), which sets its accumulator to the dense float32 result.
+sparse updates in a row that multiplied changes (`SparseConv`), which sets its accumulator to the dense float32
+result.
 
 Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed, which
 also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely).
@@ -100,9 +101,9 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
     writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
     (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`).
     The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
-    faster than with float64 products on HED's real clips) and the row's sums then added to the float64 accumulator: over a stream only a frame's
-    rounding of its own changes collects, not a rounding of the whole output at every update (`SparseConv`'s
-    ``resync_every`` bounds what collects)."""
+    faster than with float64 products on HED's real clips) and the row's sums then added to the float64
+    accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
+    output at every update (`SparseConv`'s ``resync_every`` bounds what collects)."""
     batch, out_h, out_w, filters = accumulator.shape
     kernel_h, kernel_w, channels, _ = kernel.shape
     height = count.shape[1]
@@ -116,9 +117,10 @@ def _add_changes(accumulator, kernel, index, change, count, strides, offsets, di
                 reached += count[b, y]
         # A local array per row (contiguous: vectorised; none for a row no change reaches), each pixel's sums
         # started at its first product: zeroing the whole row instead cost up to a tenth of the pass.
-        summed = np.empty((out_w if reached else 0, filters), np.float32)
-        hit = np.zeros(out_w if reached else 0, np.uint8)
-        for i in range(kernel_h if reached else 0):
+        width = out_w if reached else 0
+        summed = np.empty((width, filters), np.float32)
+        hit = np.zeros(width, np.uint8)
+        for i in range(kernel_h):
             y = oy * strides[0] - offsets[0] + i * dilation[0]
             if y < 0 or y >= height:
                 continue
