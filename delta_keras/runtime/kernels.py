@@ -173,7 +173,9 @@ class SparseConv:
         batch: frames per step.
         fan_out: ``(H, W, C)`` int64, the MACs each input element triggers (`delta_keras.frames.geometry.Stage.fan_out`).
         dense_above: share of changed input elements above which the layer is recomputed densely.
-        counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison).
+        counts: also count the ``zero_delta`` MACs of frames computed densely (a full comparison). Without it, a
+            layer that compares its own input chooses between dense and sparse in the graph (`update` with
+            ``handovers``): a frame it computes densely then makes no call into the kernel before its end.
         epilogue: the fused frame-wise layers after it, or None.
         finish: the elementwise layers after it evaluated in its output pass (`Epilogue` without state or
             pooling; its ``relu`` stands for the convolution's own activation too), or None.
@@ -217,6 +219,11 @@ class SparseConv:
         self.seconds = dict.fromkeys(("changes", "multiply", "epilogue"), 0.0)
         self.recomputed = None
         self.wholes: tuple = ()  # the epilogue outputs other layers read whole ("out", "pooled"), set by the runtime
+        # Without counting, a layer that compares its own input decides dense or sparse in the graph, on samples
+        # of its input kept there: a dense frame then costs no call into the kernel before it.
+        self.stride = max(self.previous.size // SAMPLES, 1)
+        self.samples = None if counts else tf.Variable(tf.zeros(len(range(0, self.previous.size, self.stride))),
+                                                       trainable=False)
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
@@ -224,19 +231,21 @@ class SparseConv:
         self.recomputed = None
         self.first = True
         self.sparse_updates = self.resync_phase
+        if self.samples is not None:
+            self.samples.assign(tf.zeros_like(self.samples))
         for changes in (self.out, self.pooled):
             if changes is not None:
                 changes.reset()
 
-    def _changes(self, value) -> tuple[int, bool, ChangeList]:
+    def _changes(self, value, sampled: bool) -> tuple[int, bool, ChangeList]:
         """This frame's input changes, their MACs and whether the layer should run densely instead (many
-        changes, or a re-sync due)."""
+        changes, or a re-sync due; ``sampled``: the graph found few changes already)."""
         resync = 0 < self.resync_every <= self.sparse_updates
         if self.source is not None:
             changes = self.source
             return (_listed_fan_out(changes.index, changes.count, self.fan_out),
                     resync or changes.count.sum() > self.dense_above * changes.size, changes)
-        dense = resync or _sampled_share(self.previous, value, SAMPLES) > self.dense_above
+        dense = resync or (not sampled and _sampled_share(self.previous, value, SAMPLES) > self.dense_above)
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
             listed = self.listed
@@ -247,9 +256,9 @@ class SparseConv:
         self.previous = value
         return macs, dense, self.listed
 
-    def _sparse(self, value):
+    def _sparse(self, value, sampled=False):
         started = time.perf_counter()
-        macs, dense, changes = self._changes(value)
+        macs, dense, changes = self._changes(value, sampled)
         # Only an update that multiplied something adds rounding: a still scene needs no re-sync.
         self.sparse_updates = 0 if dense else self.sparse_updates + (macs > 0)
         listed = time.perf_counter()
@@ -282,29 +291,26 @@ class SparseConv:
             self.epilogue.run(self.accumulator, self.touched, every or self.first, self.out, self.pooled, self.pooling)
             self.first = False
 
-    def update(self, value, finish_dense=None):
-        """Brings the layer's output up to date with its input ``value`` (B, H, W, C; with a ``source``, any
-        tensor the producer's update returned, for the order of the steps). With an output-pass epilogue,
-        ``finish_dense`` evaluates its layers in TensorFlow on a densely computed frame (the activated output,
-        shape kept): the layers themselves, as the dense model runs them.
+    def _recompute(self, value, whole, finish_dense, handovers: list | None = None) -> list:
+        """The layer's output computed densely, its state handed to the kernel (``whole``: a fused producer's
+        list as a whole input, else ``value``): at once, or with ``handovers``, appended to it for `keep` at the
+        end of the frame (a hand-over in the middle of a frame holds up the layers after it)."""
+        source = value if self.source is None else tf.ensure_shape(whole, self.listed.value.shape)
+        full = self.summed(source)
+        if self.epilogue is not None:
+            return tf.numpy_function(self._take_dense, [full], [tf.int64, *[tf.float32] * len(self.wholes)])
+        output = finish_dense(self.activate(full)) if self.finish else self.activate(full)
+        if handovers is not None:
+            return [output, full]
+        with tf.control_dependencies([self.keep([self], [[source, full]])]):
+            return [tf.identity(output)]
 
-        Returns:
-            ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
-            token (int64) that orders the steps of the layers reading its lists, then the epilogue's outputs named
-            in ``wholes`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
-        """
+    def _update(self, value, finish_dense, sampled: bool = False):
+        """The kernel's update (sparse, or dense where it decides so; ``sampled``: the graph found few changes):
+        ``(outputs, MACs, MACs executed)``."""
         wholes_types = [tf.float32] * len(self.wholes)
         macs, dense, summed, whole, *wholes = tf.numpy_function(
-            self._sparse, [value], [tf.int64, tf.bool, tf.float32, tf.float32, *wholes_types])
-
-        def recompute():
-            source = value if self.source is None else tf.ensure_shape(whole, self.listed.value.shape)
-            full = self.summed(source)
-            if self.epilogue is not None:
-                return tf.numpy_function(self._take_dense, [full], [tf.int64, *wholes_types])
-            output = finish_dense(self.activate(full)) if self.finish else self.activate(full)
-            with tf.control_dependencies([self.keep([self], [[source, full]])]):
-                return [tf.identity(output)]
+            self._sparse, [value, sampled], [tf.int64, tf.bool, tf.float32, tf.float32, *wholes_types])
 
         def sparse():
             if self.epilogue is not None:
@@ -312,13 +318,52 @@ class SparseConv:
             output = tf.ensure_shape(summed, self.accumulator.shape)
             return [output if self.finish else self.activate(output)]
 
-        outputs = tf.cond(dense, recompute, sparse)
+        outputs = tf.cond(dense, lambda: self._recompute(value, whole, finish_dense), sparse)
         executed = tf.where(dense, tf.constant(self.dense_macs, tf.int64), macs)
+        return outputs, macs, executed
+
+    def update(self, value, finish_dense=None, handovers: list | None = None):
+        """Brings the layer's output up to date with its input ``value`` (B, H, W, C; with a ``source``, any
+        tensor the producer's update returned, for the order of the steps). With an output-pass epilogue,
+        ``finish_dense`` evaluates its layers in TensorFlow on a densely computed frame (the activated output,
+        shape kept): the layers themselves, as the dense model runs them. With ``handovers`` (a list, one per
+        frame) and without ``counts``, a layer that compares its own input and has no fused epilogue chooses dense
+        or sparse in the graph (`sampled_share`) and, when dense, appends ``(self, value, summed)`` to it for one
+        `keep` at the end of the frame: a call into the kernels in the middle of a frame holds up the layers after
+        it (docs/runtime.md).
+
+        Returns:
+            ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
+            token (int64) that orders the steps of the layers reading its lists, then the epilogue's outputs named
+            in ``wholes`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
+        """
+        if self.counts or self.source is not None or self.epilogue is not None or handovers is None:
+            outputs, macs, executed = self._update(value, finish_dense)
+        else:
+            def sparse():
+                outputs, macs, executed = self._update(value, finish_dense, sampled=True)
+                return [*outputs, tf.zeros(0), macs, executed]
+
+            *outputs, full, macs, executed = tf.cond(
+                self.sampled_share(value) > self.dense_above,
+                lambda: [*self._recompute(value, None, finish_dense, handovers), tf.constant(0, tf.int64),
+                         tf.constant(self.dense_macs, tf.int64)], sparse)
+            handovers.append((self, value, full))
         if self.epilogue is None:
             return outputs[0], macs, executed
         shapes = {"out": self.out.value.shape, "pooled": None if self.pooled is None else self.pooled.value.shape}
         token, *wholes = outputs
         return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(self.wholes, wholes)]), macs, executed
+
+    def sampled_share(self, value):
+        """The share of changed elements among the samples of ``value`` (B, H, W, C) kept from the previous frame
+        (without ``counts``); the samples of ``value`` kept in their place."""
+        samples = tf.reshape(value, [-1])[::self.stride]
+        share = tf.reduce_mean(tf.cast(samples != self.samples, tf.float32))
+        with tf.control_dependencies([share]):
+            assigned = self.samples.assign(samples)
+        with tf.control_dependencies([assigned]):
+            return tf.identity(share)
 
     def _wholes(self) -> list:
         """Copies of the epilogue's outputs that layers read whole (the states change in place)."""
@@ -349,6 +394,8 @@ class SparseConv:
 
     def _store(self, arrays: list) -> None:
         value, summed, *states = arrays
+        if summed.size == 0:  # a layer that ran sparse on this frame: its update kept its state
+            return
         self.previous = value
         if self.epilogue is None:
             self.recomputed = summed

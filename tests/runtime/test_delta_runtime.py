@@ -169,6 +169,22 @@ def test_without_counting_a_scene_cut_runs_the_whole_frame_densely(fuse):
     assert executed["same"][4] < runtime.dense_macs["same"] / 4 and executed["same"][2] < runtime.dense_macs["same"] / 4
 
 
+def test_without_counting_layers_choose_dense_in_the_graph_as_the_counting_runtime_does():
+    # The choice is made on the same samples of the input (kept in the graph instead of the kernel); a layer run
+    # densely hands its state over at the end of the frame, and the frame after it is sparse from that state.
+    model = dyadic_clip_model()
+    clip = moving_square(7, cut_at=3)
+    counting = check_against_forward_and_count(model, clip, exact=True, cut_above=np.inf)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0, cut_above=np.inf)
+    np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
+    assert runtime.executed_macs == counting.executed_macs
+    executed, dense = runtime.executed_macs["same"], runtime.dense_macs["same"]
+    assert executed[3] == dense and 0 < executed[2] < dense / 4 and 0 < executed[4] < dense / 4
+    runtime.reset()  # the samples too: frame 0 again runs densely, then the same choices
+    np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
+    assert runtime.executed_macs == counting.executed_macs
+
+
 def test_real_clips_with_a_scene_cut(real_clip):
     other = real_clip.replace("v_ApplyEyeMakeup_g01_c01.avi", "hmdb51_talk.mp4")
     clip = np.concatenate([read_clip(real_clip, 4, (24, 24)), read_clip(other, 3, (24, 24))])[None]
