@@ -218,7 +218,7 @@ class DeltaRuntime:
             if whole_frame_dense and isinstance(kernel, SparseConv):
                 value = self._mac_input(node, values)
                 if not self.count:  # the samples the next frame's share is estimated against
-                    kernel.sampled_share(value)
+                    kernel.chooses_dense(value)
                 summed = kernel.summed(value)
                 handed.append((kernel, value, summed))
                 macs.append(tf.constant(0, tf.int64))

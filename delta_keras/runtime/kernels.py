@@ -328,7 +328,7 @@ class SparseConv:
         ``finish_dense`` evaluates its layers in TensorFlow on a densely computed frame (the activated output,
         shape kept): the layers themselves, as the dense model runs them. With ``handovers`` (a list, one per
         frame) and without ``counts``, a layer that compares its own input and has no fused epilogue chooses dense
-        or sparse in the graph (`sampled_share`) and, when dense, appends ``(self, value, summed)`` to it for one
+        or sparse in the graph (`chooses_dense`) and, when dense, appends ``(self, value, summed)`` to it for one
         `keep` at the end of the frame: a call into the kernels in the middle of a frame holds up the layers after
         it (docs/runtime.md).
 
@@ -345,7 +345,7 @@ class SparseConv:
                 return [*outputs, tf.zeros(0), macs, executed]
 
             *outputs, full, macs, executed = tf.cond(
-                self.sampled_share(value) > self.dense_above,
+                self.chooses_dense(value),
                 lambda: [*self._recompute(value, None, finish_dense, handovers), tf.constant(0, tf.int64),
                          tf.constant(self.dense_macs, tf.int64)], sparse)
             handovers.append((self, value, full))
@@ -355,15 +355,14 @@ class SparseConv:
         token, *wholes = outputs
         return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(self.wholes, wholes)]), macs, executed
 
-    def sampled_share(self, value):
-        """The share of changed elements among the samples of ``value`` (B, H, W, C) kept from the previous frame
-        (without ``counts``); the samples of ``value`` kept in their place."""
+    def chooses_dense(self, value):
+        """Whether the share of changed elements among the samples of ``value`` (B, H, W, C) kept from the
+        previous frame is above ``dense_above`` (without ``counts``); the samples of ``value`` kept in their place
+        (after the comparison: a function's variable reads and writes run in program order)."""
         samples = tf.reshape(value, [-1])[::self.stride]
-        share = tf.reduce_mean(tf.cast(samples != self.samples, tf.float32))
-        with tf.control_dependencies([share]):
-            assigned = self.samples.assign(samples)
-        with tf.control_dependencies([assigned]):
-            return tf.identity(share)
+        changed = tf.reduce_sum(tf.cast(samples != self.samples, tf.int32))
+        self.samples.assign(samples)
+        return changed > int(self.dense_above * self.samples.shape[0])
 
     def _wholes(self) -> list:
         """Copies of the epilogue's outputs that layers read whole (the states change in place)."""
