@@ -1,6 +1,9 @@
-"""What the runtime's kernels share: numba compilation (optional) and convolution geometry."""
+"""What the runtime's kernels share: numba compilation (optional), convolution geometry and arrays TensorFlow
+takes over without a copy."""
 
 from __future__ import annotations
+
+import numpy as np
 
 try:
     import numba
@@ -46,3 +49,24 @@ def leading_padding(size: int, kernel: int, stride: int, dilation: int, padding:
         return 0
     out = -(-size // stride)
     return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0) // 2
+
+
+# TensorFlow takes over an array a `tf.numpy_function` returns without copying it only where the array is aligned
+# to 64 bytes (its CPU allocator's alignment); NumPy aligns to 16, so a plain array is copied on every hand-over.
+TENSOR_ALIGNMENT = 64
+
+
+def tensor_array(shape: tuple, dtype=np.float32) -> np.ndarray:
+    """An uninitialised array, aligned so that TensorFlow takes it over without a copy when a `tf.numpy_function`
+    returns it. Nothing may write to it after it was returned: the tensor shares its memory."""
+    size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
+    buffer = np.empty(size + TENSOR_ALIGNMENT // item, dtype)
+    start = (-buffer.ctypes.data % TENSOR_ALIGNMENT) // item
+    return buffer[start:start + size].reshape(shape)
+
+
+def tensor_copy(array: np.ndarray) -> np.ndarray:
+    """A copy of ``array`` in a `tensor_array`."""
+    copy = tensor_array(array.shape, array.dtype)
+    copy[...] = array
+    return copy

@@ -117,7 +117,7 @@ class DeltaRuntime:
                                       finish.epilogue if finish else None, resync_every, phases.get(node.key, 0))
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
-                if kernel is None:  # runs densely; the previous input is kept to count the changes' MACs
+                if kernel is None and count_macs:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
             elif node.kind in ("previous_frame", "time_mean", "memory"):
                 self._state[node.key] = tf.Variable(tf.zeros(state_shapes[node.key]), trainable=False)
@@ -282,9 +282,11 @@ class DeltaRuntime:
         if kernel is not None:
             output, counted, executed = kernel.update(value)
             return self._mac_output(node, output), counted, executed
-        previous = self._state[node.key]
-        counted = geometry.changed_macs(node.stages, value, previous) if self.count else tf.constant(0, tf.int64)
-        previous.assign(value)
+        counted = tf.constant(0, tf.int64)
+        if self.count:  # without counting, no copy of the input is kept
+            previous = self._state[node.key]
+            counted = geometry.changed_macs(node.stages, value, previous)
+            previous.assign(value)
         output = graph_lib.call_node(node.node, values)
         return output, counted, tf.constant(self.dense_macs[node.key], tf.int64)
 

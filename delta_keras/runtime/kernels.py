@@ -35,7 +35,8 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras import registry
-from delta_keras.runtime.compiled import channel_shift, leading_padding, njit, numba, split_index
+from delta_keras.runtime.compiled import (channel_shift, leading_padding, njit, numba, split_index, tensor_array,
+                                          tensor_copy)
 from delta_keras.runtime.fused import ChangeList, Epilogue, finish_values
 
 # Input elements compared to choose between the sparse and the dense update.
@@ -272,7 +273,7 @@ class SparseConv:
                 self.accumulator[:] = self.recomputed
                 self.recomputed = None
             if self.epilogue is None:
-                summed = np.empty(self.accumulator.shape, np.float32)
+                summed = tensor_array(self.accumulator.shape)
             _add_changes(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
                          self.offsets, self.dilation, self.touched, self.relu, self.steps, summed)
         multiplied = time.perf_counter()
@@ -283,7 +284,7 @@ class SparseConv:
         self.seconds["epilogue"] += time.perf_counter() - multiplied
         wholes = [empty] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
-        whole = self.source.value.copy() if dense and self.source is not None else empty
+        whole = tensor_copy(self.source.value) if dense and self.source is not None else empty
         return (np.int64(macs), np.bool_(dense), summed, whole, *wholes)
 
     def _run_epilogue(self, every: bool) -> None:
@@ -366,7 +367,7 @@ class SparseConv:
 
     def _wholes(self) -> list:
         """Copies of the epilogue's outputs that layers read whole (the states change in place)."""
-        return [getattr(self, name).value.copy() for name in self.wholes]
+        return [tensor_copy(getattr(self, name).value) for name in self.wholes]
 
     def _take_dense(self, summed):
         """A dense frame of a fused layer: the accumulator set from the dense ``summed``, the epilogue run

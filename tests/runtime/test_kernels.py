@@ -1,4 +1,4 @@
-"""runtime/kernels.py: the accumulators do not drift over a long stream."""
+"""runtime/kernels.py: the accumulators do not drift over a long stream; the outputs reach TensorFlow uncopied."""
 
 import keras
 import numpy as np
@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from delta_keras.frames import geometry
+from delta_keras.runtime.compiled import tensor_array, tensor_copy
 from delta_keras.runtime.kernels import GatheredDense, SparseConv
 
 pytest.importorskip("numba")
@@ -80,3 +81,31 @@ def test_a_dense_layer_on_vectors_does_not_drift_either():
     weights = layer.get_weights()[0].astype("float64")
     errors = _relative_errors(kernel.update, lambda x: x.astype("float64") @ weights, 600, (1, 256))
     assert errors.max() < 1.5e-7, errors.max()
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 48, 48, 64)])
+def test_arrays_the_kernels_return_become_tensors_without_a_copy(shape):
+    # A tensor that shares the array's memory shows a later write to the array (one the kernels never make);
+    # TensorFlow copies a plain NumPy array, aligned to 16 bytes, on every hand-over.
+    returned = {}
+
+    def hand_over(copy: bool):
+        returned["array"] = tensor_copy(np.ones(shape, np.float32)) if copy else tensor_array(shape)
+        returned["array"][...] = 1
+        return returned["array"]
+
+    for copy in (False, True):
+        tensor = tf.function(lambda: tf.numpy_function(lambda: hand_over(copy), [], tf.float32))()
+        returned["array"][...] = 7
+        assert returned["array"].ctypes.data % 64 == 0 and returned["array"].shape == shape
+        assert np.all(np.asarray(tensor) == 7)
+    plain = {}
+
+    def hand_over_plain():
+        plain["array"] = np.ones(shape, np.float32)
+        return plain["array"]
+
+    tensor = tf.function(lambda: tf.numpy_function(hand_over_plain, [], tf.float32))()
+    plain["array"][...] = 7
+    if plain["array"].ctypes.data % 64:  # what tensor_array is for
+        assert np.all(np.asarray(tensor) == 1)
