@@ -329,9 +329,9 @@ class SparseConv:
         ``finish_dense`` evaluates its layers in TensorFlow on a densely computed frame (the activated output,
         shape kept): the layers themselves, as the dense model runs them. With ``handovers`` (a list, one per
         frame) and without ``counts``, a layer that compares its own input and has no fused epilogue chooses dense
-        or sparse in the graph (`chooses_dense`) and, when dense, appends ``(self, value, summed)`` to it for one
-        `keep` at the end of the frame: a call into the kernels in the middle of a frame holds up the layers after
-        it (docs/runtime.md).
+        or sparse in the graph (`chooses_dense`) and appends ``(self, value, summed)`` to it for one `keep` at the
+        end of the frame (``summed`` the dense output, empty where the layer ran sparse and kept its state itself):
+        a call into the kernels in the middle of a frame holds up the layers after it (docs/runtime.md).
 
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
