@@ -217,7 +217,7 @@ class DeltaRuntime:
             kernel = self._kernels[node.key]
             if whole_frame_dense and isinstance(kernel, SparseConv):
                 value = self._mac_input(node, values)
-                if not self.count:  # the samples the next frame's share is estimated against
+                if kernel.chooses_in_graph:  # the samples the next frame's choice compares against
                     kernel.chooses_dense(value)
                 summed = kernel.summed(value)
                 handed.append((kernel, value, summed))

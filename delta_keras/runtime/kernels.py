@@ -82,16 +82,15 @@ def _listed_fan_out(index, count, fan_out):  # pragma: no cover (compiled)
 
 
 @njit(parallel=False)
-def _sampled_share(previous, value, samples):  # pragma: no cover (compiled)
-    """The share of changed elements among about ``samples`` spread evenly over the whole input: decides dense or
+def _sampled_changes(previous, value, stride):  # pragma: no cover (compiled)
+    """How many of the elements at every ``stride``-th position of the flat input changed: decides dense or
     sparse for a small part of a full comparison's cost (a wrong guess only costs time). One thread: waking
     the pool would cost more than the work on a frame that then runs densely."""
     before, after = previous.ravel(), value.ravel()
-    stride = max(after.size // samples, 1)
     changed = 0
     for i in range(0, after.size, stride):
         changed += after[i] != before[i]
-    return changed / len(range(0, after.size, stride))
+    return changed
 
 
 @njit
@@ -220,11 +219,14 @@ class SparseConv:
         self.seconds = dict.fromkeys(("changes", "multiply", "epilogue"), 0.0)
         self.recomputed = None
         self.wholes: tuple = ()  # the epilogue outputs other layers read whole ("out", "pooled"), set by the runtime
-        # Without counting, a layer that compares its own input decides dense or sparse in the graph, on samples
-        # of its input kept there: a dense frame then costs no call into the kernel before it.
+        # The choice of dense or sparse: on about SAMPLES elements spread over the input, dense where more than
+        # ``dense_above`` of them changed, in the kernel (`_sampled_changes`) or in the graph (`chooses_dense`).
         self.stride = max(self.previous.size // SAMPLES, 1)
-        self.samples = None if counts else tf.Variable(tf.zeros(len(range(0, self.previous.size, self.stride))),
-                                                       trainable=False)
+        samples = len(range(0, self.previous.size, self.stride))
+        self.dense_from = int(dense_above * samples) + 1  # changed samples from which the layer runs densely
+        # Without counting and a fused epilogue, the graph keeps the samples of the previous input: a dense frame
+        # then makes no call into the kernel before the frame's end (see `chooses_in_graph`).
+        self.samples = None if counts or epilogue else tf.Variable(tf.zeros(samples), trainable=False)
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
@@ -246,7 +248,7 @@ class SparseConv:
             changes = self.source
             return (_listed_fan_out(changes.index, changes.count, self.fan_out),
                     resync or changes.count.sum() > self.dense_above * changes.size, changes)
-        dense = resync or (not sampled and _sampled_share(self.previous, value, SAMPLES) > self.dense_above)
+        dense = resync or (not sampled and _sampled_changes(self.previous, value, self.stride) >= self.dense_from)
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
             listed = self.listed
@@ -328,17 +330,17 @@ class SparseConv:
         tensor the producer's update returned, for the order of the steps). With an output-pass epilogue,
         ``finish_dense`` evaluates its layers in TensorFlow on a densely computed frame (the activated output,
         shape kept): the layers themselves, as the dense model runs them. With ``handovers`` (a list, one per
-        frame) and without ``counts``, a layer that compares its own input and has no fused epilogue chooses dense
-        or sparse in the graph (`chooses_dense`) and appends ``(self, value, summed)`` to it for one `keep` at the
-        end of the frame (``summed`` the dense output, empty where the layer ran sparse and kept its state itself):
-        a call into the kernels in the middle of a frame holds up the layers after it (docs/runtime.md).
+        frame), a layer that `chooses_in_graph` chooses dense or sparse there (`chooses_dense`) and appends
+        ``(self, value, summed)`` to it for one `keep` at the end of the frame (``summed`` the dense output, empty
+        where the layer ran sparse and kept its state itself): a call into the kernels in the middle of a frame
+        holds up the layers after it (docs/runtime.md).
 
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
             token (int64) that orders the steps of the layers reading its lists, then the epilogue's outputs named
             in ``wholes`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
         """
-        if self.counts or self.source is not None or self.epilogue is not None or handovers is None:
+        if handovers is None or not self.chooses_in_graph:
             outputs, macs, executed = self._update(value, finish_dense)
         else:
             def sparse():
@@ -356,14 +358,21 @@ class SparseConv:
         token, *wholes = outputs
         return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(self.wholes, wholes)]), macs, executed
 
+    @property
+    def chooses_in_graph(self) -> bool:
+        """Whether the graph chooses dense or sparse for this layer (`chooses_dense`): without ``counts`` (which
+        needs the kernel's full comparison), for a layer that compares its own input (a list's reader counts the
+        list) and has no fused epilogue (whose dense frame runs in the kernel); the others choose in the kernel."""
+        return self.samples is not None and self.source is None
+
     def chooses_dense(self, value):
         """Whether the share of changed elements among the samples of ``value`` (B, H, W, C) kept from the
-        previous frame is above ``dense_above`` (without ``counts``); the samples of ``value`` kept in their place
+        previous frame is above ``dense_above`` (where `chooses_in_graph`); the samples of ``value`` kept in their place
         (after the comparison: a function's variable reads and writes run in program order)."""
         samples = tf.reshape(value, [-1])[::self.stride]
         changed = tf.reduce_sum(tf.cast(samples != self.samples, tf.int32))
         self.samples.assign(samples)
-        return changed > int(self.dense_above * self.samples.shape[0])
+        return changed >= self.dense_from
 
     def _wholes(self) -> list:
         """Copies of the epilogue's outputs that layers read whole (the states change in place)."""
