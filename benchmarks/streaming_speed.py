@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from delta_keras import sparsify, strip_sparsity
+from delta_keras.models import video_classifier
 from delta_keras.models.hed import hed_edge_detector
 from delta_keras.runtime import DeltaRuntime
 from delta_keras.runtime.delta_runtime import relative_change
@@ -53,6 +54,9 @@ from delta_keras.train.run_folder import load_model_from
 
 CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real_clips")
 FOOTAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "footage")
+JHMDB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "jhmdb")
+# The first clip of each of these JHMDB classes: a face and hands (brush_hair), a still camera (golf), a moving one (run).
+CLASSIFIER_CLASSES = ("brush_hair", "golf", "run")
 DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"
 
 
@@ -105,7 +109,7 @@ def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repe
     dense_macs = sum(runtime.dense_macs.values()) * (clip.shape[1] - 1)
     return {**{name: np.median(t, axis=0) for name, t in times.items()}, "shares": shares,
             "reduction": dense_macs / later(counter.macs) if later(counter.macs) else np.inf,
-            "executed": dense_macs / max(later(runtime.executed_macs), 1)}
+            "executed": dense_macs / later(runtime.executed_macs) if later(runtime.executed_macs) else np.inf}
 
 
 def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], repeats: int = 20) -> None:
@@ -239,6 +243,10 @@ def main() -> None:
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
     parser.add_argument("--model", help="benchmark this trained clip model instead of HED (a .keras file or a run "
                                         "folder; deployed with strip_sparsity, clips at its input size)")
+    parser.add_argument("--classifier", action="store_true",
+                        help="the action-recognition study's classifier instead of HED: VGG16 blocks 1-4 with HED's "
+                             "BSDS500 weights and the temporal head (untrained; a trained one: --model), 112x112, a "
+                             f"quantiser of each --steps after every activation, on JHMDB clips ({', '.join(CLASSIFIER_CLASSES)})")
     parser.add_argument("--inter-op", type=int, default=0,
                         help="TensorFlow's inter-op threads (0: its default); 1 runs the graph's ops one at a time, so "
                              "that none runs beside the runtime's kernels on the same cores")
@@ -269,6 +277,21 @@ def main() -> None:
         print(HEADER)
         clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
         compare(strip_sparsity(trained), "-", "-", clips, args)
+        os._exit(0)
+    if args.classifier:
+        paths = [os.path.join(JHMDB, name, sorted(os.listdir(os.path.join(JHMDB, name)))[0])
+                 for name in CLASSIFIER_CLASSES]
+        clips = {f"JHMDB {name}": read_clip(path, args.frames, (112, 112))[None]
+                 for name, path in zip(CLASSIFIER_CLASSES, paths)}
+        print(f"the study's classifier (hed_vgg16, blocks 1-4, temporal head), 112x112 per frame at batch 1, "
+              f"{args.frames}-frame clips of {', '.join(map(os.path.basename, paths))}; {os.cpu_count()} CPUs visible")
+        print(HEADER)
+        for step in map(float, args.steps.split(",")):
+            model = strip_sparsity(video_classifier("hed_vgg16", 21, None, 112, sparsity="delta", weights="bsds500",
+                                                    blocks=4, head="temporal", step_init=step, granularity="layer"))
+            speedups = compare(model, 112, f"{step:g}", clips, args)
+            print(f"  mean speedup over the {len(clips)} clips at step {step:g}: "
+                  + ", ".join(f"{runtime} {np.mean(s):.2f}x" for runtime, s in speedups.items()))
         os._exit(0)
     paths = ([os.path.join(FOOTAGE, n) for n in sorted(os.listdir(FOOTAGE)) if n.endswith((".mp4", ".avi", ".mkv"))]
              if args.footage else [os.path.join(CLIPS, n) for n in names])

@@ -13,6 +13,10 @@ Each node of the model's graph gets a *kind*, from the layer kinds of `delta_ker
   the batch is a squeeze of the time axis and unfolding an expand);
 - ``evaluate``: any other frame-wise layer (affine or nonlinear), re-evaluated on the frame's values.
 
+A MAC layer over the clip's time axis (a temporal head's ``Conv1D``) reads several frames, later ones too: it and
+every node after it form the plan's tail (`Tail`), which the executors evaluate at each step on the sequences of
+its inputs over the frames so far.
+
 `FramePlan.run` walks the nodes in graph order, runs the views, quantisers and frame-wise layers itself and
 hands every other node (`HANDLED`: MAC layers and the kinds with state) to the executor's handler of its kind:
 the simulator's engine (`delta_keras.sim.DeltaInference`, which counts and proves) and the runtime
@@ -25,6 +29,7 @@ from typing import Callable, Mapping
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from delta_keras import registry
 from delta_keras.frames import geometry
@@ -170,8 +175,6 @@ class FramePlan:
         self.model = model
         self.time = model.inputs[0].shape[1]
         self.nodes = [FrameNode(node, key, self.time, executor) for node, key in node_keys(calls)]
-        self.mac_nodes = {node.key: node for node in self.nodes if node.kind == "mac"}
-        self.mac_keys = list(self.mac_nodes)
         # Which tensors keep the clip's time axis (of length 1 per step): the input, and what follows it until a
         # fold or a time mean removes it (an unfold gives it back).
         self.clip_level = {id(model.inputs[0]): True}
@@ -180,14 +183,31 @@ class FramePlan:
             level = {"fold": False, "unfold": True, "time_mean": False}.get(node.kind, level)
             for tensor in node.node.output_tensors:
                 self.clip_level[id(tensor)] = level
+        # A MAC layer over the clip's time axis (a temporal head's Conv1D) reads several frames, future ones too,
+        # so it has no frame-by-frame value: it and every node after it form the tail (`Tail`), evaluated at each
+        # step on the sequences of its inputs over the frames so far. The nodes before it run frame by frame.
+        self.tail_nodes, tail_tensors = [], set()
         for node in self.nodes:
-            kind = registry.layer_kind(node.layer)
-            if node.kind == "mac" and self.clip_level.get(id(node.input)) and not node.time_distributed and not (
-                    kind is not None and kind.last_axis):
-                # E.g. a Conv1D over the clip's frames (a temporal head): each output reads several frames,
-                # future ones too, so it has no frame-by-frame value.
-                raise NotImplementedError(f"{node.key}: {type(node.layer).__name__} runs over the clip's time axis "
-                                          f"(it mixes frames); {executor} runs layers frame by frame only")
+            if self._mixes_frames(node) or any(id(t) in tail_tensors for t in node.node.input_tensors):
+                self.tail_nodes.append(node)
+                tail_tensors.update(id(t) for t in node.node.output_tensors)
+        self.nodes = [node for node in self.nodes if node not in self.tail_nodes]
+        self.tail_inputs = list({id(t): t for node in self.tail_nodes for t in node.node.input_tensors
+                                 if id(t) not in tail_tensors}.values())
+        if self.tail_nodes:
+            first = self.tail_nodes[0]
+            if self.clip_level[id(model.outputs[0])]:
+                raise NotImplementedError(
+                    f"{first.key}: {type(first.layer).__name__} runs over the clip's time axis (it mixes frames) and "
+                    f"the model's output keeps that axis, so a frame's output would change after {executor} returned "
+                    "it; streaming needs an output without a time axis (e.g. a temporal head ending in a time "
+                    "average)")
+            for tensor in self.tail_inputs:
+                if not self.clip_level[id(tensor)]:
+                    raise NotImplementedError(f"{first.key}: the layers over the clip's time axis read a tensor "
+                                              f"without one ({tensor.name}); {executor} cannot stream them")
+        self.mac_nodes = {node.key: node for node in self.nodes if node.kind == "mac"}
+        self.mac_keys = list(self.mac_nodes)
 
         # Each MAC layer's stages on one step's input (a clip-level input keeps a time axis of length 1), their
         # fan-out maps computed now, eagerly: constants of the executors' compiled steps.
@@ -196,6 +216,12 @@ class FramePlan:
             node.stages = geometry.stages(node.layer, shapes[id(node.input)][2 if node.time_distributed else 1:])
             for stage in node.stages:
                 stage.fan_out_rows(False)
+
+    def _mixes_frames(self, node: FrameNode) -> bool:
+        """Whether ``node`` is a MAC layer over the clip's time axis (not one that maps only the last axis)."""
+        kind = registry.layer_kind(node.layer)
+        return (node.kind == "mac" and bool(self.clip_level.get(id(node.input))) and not node.time_distributed
+                and not (kind is not None and kind.last_axis))
 
     def frame_shapes(self, batch_size: int) -> dict[int, tuple]:
         """The shape of every tensor of the graph for one frame of ``batch_size`` clips, by tensor id."""
@@ -241,8 +267,22 @@ class FramePlan:
             return VIEWS[node.kind](values[id(node.input)])
         return STATELESS[node.kind](node, values)
 
+    @property
+    def results(self) -> list:
+        """The tensors a step hands back: the model's output, or with a tail the tail's inputs (`Tail` turns their
+        sequences into the output)."""
+        return self.tail_inputs if self.tail_nodes else [self.model.outputs[0]]
+
     def output(self, values: dict):
+        """What a step returns of the frame's ``values``: the model's output, or with a tail the list of the tail's
+        inputs."""
+        if self.tail_nodes:
+            return [values[id(tensor)] for tensor in self.tail_inputs]
         return values[id(self.model.outputs[0])]
+
+    def tail(self, compiled: bool) -> Tail | None:
+        """The `Tail` of this plan (a compiled function where ``compiled``), or None where it has none."""
+        return Tail(self, compiled) if self.tail_nodes else None
 
     @property
     def output_per_frame(self) -> bool:
@@ -256,3 +296,41 @@ class FramePlan:
         if self.output_per_frame:
             return np.concatenate([np.asarray(o) for o in outputs], axis=1)
         return np.asarray(outputs[-1])
+
+
+class Tail:
+    """The layers over the clip's time axis and everything after them (`FramePlan.tail_nodes`; a temporal head: a
+    ``Conv1D`` over the frames' features, a time average, the logits), evaluated at every step on the sequences
+    of their inputs over the frames seen so far, which the tail keeps. A step's output is then the model's output
+    on the clip so far, and after the last frame the model's output on the clip. The tail runs densely and its
+    cost grows with the frames since `reset` (a ``Conv1D`` over them, at every step): call `reset` between clips.
+
+    Args:
+        plan: the frame plan whose tail this is.
+        compiled: run the tail as a `tf.function` (traced again when the frame count first changes, then for any).
+    """
+
+    def __init__(self, plan: FramePlan, compiled: bool):
+        self.plan = plan
+        self.sequences: list | None = None
+        self._evaluate = tf.function(self.evaluate, reduce_retracing=True) if compiled else self.evaluate
+
+    def reset(self) -> None:
+        self.sequences = None
+
+    def __call__(self, frame_values: list):
+        """Appends one frame's tail inputs ``(batch, 1, ...)`` (`FramePlan.output`) to the sequences and returns the
+        model's output on the frames so far."""
+        if self.sequences is None:
+            self.sequences = list(frame_values)
+        else:
+            self.sequences = [tf.concat([sequence, value], axis=1)
+                              for sequence, value in zip(self.sequences, frame_values)]
+        return self._evaluate(*self.sequences)
+
+    def evaluate(self, *sequences):
+        """The model's output from the sequences ``(batch, frames, ...)`` of the tail's inputs."""
+        values = {id(tensor): sequence for tensor, sequence in zip(self.plan.tail_inputs, sequences)}
+        for node in self.plan.tail_nodes:
+            values[id(node.output)] = graph_lib.call_node(node.node, values)
+        return values[id(self.plan.model.outputs[0])]

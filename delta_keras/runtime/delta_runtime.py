@@ -33,7 +33,9 @@ class DeltaRuntime:
     (host memory: this is a CPU runtime).
 
     Graphs, frame-0 charging and outputs are those of `delta_keras.sim.DeltaInference` (any model that
-    `sparsify`, `strip_sparsity` or `video_classifier` builds, memory-mode `DeltaActivation` included):
+    `sparsify`, `strip_sparsity` or `video_classifier` builds, memory-mode `DeltaActivation` included; a
+    temporal head's ``Conv1D`` over the clip's frames and the layers after it run densely at each step on the
+    frames so far, `delta_keras.frames.plan.Tail`, so a step returns the model's output on the clip so far):
     ``run(clips)`` equals ``model(clips)`` within float32 rounding, and ``macs`` (the MACs each layer's nonzero
     input changes trigger) equals `count_macs`' ``zero_delta``. ``executed_macs`` is what the runtime actually
     multiplied: dense frames and dense-only layers at their dense cost.
@@ -134,6 +136,7 @@ class DeltaRuntime:
         self._last_frame = tf.Variable(tf.zeros((batch_size, *model.inputs[0].shape[2:])), trainable=False)
         frame_spec = tf.TensorSpec((batch_size, *model.inputs[0].shape[2:]), "float32")
         self._step = tf.function(self._run_frame, input_signature=[frame_spec])
+        self._tail = self.plan.tail(compiled=True)
         self.reset()
 
     def reset(self) -> None:
@@ -145,6 +148,8 @@ class DeltaRuntime:
                 kernel.reset()
         self._frames.assign(0)
         self._macs, self._executed = [], []
+        if self._tail is not None:
+            self._tail.reset()
 
     def step(self, frame):
         """Feeds one frame ``(batch_size, ...)`` (or ``(...)`` at batch 1); returns the model's output for it.
@@ -160,6 +165,8 @@ class DeltaRuntime:
         if tuple(frame.shape) != expected:
             raise ValueError(f"{self.model.name}: a frame must have shape {expected}, got {tuple(frame.shape)}")
         output, macs, executed = self._step(frame)
+        if self._tail is not None:  # the layers over the clip's time axis, on the frames so far
+            output = self._tail(output)
         self._macs.append(macs)
         self._executed.append(executed)
         return output
@@ -242,7 +249,7 @@ class DeltaRuntime:
                 states = [values[chain.out]] + ([values[chain.pooled]] if chain.pooled is not None else []) if chain else []
                 handovers.append(kernel.handover(value, summed, *states))
             with tf.control_dependencies([SparseConv.keep([kernel for kernel, *_ in handed], handovers)]):
-                output = tf.identity(output)
+                output = tf.nest.map_structure(tf.identity, output)
         as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
         return output, as_ints(macs), as_ints(executed)
 

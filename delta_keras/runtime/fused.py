@@ -234,6 +234,8 @@ def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, Fused
     for node in plan.nodes:
         for tensor in node.node.input_tensors:
             readers.setdefault(id(tensor), []).append(node)
+    for tensor in plan.results:  # read whole by the caller of a step (None): a chain stops there
+        readers.setdefault(id(tensor), []).append(None)
     chains = {}
     for node in plan.nodes:
         if node.key not in convolutions:
@@ -243,7 +245,7 @@ def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, Fused
             continue
         channels = node.layer.filters
         epilogue, absorbed, tensor = Epilogue(relu=_is_relu(node.layer)), [], id(node.output)
-        while len(readers.get(tensor, [])) == 1:
+        while len(readers.get(tensor, [])) == 1 and readers[tensor][0] is not None:
             reader = readers[tensor][0]
             name = _kernel_name(reader.layer)
             if reader.kind in ("identity", "fold", "unfold"):
@@ -262,7 +264,7 @@ def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, Fused
             absorbed.append(reader)
             tensor = id(reader.output)
         pooled = None
-        pools = [r for r in readers.get(tensor, []) if lists and _kernel_name(r.layer) == "max_pool2d"
+        pools = [r for r in readers.get(tensor, []) if lists and r is not None and _kernel_name(r.layer) == "max_pool2d"
                  and r.layer.data_format == "channels_last" and not r.time_distributed]
         if pools:
             pool = pools[0]
@@ -296,7 +298,7 @@ def fuse(plan, convolutions: set) -> Fusion:
         absorbed = {id(node) for chain in chains.values() for node in chain.absorbed}
         sources, whole = {}, {key: [] for key in chains}
         readers = [(id(t), node) for node in plan.nodes if id(node) not in absorbed for t in node.node.input_tensors]
-        for tensor, node in [*readers, (id(plan.model.outputs[0]), None)]:
+        for tensor, node in [*readers, *[(id(result), None) for result in plan.results]]:
             if tensor not in emitted:
                 continue
             producer, which = emitted[tensor]

@@ -43,7 +43,9 @@ class DeltaInference:
     build. `FrameDifference` keeps the previous input frame as state. A `GlobalAveragePooling1D` over
     time (or ``ops.mean(x, axis=1)``) becomes a running mean, so after the last frame the output equals
     the forward pass over the clip; MAC layers after it then run every frame (``count_macs`` charges
-    them once per clip). Recurrent layers, nested models, `DeltaActivation(output="delta")` and layers
+    them once per clip). A MAC layer over the clip's time axis (a temporal head's ``Conv1D``) and the layers
+    after it are evaluated at each step on the frames so far (`delta_keras.frames.plan.Tail`; not in ``macs``).
+    Recurrent layers, nested models, `DeltaActivation(output="delta")` and layers
     of unknown kind raise `NotImplementedError` naming the layer.
 
     On TensorFlow each frame is one call of a compiled function (traced once per batch size); on the other
@@ -75,6 +77,7 @@ class DeltaInference:
         # as a dict of tensors. Another backend's layers run eagerly on the TensorFlow tensors' values.
         compiled = keras.backend.backend() == "tensorflow"
         self._step = tf.function(self._run_frame, autograph=False) if compiled else self._run_frame
+        self._tail = self.plan.tail(compiled)
         self.reset()
 
     def reset(self) -> None:
@@ -83,6 +86,8 @@ class DeltaInference:
         self.frames = 0
         self.accumulator_error = {key: 0.0 for key in self.plan.mac_keys} if self.check_accumulators else {}
         self.macs = {key: [] for key in self.plan.mac_keys}
+        if self._tail is not None:
+            self._tail.reset()
 
     def step(self, frame):
         """Feeds one frame ``(batch, ...)`` (or ``(...)``) and returns the model's output for it.
@@ -103,6 +108,8 @@ class DeltaInference:
             raise ValueError(f"{self.model.name}: a frame of batch {frame.shape[0]} after frames of batch "
                              f"{self._state[self._FRAMES].shape[0]}; call reset() between clips")
         output, self._state, macs, errors = self._step(frame, self._state)
+        if self._tail is not None:  # the layers over the clip's time axis, on the frames so far
+            output = self._tail(output)
         for key, count in zip(self.plan.mac_keys, macs.numpy()):
             self.macs[key].append(int(count))
         for key, error in zip(self.accumulator_error, errors.numpy()):

@@ -39,15 +39,18 @@ def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, c
     assert count_frames(out) == 8
 
 
-def test_a_clip_classifier_streams_and_writes_its_running_scores(tmp_path, capsys):
+@pytest.mark.parametrize("head", ["average", "temporal"])
+def test_a_clip_classifier_streams_and_writes_its_running_scores(tmp_path, capsys, head):
+    # The temporal head (a Conv1D over the frames) runs at each step on the frames so far.
     video = _smooth_video(tmp_path / "pan.avi", frames=6, size=16)
-    model = video_classifier("tiny", 3, frames=None, image_size=16, sparsity="delta", step_init=4.0)
+    model = video_classifier("tiny", 3, frames=None, image_size=16, sparsity="delta", step_init=4.0, head=head)
     model.save(tmp_path / "clip.keras")
     out = tmp_path / "scores.csv"
     assert stream_main([str(tmp_path / "clip.keras"), str(video), "--out", str(out), "--check-frames", "4"]) == 0
     rows = out.read_text().splitlines()
     assert rows[0] == "frame,output_0,output_1,output_2" and len(rows) == 1 + 6
-    assert "over the first 4 frames" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert float(text.split("largest |runtime - forward pass| over the first 4 frames: ")[1].split()[0]) < 1e-4
 
 
 @pytest.mark.parametrize("extra, message", [
