@@ -188,7 +188,7 @@ class FramePlan:
         # step on the sequences of its inputs over the frames so far. The nodes before it run frame by frame.
         self.tail_nodes, tail_tensors = [], set()
         for node in self.nodes:
-            if self._mixes_frames(node) or any(id(t) in tail_tensors for t in node.node.input_tensors):
+            if self.mixes_frames(node) or any(id(t) in tail_tensors for t in node.node.input_tensors):
                 self.tail_nodes.append(node)
                 tail_tensors.update(id(t) for t in node.node.output_tensors)
         self.nodes = [node for node in self.nodes if node not in self.tail_nodes]
@@ -217,7 +217,7 @@ class FramePlan:
             for stage in node.stages:
                 stage.fan_out_rows(False)
 
-    def _mixes_frames(self, node: FrameNode) -> bool:
+    def mixes_frames(self, node: FrameNode) -> bool:
         """Whether ``node`` is a MAC layer over the clip's time axis (not one that maps only the last axis)."""
         kind = registry.layer_kind(node.layer)
         return (node.kind == "mac" and bool(self.clip_level.get(id(node.input))) and not node.time_distributed
@@ -300,37 +300,111 @@ class FramePlan:
 
 class Tail:
     """The layers over the clip's time axis and everything after them (`FramePlan.tail_nodes`; a temporal head: a
-    ``Conv1D`` over the frames' features, a time average, the logits), evaluated at every step on the sequences
-    of their inputs over the frames seen so far, which the tail keeps. A step's output is then the model's output
-    on the clip so far, and after the last frame the model's output on the clip. The tail runs densely and its
-    cost grows with the frames since `reset` (a ``Conv1D`` over them, at every step): call `reset` between clips.
+    ``Conv1D`` over the frames' features, a time average, the logits), evaluated at every step on the sequences of
+    their inputs over the frames seen so far: a step's output is the model's output on the clip so far, and after
+    the last frame the model's output on the clip.
+
+    Where the tail is a time average of positions that each read a bounded window of frames (``Conv1D`` layers of
+    stride 1 and "same" or "causal" padding, and layers that act on each position alone) followed by layers of the
+    average, a step costs the same at any frame: the tail keeps the inputs of the window's last frames and the sum
+    of the positions no later frame can change (whose window lies inside the frames seen), and evaluates only the
+    positions near the end (with the zero padding after the last frame, as the model does on the clip so far).
+    Any other tail is evaluated again on every frame since `reset`, at a cost that grows with them.
 
     Args:
         plan: the frame plan whose tail this is.
-        compiled: run the tail as a `tf.function` (traced again when the frame count first changes, then for any).
+        compiled: run the tail as `tf.function`s (traced again when the frame count first changes, then for any).
     """
 
     def __init__(self, plan: FramePlan, compiled: bool):
         self.plan = plan
-        self.sequences: list | None = None
-        self._evaluate = tf.function(self.evaluate, reduce_retracing=True) if compiled else self.evaluate
+        self.window = _time_window(plan)
+        step = self._window_step if self.window is not None else self._whole_step
+        self._step = tf.function(step, reduce_retracing=True) if compiled else step
+        self.reset()
 
     def reset(self) -> None:
-        self.sequences = None
+        self.sequences: list | None = None
+        self.frames = 0
+        self.final_sum = None  # with a window: the sum of the positions no later frame changes
 
     def __call__(self, frame_values: list):
         """Appends one frame's tail inputs ``(batch, 1, ...)`` (`FramePlan.output`) to the sequences and returns the
         model's output on the frames so far."""
-        if self.sequences is None:
-            self.sequences = list(frame_values)
+        frame_values = list(frame_values)
+        if self.sequences is None:  # empty sequences of the frames' shapes
+            self.sequences = [value[:, :0] for value in frame_values]
+            if self.window is not None:
+                mean = self.window[0]
+                self.final_sum = tf.zeros((frame_values[0].shape[0], *mean.input.shape[2:]), frame_values[0].dtype)
+        self.frames += 1
+        if self.window is None:
+            output, self.sequences = self._step(self.sequences, frame_values)
         else:
-            self.sequences = [tf.concat([sequence, value], axis=1)
-                              for sequence, value in zip(self.sequences, frame_values)]
-        return self._evaluate(*self.sequences)
+            output, self.sequences, self.final_sum = self._step(self.sequences, frame_values, self.final_sum,
+                                                                tf.constant(self.frames))
+        return output
+
+    def _whole_step(self, sequences: list, frame_values: list):
+        sequences = [tf.concat([sequence, value], axis=1) for sequence, value in zip(sequences, frame_values)]
+        return self.evaluate(*sequences), sequences
+
+    def _window_step(self, sequences: list, frame_values: list, final_sum, frames):
+        """One step with a window (see the class): the inputs of the frames the last positions read, the position
+        ``t - after`` added to ``final_sum`` (the last one no later frame changes; none yet while t < after), the
+        positions after it evaluated with the zero padding after frame t."""
+        mean, before, after = self.window
+        sequences = [tf.concat([sequence, value], axis=1)[:, -(before + after + 1):]
+                     for sequence, value in zip(sequences, frame_values)]
+        index = self.plan.tail_nodes.index(mean)
+        positions = self._run(self.plan.tail_nodes[:index], sequences)[id(mean.input)]
+        # Frames start..t in the window; position t - after is at t - after - start.
+        t, start = frames - 1, frames - tf.shape(positions)[1]
+        final = t - after
+        settled = final >= 0
+        at = tf.maximum(final - start, 0)
+        final_sum = final_sum + tf.where(settled, positions[:, at], tf.zeros_like(final_sum))
+        later = tf.reduce_sum(positions[:, at + tf.cast(settled, at.dtype):], axis=1)
+        # The average's own layer on one position: the model's output from the average.
+        values = {id(mean.input): ((final_sum + later) / tf.cast(frames, final_sum.dtype))[:, None]}
+        output = self._run(self.plan.tail_nodes[index:], (), values)[id(self.plan.model.outputs[0])]
+        return output, sequences, final_sum
 
     def evaluate(self, *sequences):
         """The model's output from the sequences ``(batch, frames, ...)`` of the tail's inputs."""
-        values = {id(tensor): sequence for tensor, sequence in zip(self.plan.tail_inputs, sequences)}
-        for node in self.plan.tail_nodes:
+        return self._run(self.plan.tail_nodes, sequences)[id(self.plan.model.outputs[0])]
+
+    def _run(self, nodes: list, sequences, values: dict | None = None) -> dict:
+        values = {**(values or {}), **{id(t): s for t, s in zip(self.plan.tail_inputs, sequences)}}
+        for node in nodes:
             values[id(node.output)] = graph_lib.call_node(node.node, values)
-        return values[id(self.plan.model.outputs[0])]
+        return values
+
+
+def _time_window(plan: FramePlan) -> tuple | None:
+    """``(time average node, frames before, frames after)`` where ``plan``'s tail averages over time positions that
+    each read a bounded window of frames (see `Tail`): the frames each position reads before and after its own,
+    summed over the tail's ``Conv1D`` layers. None for any other tail."""
+    nodes = plan.tail_nodes
+    means = [i for i, node in enumerate(nodes) if node.kind == "time_mean"]
+    if not means:
+        return None
+    mean = nodes[means[0]]
+    before = after = 0
+    for node in nodes[:means[0]]:
+        if node.kind == "mac" and plan.mixes_frames(node):
+            layer = node.layer
+            if not (type(layer) is keras.layers.Conv1D
+                    and layer.strides == (1,) and layer.padding in ("same", "causal")
+                    and layer.data_format == "channels_last"):
+                return None
+            span = (layer.kernel_size[0] - 1) * layer.dilation_rate[0]
+            before += span if layer.padding == "causal" else span // 2
+            after += 0 if layer.padding == "causal" else span - span // 2
+        elif node.kind not in ("evaluate", "quantize", "identity", "mac") or not plan.clip_level[id(node.output)]:
+            return None
+    # The layers after the average read nothing from before it (but the average).
+    earlier = {id(t) for node in nodes[:means[0]] for t in node.node.output_tensors} | {id(t) for t in plan.tail_inputs}
+    if any(id(t) in earlier for node in nodes[means[0] + 1:] for t in node.node.input_tensors):
+        return None
+    return mean, before, after

@@ -291,14 +291,37 @@ def test_a_temporal_head_streams_the_model_output_on_the_frames_so_far():
                      DeltaInference(model)):
         assert [node.key for node in executor.plan.tail_nodes] == ["temporal_conv", "time_average", "logits_dropout",
                                                                    "logits"]
+        assert executor._tail.window[1:] == (1, 1)  # the Conv1D's 3 frames: one before, one after
         executor.reset()
         for t in range(6):
             np.testing.assert_allclose(np.asarray(executor.step(clip[:, t])), np.asarray(model(clip[:, :t + 1])),
                                        rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(executor.run(clip), np.asarray(model(clip)), rtol=1e-4, atol=1e-5)
-        assert executor._tail._evaluate.experimental_get_tracing_count() <= 2  # relaxed to any frame count
+        assert executor._tail._step.experimental_get_tracing_count() <= 2  # relaxed to any frame count
         if getattr(executor, "count", True):  # the backbone's MACs per frame, as count_macs counts them
             assert set(executor.macs) == set(per_frame) and all(list(executor.macs[k]) == v for k, v in per_frame.items())
+
+
+@pytest.mark.parametrize("strides, window", [(1, (3, 2)), (2, None)])
+def test_a_tail_of_windows_over_time_costs_the_same_at_any_frame(strides, window):
+    # Conv1D layers of stride 1 ("same" and "causal" padding, dilated) before a time average: only the positions
+    # near the end are evaluated, from the inputs of the frames their windows read; a stride of 2 leaves the
+    # tail evaluated on every frame so far. Both give the model's output on the frames so far.
+    clips = keras.Input((None, 6, 6, 2))
+    x = L.TimeDistributed(L.GlobalAveragePooling2D())(L.TimeDistributed(L.Conv2D(4, 3, activation="relu"))(clips))
+    x = L.Conv1D(4, 3, padding="same", dilation_rate=2, activation="relu", name="same")(x)
+    x = L.Conv1D(4, 2, strides=strides, padding="causal", name="causal")(x)
+    model = keras.Model(clips, L.Dense(2)(L.Dense(3)(L.GlobalAveragePooling1D()(x))))
+    clip = np.random.default_rng(4).uniform(0, 1, (2, 9, 6, 6, 2)).astype("float32")
+    for executor in (DeltaRuntime(model, batch_size=2, min_fan_out=0), DeltaInference(model)):
+        assert (executor._tail.window and executor._tail.window[1:]) == window
+        executor.reset()
+        for t in range(9):
+            np.testing.assert_allclose(np.asarray(executor.step(clip[:, t])), np.asarray(model(clip[:, :t + 1])),
+                                       rtol=1e-5, atol=1e-6)
+            if window:  # the inputs of the frames the last positions read, no more
+                assert executor._tail.sequences[0].shape[1] == min(t + 1, sum(window) + 1)
+        assert executor._tail._step.experimental_get_tracing_count() <= 2  # relaxed to any frame count
 
 
 def test_a_layer_over_time_whose_output_keeps_the_time_axis_is_refused():
