@@ -156,7 +156,8 @@ class DeltaRuntime:
 
         Returns:
             The output with the state carried from previous frames: for a per-frame output ``(batch, 1, ...)``;
-            after a time average, the average over the frames seen so far.
+            after a time average, the average over the frames seen so far; with layers over the time axis (a
+            temporal head), the model's output on the frames seen so far.
         """
         frame = tf.convert_to_tensor(frame, "float32")
         expected = (self.batch_size, *self.model.inputs[0].shape[2:])

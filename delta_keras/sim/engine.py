@@ -94,7 +94,8 @@ class DeltaInference:
 
         Returns:
             The output computed with the state carried from previous frames: for a per-frame output
-            ``(batch, 1, ...)``; after a time average, the average over the frames seen so far.
+            ``(batch, 1, ...)``; after a time average, the average over the frames seen so far; with layers over
+            the time axis (a temporal head), the model's output on the frames seen so far.
         """
         frame_shape = tuple(self.model.inputs[0].shape[2:])
         frame = tf.convert_to_tensor(frame, "float32")
