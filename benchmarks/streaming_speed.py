@@ -21,6 +21,7 @@ frame: nothing changes after frame 0, so its time is the runtime's floor, what i
 
     python benchmarks/streaming_speed.py [--sizes 96,192] [--steps 8,32] [--frames 12] [--repeats 2]
     python benchmarks/streaming_speed.py --model RUN_FOLDER_OR_KERAS_FILE     # a trained clip model instead
+    python benchmarks/streaming_speed.py --classifier [--model RUN]   # the study's classifier on JHMDB clips
 
 ``--layers`` measures instead, for single VGG16 layers of HED on the change between two frames of the first
 clip, the share of changed elements, of pixels with any changed channel and of 8x8 output tiles a change
@@ -48,6 +49,7 @@ from delta_keras.runtime import DeltaRuntime
 from delta_keras.runtime.delta_runtime import relative_change
 from delta_keras.sim import count_macs
 from delta_keras.data import read_clip
+from delta_keras.study.methods import delta_layers, posthoc_delta_model
 from delta_keras.study.real_footage import edge_f1
 from delta_keras.train import TrainConfig, build_model
 from delta_keras.train.run_folder import load_model_from
@@ -224,6 +226,34 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
     return speedups
 
 
+def trained_or_study_models(args) -> tuple[str, dict]:
+    """What ``--model`` (and ``--classifier``) benchmark: a title and the models by step label. A trained model with
+    sparsity layers as trained (``-``); a dense one (a run folder's checkpoint) with the study's post-hoc quantisers
+    of each ``--steps`` (`delta_keras.study.methods.posthoc_delta_model`); without ``--model``, the study's
+    classifier at the weights its training starts from, with a quantiser of each ``--steps``."""
+    steps = [float(step) for step in args.steps.split(",")]
+    if not args.model:
+        return ("the study's classifier (hed_vgg16 blocks 1-4 with BSDS500 weights, temporal head, untrained)",
+                {f"{step:g}": video_classifier("hed_vgg16", 21, None, 112, sparsity="delta", weights="bsds500", blocks=4,
+                                               head="temporal", step_init=step, granularity="layer") for step in steps})
+    path, trained = load_model_from(args.model)
+    config_file = path.parent.parent / "config.json"
+    config = TrainConfig.from_dict(json.loads(config_file.read_text())["config"]) if config_file.is_file() else None
+    if trained.inputs[0].shape[1] is not None and config is not None:
+        # A checkpoint of a fixed clip length (older releases): the same network for clips of any length, so that
+        # the dense baseline can run one frame per call, from its run folder's config.
+        flexible = build_model(config)
+        flexible.set_weights(trained.get_weights())
+        trained = flexible
+    if delta_layers(trained):
+        return f"{path} ({trained.name}, as trained)", {"-": trained}
+    if config is None:
+        raise SystemExit(f"{path}: a dense model is benchmarked with post-hoc quantisers, built from its run "
+                         f"folder's config.json, which {config_file} is not")
+    return (f"{path} ({trained.name}, dense; the study's post-hoc quantisers)",
+            {f"{step:g}": posthoc_delta_model(trained, config, step) for step in steps})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="96,192", help="HED frame sizes (square), comma-separated")
@@ -242,11 +272,12 @@ def main() -> None:
                              "every 3x3 convolution)")
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
     parser.add_argument("--model", help="benchmark this trained clip model instead of HED (a .keras file or a run "
-                                        "folder; deployed with strip_sparsity, clips at its input size)")
+                                        "folder; deployed with strip_sparsity, clips at its input size; a dense run "
+                                        "with the study's post-hoc quantisers of each --steps)")
     parser.add_argument("--classifier", action="store_true",
-                        help="the action-recognition study's classifier instead of HED: VGG16 blocks 1-4 with HED's "
-                             "BSDS500 weights and the temporal head (untrained; a trained one: --model), 112x112, a "
-                             f"quantiser of each --steps after every activation, on JHMDB clips ({', '.join(CLASSIFIER_CLASSES)})")
+                        help="JHMDB clips (" + ", ".join(CLASSIFIER_CLASSES) + ") and, without --model, the action-"
+                             "recognition study's classifier: VGG16 blocks 1-4 with HED's BSDS500 weights and the "
+                             "temporal head (untrained), 112x112, a quantiser of each --steps after every activation")
     parser.add_argument("--inter-op", type=int, default=0,
                         help="TensorFlow's inter-op threads (0: its default); 1 runs the graph's ops one at a time, so "
                              "that none runs beside the runtime's kernels on the same cores")
@@ -262,35 +293,22 @@ def main() -> None:
         clip = read_clip(os.path.join(CLIPS, names[0]), 2, (size, size))[None]
         layer_shares(size, step, clip, args.layers.split(","))
         os._exit(0)
-    if args.model:
-        path, trained = load_model_from(args.model)
-        if trained.inputs[0].shape[1] is not None:
-            # A checkpoint of a fixed clip length (older releases): the same network for clips of any length,
-            # so that the dense baseline can run one frame per call, from its run folder's config.
-            saved = json.loads((path.parent.parent / "config.json").read_text())["config"]
-            flexible = build_model(TrainConfig.from_dict(saved))
-            flexible.set_weights(trained.get_weights())
-            trained = flexible
-        size = tuple(trained.inputs[0].shape[2:4])
-        print(f"{path} ({trained.name}, {size[0]}x{size[1]}) per frame at batch 1, {args.frames}-frame clips; "
-              f"{os.cpu_count()} CPUs visible")
+    if args.model or args.classifier:
+        title, models = trained_or_study_models(args)
+        size = tuple(next(iter(models.values())).inputs[0].shape[2:4])
+        if args.classifier:
+            paths = [os.path.join(JHMDB, name, sorted(os.listdir(os.path.join(JHMDB, name)))[0])
+                     for name in CLASSIFIER_CLASSES]
+            clips = {f"JHMDB {name}": read_clip(path, args.frames, size)[None]
+                     for name, path in zip(CLASSIFIER_CLASSES, paths)}
+        else:
+            clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
+        print(f"{title}, {size[0]}x{size[1]} per frame at batch 1, {args.frames}-frame clips of "
+              f"{', '.join(map(os.path.basename, paths if args.classifier else names))}; {os.cpu_count()} CPUs visible")
         print(HEADER)
-        clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
-        compare(strip_sparsity(trained), "-", "-", clips, args)
-        os._exit(0)
-    if args.classifier:
-        paths = [os.path.join(JHMDB, name, sorted(os.listdir(os.path.join(JHMDB, name)))[0])
-                 for name in CLASSIFIER_CLASSES]
-        clips = {f"JHMDB {name}": read_clip(path, args.frames, (112, 112))[None]
-                 for name, path in zip(CLASSIFIER_CLASSES, paths)}
-        print(f"the study's classifier (hed_vgg16, blocks 1-4, temporal head), 112x112 per frame at batch 1, "
-              f"{args.frames}-frame clips of {', '.join(map(os.path.basename, paths))}; {os.cpu_count()} CPUs visible")
-        print(HEADER)
-        for step in map(float, args.steps.split(",")):
-            model = strip_sparsity(video_classifier("hed_vgg16", 21, None, 112, sparsity="delta", weights="bsds500",
-                                                    blocks=4, head="temporal", step_init=step, granularity="layer"))
-            speedups = compare(model, 112, f"{step:g}", clips, args)
-            print(f"  mean speedup over the {len(clips)} clips at step {step:g}: "
+        for step, model in models.items():
+            speedups = compare(strip_sparsity(model), size[0], step, clips, args)
+            print(f"  mean speedup over the {len(clips)} clips, step {step}: "
                   + ", ".join(f"{runtime} {np.mean(s):.2f}x" for runtime, s in speedups.items()))
         os._exit(0)
     paths = ([os.path.join(FOOTAGE, n) for n in sorted(os.listdir(FOOTAGE)) if n.endswith((".mp4", ".avi", ".mkv"))]
