@@ -393,8 +393,9 @@ def _time_window(plan: FramePlan) -> tuple | None:
     before = after = 0
     for node in nodes[:means[0]]:
         if node.kind == "mac" and plan.mixes_frames(node):
-            layer = node.layer
-            if not (type(layer) is keras.layers.Conv1D
+            layer, kind = node.layer, registry.layer_kind(node.layer)
+            # A plain convolution over time alone (the registry's "conv" stages, one kernel axis), of stride 1.
+            if not (kind is not None and kind.stages == "conv" and len(layer.kernel_size) == 1
                     and layer.strides == (1,) and layer.padding in ("same", "causal")
                     and layer.data_format == "channels_last"):
                 return None
