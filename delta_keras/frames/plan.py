@@ -277,7 +277,7 @@ class FramePlan:
         """What a step returns of the frame's ``values``: the model's output, or with a tail the list of the tail's
         inputs."""
         if self.tail_nodes:
-            return [values[id(tensor)] for tensor in self.tail_inputs]
+            return [values[id(tensor)] for tensor in self.results]
         return values[id(self.model.outputs[0])]
 
     def tail(self, compiled: bool) -> Tail | None:
@@ -335,7 +335,7 @@ class Tail:
         if self.sequences is None:  # empty sequences of the frames' shapes
             self.sequences = [value[:, :0] for value in frame_values]
             if self.window is not None:
-                mean = self.window[0]
+                mean = self.plan.tail_nodes[self.window[0]]
                 self.final_sum = tf.zeros((frame_values[0].shape[0], *mean.input.shape[2:]), frame_values[0].dtype)
         self.frames += 1
         if self.window is None:
@@ -353,10 +353,10 @@ class Tail:
         """One step with a window (see the class): the inputs of the frames the last positions read, the position
         ``t - after`` added to ``final_sum`` (the last one no later frame changes; none yet while t < after), the
         positions after it evaluated with the zero padding after frame t."""
-        mean, before, after = self.window
+        index, before, after = self.window
+        mean = self.plan.tail_nodes[index]
         sequences = [tf.concat([sequence, value], axis=1)[:, -(before + after + 1):]
                      for sequence, value in zip(sequences, frame_values)]
-        index = self.plan.tail_nodes.index(mean)
         positions = self._run(self.plan.tail_nodes[:index], sequences)[id(mean.input)]
         # Frames start..t in the window; position t - after is at t - after - start.
         t, start = frames - 1, frames - tf.shape(positions)[1]
@@ -382,17 +382,16 @@ class Tail:
 
 
 def _time_window(plan: FramePlan) -> tuple | None:
-    """``(time average node, frames before, frames after)`` where ``plan``'s tail averages over time positions that
+    """``(index of the time average in the tail, frames before, frames after)`` where ``plan``'s tail averages over time positions that
     each read a bounded window of frames (see `Tail`): the frames each position reads before and after its own,
     summed over the tail's ``Conv1D`` layers. None for any other tail."""
     nodes = plan.tail_nodes
     means = [i for i, node in enumerate(nodes) if node.kind == "time_mean"]
     if not means:
         return None
-    mean = nodes[means[0]]
     before = after = 0
     for node in nodes[:means[0]]:
-        if node.kind == "mac" and plan.mixes_frames(node):
+        if plan.mixes_frames(node):
             layer, kind = node.layer, registry.layer_kind(node.layer)
             # A plain convolution over time alone (the registry's "conv" stages, one kernel axis), of stride 1.
             if not (kind is not None and kind.stages == "conv" and len(layer.kernel_size) == 1
@@ -408,4 +407,4 @@ def _time_window(plan: FramePlan) -> tuple | None:
     earlier = {id(t) for node in nodes[:means[0]] for t in node.node.output_tensors} | {id(t) for t in plan.tail_inputs}
     if any(id(t) in earlier for node in nodes[means[0] + 1:] for t in node.node.input_tensors):
         return None
-    return mean, before, after
+    return means[0], before, after
