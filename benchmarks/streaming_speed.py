@@ -239,19 +239,20 @@ def trained_or_study_models(args) -> tuple[str, dict]:
     path, trained = load_model_from(args.model)
     config_file = path.parent.parent / "config.json"
     config = TrainConfig.from_dict(json.loads(config_file.read_text())["config"]) if config_file.is_file() else None
-    missing = f"{path}: {{}} is built from its run folder's config, and {config_file} does not exist"
     if trained.inputs[0].shape[1] is not None:
         # A checkpoint of a fixed clip length (older releases): the same network for clips of any length, so that
         # the dense baseline can run one frame per call, from its run folder's config.
         if config is None:
-            raise SystemExit(missing.format("a model of a fixed clip length runs per frame as a network that"))
+            raise SystemExit(f"{path}: a checkpoint of a fixed clip length is rebuilt for clips of any length from "
+                             f"its run folder's config, and {config_file} does not exist")
         flexible = build_model(config)
         flexible.set_weights(trained.get_weights())
         trained = flexible
     if delta_layers(trained):
         return f"{path} ({trained.name}, as trained)", {"-": trained}
     if config is None:
-        raise SystemExit(missing.format("a dense model's post-hoc quantised version"))
+        raise SystemExit(f"{path}: a dense model's post-hoc quantisers are built from its run folder's config, and "
+                         f"{config_file} does not exist")
     return (f"{path} ({trained.name}, dense; the study's post-hoc quantisers)",
             {f"{step:g}": posthoc_delta_model(trained, config, step) for step in steps})
 
