@@ -66,7 +66,8 @@ class DeltaRuntime:
         min_fan_out: a convolution whose input elements each trigger fewer MACs (kernel height x width x filters
             / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
             of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
-            1x1 side outputs to one channel: 1 MAC per element).
+            1x1 side outputs to one channel: 1 MAC per element). Such a 1x1 convolution (stride 1) that reads a
+            sparse convolution's output-pass result is computed in that pass, from each finished row.
         resync_every: a convolution that ran sparse with changes this many frames in a row is recomputed densely
             (0: never), the rounding of its float32 sums of each frame's products (`delta_keras.runtime.kernels`)
             cleared; the convolutions' recomputations are spread over the frames (one every ``resync_every /
@@ -116,7 +117,8 @@ class DeltaRuntime:
                 chain, finish = self.fusion.chains.get(node.key), self.finishes.get(node.key)
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), dense_above,
                                       count_macs, chain.epilogue if chain else None, min_fan_out,
-                                      finish.epilogue if finish else None, resync_every, phases.get(node.key, 0))
+                                      finish.epilogue if finish else None, resync_every, phases.get(node.key, 0),
+                                      [side.layer for side in finish.sides] if finish else ())
                 self._kernels[node.key] = kernel
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None and count_macs:  # runs densely; the previous input is kept to count the changes' MACs
@@ -280,6 +282,10 @@ class DeltaRuntime:
         finish = self.finishes.get(node.key)
         if finish is not None:
             output, counted, executed = kernel.update(value, lambda full: self._finish(node, finish, full), handed)
+            if finish.sides:  # the side convolutions' outputs, computed in the output pass
+                output, *sides = output
+                for side, side_output in zip(finish.sides, sides):
+                    fused[id(side.output)] = tf.reshape(side_output, self._shapes[id(side.output)])
             finished = tf.reshape(output, self._shapes[finish.out])
             for absorbed in finish.absorbed:  # read by nobody but the last, the chain's output
                 fused[id(absorbed.output)] = finished
@@ -295,7 +301,8 @@ class DeltaRuntime:
             previous = self._state[node.key]
             counted = geometry.changed_macs(node.stages, value, previous)
             previous.assign(value)
-        output = graph_lib.call_node(node.node, values)
+        # A side convolution of an output pass (`output_pass_chains`) was computed there.
+        output = fused[id(node.output)] if id(node.output) in fused else graph_lib.call_node(node.node, values)
         return output, counted, tf.constant(self.dense_macs[node.key], tf.int64)
 
     def _finish(self, node: FrameNode, chain: FusedChain, output):

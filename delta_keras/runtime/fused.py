@@ -200,12 +200,14 @@ class Epilogue:
 class FusedChain:
     """A convolution's fused epilogue in a frame plan: the `Epilogue`, the plan nodes it evaluates (``absorbed``:
     frame-wise layers and views, then the pooling, in graph order), and the ids of the tensors it emits changes of
-    (``out``, before pooling; ``pooled``, after it, or None)."""
+    (``out``, before pooling; ``pooled``, after it, or None). In an output pass, ``sides``: the plan's 1x1
+    convolutions that read ``out`` and would run densely (`output_pass_chains`)."""
 
     epilogue: Epilogue
     absorbed: list
     out: int
     pooled: int | None
+    sides: list = dataclasses.field(default_factory=list)
 
 
 def _is_relu(layer) -> bool:
@@ -230,12 +232,7 @@ def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, Fused
     neither linear nor ReLU has none. Without ``lists`` (an epilogue in the convolution's output pass, which
     evaluates every output and hands on the whole frame): only the elementwise layers without state, ReLU and
     a per-frame quantiser."""
-    readers: dict[int, list] = {}
-    for node in plan.nodes:
-        for tensor in node.node.input_tensors:
-            readers.setdefault(id(tensor), []).append(node)
-    for tensor in plan.results:  # read whole by the caller of a step (None): a chain stops there
-        readers.setdefault(id(tensor), []).append(None)
+    readers = _readers(plan)
     chains = {}
     for node in plan.nodes:
         if node.key not in convolutions:
@@ -317,9 +314,36 @@ def fuse(plan, convolutions: set) -> Fusion:
 def output_pass_chains(plan, convolutions: set) -> dict[str, FusedChain]:
     """The `fused_chains` without lists that do something (a ReLU, or a quantiser): evaluated in the output pass
     of an unfused convolution (`delta_keras.runtime.kernels.SparseConv`), while each output row is in cache,
-    instead of as whole-frame layers after it."""
+    instead of as whole-frame layers after it. Each chain's ``sides`` are the 1x1 convolutions (stride 1, one group)
+    outside ``convolutions`` (they would run densely: too few MACs per input element to list changes) that read its
+    output, as HED's side outputs to one channel do: the output pass computes them too, from the row it just
+    finished (at 192x192 HED's five took about 4.5 ms a frame as TensorFlow ops, mostly reading their input again)."""
     chains = fused_chains(plan, convolutions, lists=False)
-    return {key: chain for key, chain in chains.items() if chain.epilogue.relu or chain.epilogue.mode != KEEP}
+    chains = {key: chain for key, chain in chains.items() if chain.epilogue.relu or chain.epilogue.mode != KEEP}
+    readers = _readers(plan)
+    for chain in chains.values():
+        chain.sides = [node for node in readers.get(chain.out, [])
+                       if node is not None and node.key not in convolutions and _is_pointwise(node)]
+    return chains
+
+
+def _readers(plan) -> dict[int, list]:
+    """The plan nodes reading each tensor (by id); None for a tensor a step hands back (`FramePlan.results`)."""
+    readers: dict[int, list] = {}
+    for node in plan.nodes:
+        for tensor in node.node.input_tensors:
+            readers.setdefault(id(tensor), []).append(node)
+    for tensor in plan.results:  # read whole by the caller of a step (None): a chain stops there
+        readers.setdefault(id(tensor), []).append(None)
+    return readers
+
+
+def _is_pointwise(node) -> bool:
+    """A plan node of a 2D convolution with a 1x1 kernel, stride 1 and one group, on channels-last frames."""
+    layer = node.layer
+    return (node.kind == "mac" and not node.time_distributed and _kernel_name(layer) == "sparse_conv2d"
+            and tuple(layer.kernel_size) == (1, 1) and tuple(layer.strides) == (1, 1) and layer.groups == 1
+            and layer.data_format == "channels_last" and len(node.node.input_tensors) == 1)
 
 
 def _kernel_name(layer) -> str | None:

@@ -103,11 +103,12 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    output):  # pragma: no cover
+                    output, side_kernel, side_bias, side):  # pragma: no cover
         """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
         ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
         writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
-        (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`).
+        (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`), and from it ``side``, the pointwise
+        convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none).
         The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
         faster than with float64 products on HED's real clips) and the row's sums then added to the float64
         accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
@@ -162,6 +163,11 @@ def multiply_pass(filters: int):
             if output.size:  # the row finished while it is in cache (an empty ``output``: not wanted)
                 for ox in range(out_w):
                     finish_values(accumulator[b, oy, ox], output[b, oy, ox], relu, steps)
+                    for s in range(side.shape[3] if side.size else 0):
+                        total = side_bias[s]
+                        for f in range(filters):
+                            total += output[b, oy, ox, f] * side_kernel[f, s]
+                        side[b, oy, ox, s] = total
 
     return add_changes
 
@@ -194,11 +200,13 @@ class SparseConv:
             collects in the accumulator over a stream; the dense recomputation clears it.
         resync_phase: the count of sparse updates the layer starts from after `reset`: layers started at
             different counts spread their recomputations over the frames.
+        sides: 1x1 convolutions (stride 1, one group) that read the ``finish`` layers' output, computed in the output
+            pass from each finished row (`delta_keras.runtime.fused.output_pass_chains`); only with ``finish``.
     """
 
     def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
                  counts: bool = True, epilogue: Epilogue | None = None, finish: Epilogue | None = None,
-                 resync_every: int = 0, resync_phase: int = 0):
+                 resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = ()):
         self.layer, self.dense_above, self.counts = layer, dense_above, counts
         self.resync_every, self.resync_phase = resync_every, resync_phase
         self.sparse_updates = resync_phase  # with changes, since the accumulator was last set densely
@@ -222,6 +230,15 @@ class SparseConv:
         self.epilogue, self.finish = epilogue, finish
         self.relu = finish is not None and finish.relu
         self.steps = finish.step_array if finish else np.zeros(0, np.float32)
+        if sides and finish is None:
+            raise ValueError(f"{layer.name}: side convolutions are computed in the output pass, which needs `finish`")
+        self.sides = list(sides)
+        weights = [(keras.ops.convert_to_numpy(side.kernel)[0, 0], keras.ops.convert_to_numpy(side.bias) if
+                    side.use_bias else np.zeros(side.filters)) for side in self.sides]
+        self.side_kernel = np.ascontiguousarray(np.concatenate([w for w, _ in weights], 1) if weights else
+                                                np.zeros((0, 0)), np.float32)
+        self.side_bias = np.ascontiguousarray(np.concatenate([b for _, b in weights]) if weights else np.zeros(0),
+                                              np.float32)
         self.out, self.pooled = epilogue.outputs(out_shape) if epilogue else (None, None)
         self.pooling = epilogue.pooling(out_shape) if epilogue else ()
         self.first = True  # the first frame since reset: the epilogue evaluates every output
@@ -280,15 +297,18 @@ class SparseConv:
         # accumulator rounded to float32 (a new array, written by the multiply pass row by row). On a dense frame
         # the caller computes the output, and empty arrays save those copies.
         empty = np.zeros((0,) * self.accumulator.ndim, np.float32)
-        summed = empty
+        summed = side = empty
         if not dense:
             if self.recomputed is not None:  # the last dense output, kept uncopied until now
                 self.accumulator[:] = self.recomputed
                 self.recomputed = None
             if self.epilogue is None:
                 summed = tensor_array(self.accumulator.shape)
+            if self.sides:
+                side = tensor_array((*self.accumulator.shape[:3], self.side_bias.size))
             self.multiply(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
-                          self.offsets, self.dilation, self.touched, self.relu, self.steps, summed)
+                          self.offsets, self.dilation, self.touched, self.relu, self.steps, summed, self.side_kernel,
+                          self.side_bias, side)
         multiplied = time.perf_counter()
         if not dense:
             self._run_epilogue(every=False)
@@ -298,7 +318,7 @@ class SparseConv:
         wholes = [empty] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
         whole = tensor_copy(self.source.value) if dense and self.source is not None else empty
-        return (np.int64(macs), np.bool_(dense), summed, whole, *wholes)
+        return (np.int64(macs), np.bool_(dense), summed, side, whole, *wholes)
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:
@@ -314,23 +334,25 @@ class SparseConv:
         if self.epilogue is not None:
             return tf.numpy_function(self._take_dense, [full], [tf.int64, *[tf.float32] * len(self.wholes)])
         output = finish_dense(self.activate(full)) if self.finish else self.activate(full)
+        outputs = [output, *([tf.concat([_summed(side, output) for side in self.sides], -1)] if self.sides else [])]
         if handovers is not None:
-            return [output, full]
+            return [*outputs, full]
         with tf.control_dependencies([self.keep([self], [[source, full]])]):
-            return [tf.identity(output)]
+            return [tf.identity(tensor) for tensor in outputs]
 
     def _update(self, value, finish_dense, sampled: bool = False):
         """The kernel's update (sparse, or dense where it decides so; ``sampled``: the graph found few changes):
         ``(outputs, MACs, MACs executed)``."""
         wholes_types = [tf.float32] * len(self.wholes)
-        macs, dense, summed, whole, *wholes = tf.numpy_function(
-            self._sparse, [value, sampled], [tf.int64, tf.bool, tf.float32, tf.float32, *wholes_types])
+        macs, dense, summed, side, whole, *wholes = tf.numpy_function(
+            self._sparse, [value, sampled], [tf.int64, tf.bool, tf.float32, tf.float32, tf.float32, *wholes_types])
 
         def sparse():
             if self.epilogue is not None:
                 return [macs, *wholes]
             output = tf.ensure_shape(summed, self.accumulator.shape)
-            return [output if self.finish else self.activate(output)]
+            sides = [tf.ensure_shape(side, (*self.accumulator.shape[:3], self.side_bias.size))] if self.sides else []
+            return [output if self.finish else self.activate(output), *sides]
 
         outputs = tf.cond(dense, lambda: self._recompute(value, whole, finish_dense), sparse)
         executed = tf.where(dense, tf.constant(self.dense_macs, tf.int64), macs)
@@ -349,7 +371,8 @@ class SparseConv:
         Returns:
             ``(output, zero_delta MACs, MACs executed)`` as tensors. With an epilogue, ``output`` is a tuple: a
             token (int64) that orders the steps of the layers reading its lists, then the epilogue's outputs named
-            in ``wholes`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole.
+            in ``wholes`` (``"out"``, ``"pooled"``) as whole tensors, for the layers that read them whole. With
+            ``sides``, ``output`` is a list: the layer's output, then each side convolution's (`side_outputs`).
         """
         if handovers is None or not self.chooses_in_graph:
             outputs, macs, executed = self._update(value, finish_dense)
@@ -364,7 +387,7 @@ class SparseConv:
                          tf.constant(self.dense_macs, tf.int64)], sparse)
             handovers.append((self, value, full))
         if self.epilogue is None:
-            return outputs[0], macs, executed
+            return (self.side_outputs(outputs) if self.sides else outputs[0]), macs, executed
         shapes = {"out": self.out.value.shape, "pooled": None if self.pooled is None else self.pooled.value.shape}
         token, *wholes = outputs
         return (token, *[tf.ensure_shape(w, shapes[name]) for name, w in zip(self.wholes, wholes)]), macs, executed
@@ -400,9 +423,15 @@ class SparseConv:
         return (np.int64(0), *self._wholes())
 
     def summed(self, value):
-        """The convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution)."""
-        full = self.layer.convolution_op(value, self.layer.kernel)
-        return tf.nn.bias_add(full, self.layer.bias) if self.layer.use_bias else full
+        """The convolution plus bias, densely."""
+        return _summed(self.layer, value)
+
+    def side_outputs(self, outputs: list) -> list:
+        """``[output, side]`` (the side convolutions' sums, concatenated on channels) as ``[output, *each side's
+        activated output]``."""
+        output, side = outputs
+        sums = tf.split(side, [layer.filters for layer in self.sides], axis=-1)
+        return [output, *[_activate(layer, summed) for layer, summed in zip(self.sides, sums)]]
 
     def activate(self, summed):
         return _activate(self.layer, summed)
@@ -489,6 +518,12 @@ def _activate(layer, x):
     return layer.activation(x) if layer.activation is not None else x
 
 
+def _summed(layer, value):
+    """A convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution)."""
+    full = layer.convolution_op(value, layer.kernel)
+    return tf.nn.bias_add(full, layer.bias) if layer.use_bias else full
+
+
 def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None:
     """The delta kernel class for a MAC layer on frames of ``frame_shape`` (`SparseConv`, `GatheredDense`), or None
     where the layer runs densely every frame (depthwise, separable, transposed, grouped, 1D/3D convolutions; dense
@@ -508,10 +543,10 @@ def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
                  epilogue: Epilogue | None = None, min_fan_out: int = 0, finish: Epilogue | None = None,
-                 resync_every: int = 0, resync_phase: int = 0):
+                 resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = ()):
     """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame."""
     kernel = kernel_class(layer, frame_shape, min_fan_out)
     if kernel is SparseConv:
         return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue, finish, resync_every,
-                          resync_phase)
+                          resync_phase, sides)
     return kernel(layer, frame_shape, batch, fan_out, dense_above, counts) if kernel else None
