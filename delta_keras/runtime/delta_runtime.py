@@ -66,8 +66,9 @@ class DeltaRuntime:
         min_fan_out: a convolution whose input elements each trigger fewer MACs (kernel height x width x filters
             / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
             of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
-            1x1 side outputs to one channel: 1 MAC per element). Such a 1x1 convolution (stride 1) that reads a
-            sparse convolution's output-pass result is computed in that pass, from each finished row.
+            1x1 side outputs to one channel: 1 MAC per element). Without ``count_macs``, such a 1x1 convolution
+            (stride 1) that reads a sparse convolution's output-pass result is computed in that pass, from each
+            finished row.
         resync_every: a convolution that ran sparse with changes this many frames in a row is recomputed densely
             (0: never), the rounding of its float32 sums of each frame's products (`delta_keras.runtime.kernels`)
             cleared; the convolutions' recomputations are spread over the frames (one every ``resync_every /
@@ -105,8 +106,10 @@ class DeltaRuntime:
         convolutions = {key for key, node in self.plan.mac_nodes.items()
                         if kernel_class(node.layer, frame_shapes[key], min_fan_out) is SparseConv}
         self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
-        # Unfused: the ReLU and per-frame quantiser after a convolution run in its output pass, not in TensorFlow.
-        self.finishes = {} if fuse else output_pass_chains(self.plan, convolutions)
+        # Unfused: the ReLU and per-frame quantiser after a convolution run in its output pass, not in TensorFlow;
+        # without counting, the 1x1 convolutions that read it too (counting, they run as the dense model runs them,
+        # so that the layers after them count what `count_macs` counts, not their last bit's changes).
+        self.finishes = {} if fuse else output_pass_chains(self.plan, convolutions, sides=not count_macs)
         # Staggered re-syncs: the i-th of n sparse convolutions starts i / n of the way to its first.
         in_order = [key for key in self.plan.mac_keys if key in convolutions]
         phases = {key: i * resync_every // len(in_order) for i, key in enumerate(in_order)}

@@ -311,16 +311,18 @@ def fuse(plan, convolutions: set) -> Fusion:
             del chains[key]
 
 
-def output_pass_chains(plan, convolutions: set) -> dict[str, FusedChain]:
+def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str, FusedChain]:
     """The `fused_chains` without lists that do something (a ReLU, or a quantiser): evaluated in the output pass
     of an unfused convolution (`delta_keras.runtime.kernels.SparseConv`), while each output row is in cache,
-    instead of as whole-frame layers after it. Each chain's ``sides`` are the 1x1 convolutions (stride 1, one group)
-    outside ``convolutions`` (they would run densely: too few MACs per input element to list changes) that read its
-    output, as HED's side outputs to one channel do: the output pass computes them too, from the row it just
-    finished (at 192x192 HED's five took about 4.5 ms a frame as TensorFlow ops, mostly reading their input again)."""
+    instead of as whole-frame layers after it. With ``sides``, each chain's ``sides`` are the 1x1 convolutions
+    (stride 1, one group) outside ``convolutions`` (they would run densely: too few MACs per input element to list
+    changes) that read its output, as HED's side outputs to one channel do: the output pass computes them too, from
+    the row it just finished (at 192x192 HED's five took about 4.5 ms a frame as TensorFlow ops, mostly reading their
+    input again). Its float32 sums are not TensorFlow's, so their outputs differ from the dense layer's in the last
+    bit, and a layer after them sees changes on frames that change nothing else."""
     chains = fused_chains(plan, convolutions, lists=False)
     chains = {key: chain for key, chain in chains.items() if chain.epilogue.relu or chain.epilogue.mode != KEEP}
-    readers = _readers(plan)
+    readers = _readers(plan) if sides else {}
     for chain in chains.values():
         chain.sides = [node for node in readers.get(chain.out, [])
                        if node is not None and node.key not in convolutions and _is_pointwise(node)]

@@ -131,14 +131,16 @@ def test_convolutions_below_min_fan_out_run_densely_every_frame():
 @pytest.mark.parametrize("dense_above", [0.0, 1.0])  # every frame dense, every frame sparse
 def test_pointwise_convolutions_that_run_densely_are_computed_in_the_output_pass(dense_above):
     # With min_fan_out=72, "pointwise" (1x1, 4 MACs an input element) runs densely every frame; it reads the output
-    # of "dilated"'s output pass (ReLU, quantiser), which computes it from each finished row: exact, on sparse and
-    # dense frames, counting or choosing dense or sparse in the graph.
+    # of "dilated"'s output pass (ReLU, quantiser), which computes it from each finished row without counting
+    # (exact, on sparse and dense frames; the graph choosing dense or sparse); counting, it runs as a layer.
     model, clip = dyadic_clip_model(), moving_square(6)
     runtime = check_against_forward_and_count(model, clip, exact=True, min_fan_out=72, dense_above=dense_above)
-    assert [node.layer.name for node in runtime.finishes["dilated"].sides] == ["pointwise"]
+    assert not runtime.finishes["dilated"].sides
     assert runtime.executed_macs["pointwise"] == [runtime.dense_macs["pointwise"]] * 6
     quick = DeltaRuntime(model, count_macs=False, min_fan_out=72, dense_above=dense_above)
+    assert [node.layer.name for node in quick.finishes["dilated"].sides] == ["pointwise"]
     np.testing.assert_array_equal(quick.run(clip), model(clip))
+    assert quick.executed_macs["pointwise"] == [runtime.dense_macs["pointwise"]] * 6
     if dense_above == 1.0:  # the model's output is the output pass's: wrong side weights change it from frame 1 on
         quick._kernels["dilated"].side_kernel[:] = 0
         outputs = quick.run(clip)
