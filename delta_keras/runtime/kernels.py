@@ -133,9 +133,17 @@ def multiply_pass(filters: int):
                 y = oy * strides[0] - offsets[0] + i * dilation[0]
                 if y < 0 or y >= height:
                     continue
-                for k in range(count[b, y]):
+                listed, k = count[b, y], 0
+                while k < listed:
                     x, c = split_index(index[b, y, k], channels, shift)
                     d = np.float32(change[b, y, k])
+                    # A pixel's changes are listed one after another: they are taken two at a time, each row of sums
+                    # then loaded and stored once for two products (a single change goes with a zero change).
+                    paired, pair, k = c, np.float32(0), k + 1
+                    if k < listed:
+                        next_x, next_c = split_index(index[b, y, k], channels, shift)
+                        if next_x == x:
+                            paired, pair, k = next_c, np.float32(change[b, y, k]), k + 1
                     for j in range(kernel_w):
                         shifted = x + offsets[1] - j * dilation[1]
                         if shifted < 0:
@@ -150,11 +158,11 @@ def multiply_pass(filters: int):
                             continue
                         if hit[ox]:
                             for f in range(filters):
-                                summed[ox, f] += d * kernel[i, j, c, f]
+                                summed[ox, f] += d * kernel[i, j, c, f] + pair * kernel[i, j, paired, f]
                         else:
                             hit[ox] = 1
                             for f in range(filters):
-                                summed[ox, f] = d * kernel[i, j, c, f]
+                                summed[ox, f] = d * kernel[i, j, c, f] + pair * kernel[i, j, paired, f]
             for ox in range(hit.size):
                 if hit[ox]:
                     touched[b, oy, ox] = 1
