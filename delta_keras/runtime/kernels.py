@@ -169,9 +169,9 @@ def multiply_pass(filters: int):
                     for f in range(filters):
                         accumulator[b, oy, ox, f] += np.float64(summed[ox, f])
             if output.size:  # the row finished while it is in cache (an empty ``output``: not wanted)
-                for ox in range(out_w):
-                    finish_values(accumulator[b, oy, ox], output[b, oy, ox], relu, steps)
-                    for s in range(side.shape[3] if side.size else 0):
+                finish_values(accumulator[b, oy], output[b, oy], relu, steps)
+                for ox in range(out_w if side.size else 0):
+                    for s in range(side.shape[3]):
                         total = side_bias[s]
                         for f in range(filters):
                             total += output[b, oy, ox, f] * side_kernel[f, s]
