@@ -137,13 +137,23 @@ def multiply_pass(filters: int):
                 while k < listed:
                     x, c = split_index(index[b, y, k], channels, shift)
                     d = np.float32(change[b, y, k])
-                    # A pixel's changes are listed one after another: they are taken two at a time, each row of sums
-                    # then loaded and stored once for two products (a single change goes with a zero change).
-                    paired, pair, k = c, np.float32(0), k + 1
-                    if k < listed:
+                    # A pixel's changes are listed one after another: they are taken up to four at a time, each row
+                    # of sums then loaded and stored once for four products (missing ones: zero changes).
+                    c1, c2, c3, d1, d2, d3 = c, c, c, np.float32(0), np.float32(0), np.float32(0)
+                    k += 1
+                    for m in range(1, 4):
+                        if k == listed:
+                            break
                         next_x, next_c = split_index(index[b, y, k], channels, shift)
-                        if next_x == x:
-                            paired, pair, k = next_c, np.float32(change[b, y, k]), k + 1
+                        if next_x != x:
+                            break
+                        if m == 1:
+                            c1, d1 = next_c, np.float32(change[b, y, k])
+                        elif m == 2:
+                            c2, d2 = next_c, np.float32(change[b, y, k])
+                        else:
+                            c3, d3 = next_c, np.float32(change[b, y, k])
+                        k += 1
                     for j in range(kernel_w):
                         shifted = x + offsets[1] - j * dilation[1]
                         if shifted < 0:
@@ -158,11 +168,13 @@ def multiply_pass(filters: int):
                             continue
                         if hit[ox]:
                             for f in range(filters):
-                                summed[ox, f] += d * kernel[i, j, c, f] + pair * kernel[i, j, paired, f]
+                                summed[ox, f] += ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
+                                                  + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
                         else:
                             hit[ox] = 1
                             for f in range(filters):
-                                summed[ox, f] = d * kernel[i, j, c, f] + pair * kernel[i, j, paired, f]
+                                summed[ox, f] = ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
+                                                 + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
             for ox in range(hit.size):
                 if hit[ox]:
                     touched[b, oy, ox] = 1
