@@ -38,3 +38,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .test-without-shared
+	rm -f delta_keras/runtime/__pycache__/*.nbi delta_keras/runtime/__pycache__/*.nbc
