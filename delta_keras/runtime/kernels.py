@@ -277,12 +277,13 @@ class SparseConv:
         if sides and finish is None:
             raise ValueError(f"{layer.name}: side convolutions are computed in the output pass, which needs `finish`")
         self.sides = list(sides)
-        weights = [(keras.ops.convert_to_numpy(side.kernel)[0, 0], keras.ops.convert_to_numpy(side.bias) if
-                    side.use_bias else np.zeros(side.filters)) for side in self.sides]
-        self.side_kernel = np.ascontiguousarray(np.concatenate([w for w, _ in weights], 1) if weights else
-                                                np.zeros((0, 0)), np.float32)
-        self.side_bias = np.ascontiguousarray(np.concatenate([b for _, b in weights]) if weights else np.zeros(0),
-                                              np.float32)
+        # The sides' 1x1 kernels side by side, (filters, S), their biases (S,) and their outputs' shape.
+        self.side_kernel = np.concatenate([np.zeros((layer.filters, 0)), *[
+            keras.ops.convert_to_numpy(side.kernel)[0, 0] for side in self.sides]], 1).astype(np.float32)
+        self.side_bias = np.concatenate([np.zeros(0), *[
+            keras.ops.convert_to_numpy(side.bias) if side.use_bias else np.zeros(side.filters)
+            for side in self.sides]]).astype(np.float32)
+        self.side_shape = (*out_shape[:3], self.side_bias.size)
         self.out, self.pooled = epilogue.outputs(out_shape) if epilogue else (None, None)
         self.pooling = epilogue.pooling(out_shape) if epilogue else ()
         self.first = True  # the first frame since reset: the epilogue evaluates every output
@@ -349,7 +350,7 @@ class SparseConv:
             if self.epilogue is None:
                 summed = tensor_array(self.accumulator.shape)
             if self.sides:
-                side = tensor_array((*self.accumulator.shape[:3], self.side_bias.size))
+                side = tensor_array(self.side_shape)
             self.multiply(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
                           self.offsets, self.dilation, self.touched, self.relu, self.steps, summed, self.side_kernel,
                           self.side_bias, side)
@@ -395,7 +396,7 @@ class SparseConv:
             if self.epilogue is not None:
                 return [macs, *wholes]
             output = tf.ensure_shape(summed, self.accumulator.shape)
-            sides = [tf.ensure_shape(side, (*self.accumulator.shape[:3], self.side_bias.size))] if self.sides else []
+            sides = [tf.ensure_shape(side, self.side_shape)] if self.sides else []
             return [output if self.finish else self.activate(output), *sides]
 
         outputs = tf.cond(dense, lambda: self._recompute(value, whole, finish_dense), sparse)
