@@ -26,7 +26,9 @@ frame: nothing changes after frame 0, so its time is the runtime's floor, what i
 ``--layers`` measures instead, for single VGG16 layers of HED on the change between two frames of the first
 clip, the share of changed elements, of pixels with any changed channel and of 8x8 output tiles a change
 reaches (what a pixel- or tile-gathering kernel would have to compute), and the time of the element-sparse
-kernel against the layer's dense convolution. ``--cuts`` prints the relative change of consecutive frames,
+kernel against the layer's dense convolution. ``--break-even`` times each layer's sparse kernel against its
+dense convolution at several shares of changed input elements and prints the share where they cross, next to
+the runtime's cost model (`delta_keras.runtime.kernels.break_even`, the default ``dense_above``). ``--cuts`` prints the relative change of consecutive frames,
 ``mean |frame - previous| / mean |frame|``, of every real clip against that between the first frames of two
 different clips: the statistic `DeltaRuntime` detects scene cuts with (``cut_above``).
 """
@@ -114,22 +116,39 @@ def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repe
             "executed": dense_macs / later(runtime.executed_macs) if later(runtime.executed_macs) else np.inf}
 
 
-def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], repeats: int = 20) -> None:
+def hed_layers(size: int, step: float, clip: np.ndarray, names: list[str]):
+    """For each of HED's layers ``names`` (``["all"]``: every 3x3 convolution): its name, the layer, its input on the
+    clip's frames ``(T, 1, H, W, C)``, its sparse kernel (never dense) and its dense convolution, compiled."""
     from delta_keras.runtime.kernels import SparseConv  # noqa: PLC0415
     from delta_keras.frames import geometry  # noqa: PLC0415
 
     model = sparsify(hed_edge_detector(size, size), frames=None, step_init=step, granularity="layer")
     if names == ["all"]:
         names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)]
+    for name in names:
+        layer = model.get_layer(name)
+        inputs = np.asarray(keras.Model(model.inputs[0], layer.input)(clip))
+        frames = inputs.reshape(clip.shape[1], 1, *inputs.shape[-3:])
+        fan_out = geometry.stages(layer, frames.shape[2:])[0].fan_out(False)
+        yield (name, layer, frames, SparseConv(layer, frames.shape[2:], 1, fan_out, dense_above=1.0),
+               tf.function(lambda x, layer=layer: layer.convolution_op(x, layer.kernel)))
+
+
+def seconds_per_call(function, repeats: int) -> float:
+    function()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - started) / repeats
+
+
+def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], repeats: int = 20) -> None:
     print(f"HED {size}x{size}, step {step:g}: the change between frames 0 and 1, one layer at a time; 'per MAC': the "
           f"sparse kernel's time per MAC it executes over the dense convolution's")
     print(f"{'layer':<13} {'input':>14} | {'elements':>8} {'pixels':>6} {'tiles':>6} | "
           f"{'dense':>8} {'sparse':>8} {'x':>6} {'per MAC':>8}")
     totals = {"dense": 0.0, "sparse": 0.0}
-    for name in names:
-        layer = model.get_layer(name)
-        inputs = np.asarray(keras.Model(model.inputs[0], layer.input)(clip[:, :2]))
-        frames = inputs.reshape(2, 1, *inputs.shape[-3:])
+    for name, layer, frames, kernel, dense in hed_layers(size, step, clip[:, :2], names):
         shape = frames.shape[2:]
         changed = frames[1, 0] != frames[0, 0]
         pixels = changed.any(axis=-1)
@@ -138,27 +157,16 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
         grid = (-(-shape[0] // 8), -(-shape[1] // 8))
         tiles = np.pad(reach, [(0, grid[0] * 8 - shape[0]), (0, grid[1] * 8 - shape[1])])
         tiles = tiles.reshape(grid[0], 8, grid[1], 8).any(axis=(1, 3))
-        fan_out = geometry.stages(layer, shape)[0].fan_out(False)
-        kernel = SparseConv(layer, shape, 1, fan_out, dense_above=1.0)
-        macs = int(np.sum(np.asarray(fan_out) * changed))
+        macs = int(np.sum(kernel.fan_out * changed))
         dense_macs = int(np.prod(layer.compute_output_shape((1, *shape))[1:3])) * int(np.prod(layer.kernel.shape))
-        dense = tf.function(lambda x: layer.convolution_op(x, layer.kernel))
         value = tf.constant(frames[1])
 
         def sparse():
             kernel.previous = frames[0]
             kernel._sparse(frames[1])
 
-        def dense_conv():
-            np.asarray(dense(value))
-
-        dense_conv(), sparse()
-        times = {}
-        for label, function in (("dense", dense_conv), ("sparse", sparse)):
-            started = time.perf_counter()
-            for _ in range(repeats):
-                function()
-            times[label] = (time.perf_counter() - started) / repeats
+        times = {"dense": seconds_per_call(lambda: np.asarray(dense(value)), repeats),
+                 "sparse": seconds_per_call(sparse, repeats)}
         totals = {label: totals[label] + times[label] for label in totals}
         per_mac = (times["sparse"] / max(macs, 1)) / (times["dense"] / dense_macs)
         print(f"{name:<13} {'x'.join(map(str, shape)):>14} | {changed.mean():>8.2%} {pixels.mean():>6.1%} "
@@ -166,6 +174,42 @@ def layer_shares(size: int, step: float, clip: np.ndarray, names: list[str], rep
               f"{times['dense'] / times['sparse']:>5.2f}x {per_mac:>7.1f}x")
     print(f"{'all':<13} {'':>14} | {'':>8} {'':>6} {'':>6} | {totals['dense'] * 1e3:>6.2f}ms "
           f"{totals['sparse'] * 1e3:>6.2f}ms {totals['dense'] / totals['sparse']:>5.2f}x")
+
+
+BREAK_EVEN_SHARES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+
+
+def break_evens(size: int, step: float, clip: np.ndarray, names: list[str], repeats: int = 10) -> None:
+    """Per layer, the sparse kernel's time over the dense convolution's when a share of the input changed (random
+    elements of the clip's first frame, each by one step), the share where they cross, and `break_even`'s."""
+    from delta_keras.runtime.kernels import break_even  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    print(f"HED {size}x{size}, step {step:g}: the sparse kernel's time over the dense convolution's when this share "
+          f"of the input's elements changed; the share where they cross (measured; the runtime's cost model)")
+    print(f"{'layer':<13} {'input':>14} | " + " ".join(f"{share:>5.0%}" for share in BREAK_EVEN_SHARES)
+          + f" | {'measured':>8} {'model':>6}")
+    for name, layer, frames, kernel, dense in hed_layers(size, step, clip[:, :1], names):
+        before = frames[0]
+        value = tf.constant(before)
+        dense_seconds = seconds_per_call(lambda: np.asarray(dense(value)), repeats)
+        ratios = []
+        for share in BREAK_EVEN_SHARES:
+            after = before.copy().reshape(-1)
+            after[rng.choice(after.size, int(share * after.size), replace=False)] += np.float32(step)
+            after = after.reshape(before.shape)
+
+            def sparse():
+                kernel.previous = before
+                kernel._sparse(after)
+
+            ratios.append(seconds_per_call(sparse, repeats) / dense_seconds)
+        # The first share where the sparse kernel is slower, interpolated from the one before it.
+        crossing = next((i for i, ratio in enumerate(ratios) if ratio >= 1.0), None)
+        measured = ("none" if crossing is None else f"<{BREAK_EVEN_SHARES[0]:.0%}" if crossing == 0 else
+                    f"{np.interp(1.0, ratios[crossing - 1:crossing + 1], BREAK_EVEN_SHARES[crossing - 1:crossing + 1]):.0%}")
+        print(f"{name:<13} {'x'.join(map(str, before.shape[1:])):>14} | " + " ".join(f"{r:>5.2f}" for r in ratios)
+              + f" | {measured:>8} {break_even(layer, before.shape[1:]):>6.0%}", flush=True)
 
 
 def cut_statistics(size: int, frames: int) -> None:
@@ -270,7 +314,9 @@ def main() -> None:
     parser.add_argument("--clips", default=DEFAULT_CLIPS, help=f"real clips in {CLIPS}")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--dense-above", type=float, default=0.1)
+    parser.add_argument("--dense-above", type=float,
+                        help="every layer's share of changed inputs above which it runs densely (default: each "
+                             "layer's break-even, `delta_keras.runtime.kernels.break_even`)")
     parser.add_argument("--memory", action="store_true",
                         help="deltas with memory: a threshold of half the step after every ReLU (instead of quantisers)")
     parser.add_argument("--footage", action="store_true",
@@ -279,6 +325,10 @@ def main() -> None:
     parser.add_argument("--layers", nargs="?", const="block1_conv2,block2_conv1,block3_conv2,block4_conv2",
                         help="measure these HED layers alone (at the last size and step, on the first clip; 'all': "
                              "every 3x3 convolution)")
+    parser.add_argument("--break-even", nargs="?", const="all",
+                        help="per HED layer (default: every 3x3 convolution) at each --sizes and the last step, the "
+                             "share of changed inputs where the sparse kernel and the dense convolution take as long, "
+                             "measured and by the runtime's cost model")
     parser.add_argument("--cuts", action="store_true", help="print the scene-cut statistic of every real clip")
     parser.add_argument("--model", help="benchmark this trained clip model instead of HED (a .keras file or a run "
                                         "folder; deployed with strip_sparsity, clips at its input size; a dense run "
@@ -296,6 +346,12 @@ def main() -> None:
     names = args.clips.split(",")
     if args.cuts:
         cut_statistics(int(args.sizes.split(",")[0]), args.frames)
+        os._exit(0)
+    if args.break_even:
+        step = float(args.steps.split(",")[-1])
+        for size in map(int, args.sizes.split(",")):
+            clip = read_clip(os.path.join(CLIPS, names[0]), 1, (size, size))[None]
+            break_evens(size, step, clip, args.break_even.split(","))
         os._exit(0)
     if args.layers:
         size, step = int(args.sizes.split(",")[-1]), float(args.steps.split(",")[-1])

@@ -286,8 +286,9 @@ def stream_main(argv: list[str] | None = None) -> int:
                         help="frames on which the outputs are compared with the forward pass (default 16)")
     parser.add_argument("--out", help="write the runtime's outputs: .avi for image outputs, .csv for vectors")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    parser.add_argument("--dense-above", type=float, default=0.1,
-                        help="a layer runs densely on a frame where more than this share of its input changed")
+    parser.add_argument("--dense-above", type=float,
+                        help="a layer runs densely on a frame where more than this share of its input changed "
+                             "(default: each layer's break-even, from the runtime's cost model)")
     parser.add_argument("--cut-above", type=float, default=0.35,
                         help="relative change of a frame above which the whole frame runs densely (a scene cut)")
     parser.add_argument("--fuse", action="store_true",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -9,7 +11,7 @@ import tensorflow as tf
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
 from delta_keras.runtime.fused import Fusion, FusedChain, fuse as fuse_plan, output_pass_chains
-from delta_keras.runtime.kernels import SparseConv, delta_kernel, kernel_class
+from delta_keras.runtime.kernels import SparseConv, break_even, delta_kernel, kernel_class
 
 
 def relative_change(frame, previous):
@@ -23,8 +25,8 @@ class DeltaRuntime:
     Each ``Conv2D`` (any stride, dilation, "same"/"valid" padding, one group) and each ``Dense`` on vectors
     keeps its output in an accumulator. Per frame, its input is compared with the previous one and only the
     changed elements are multiplied and added in (`delta_keras.runtime.kernels`: a compiled, multi-threaded
-    element-sparse kernel, so the MACs done are exactly the ``zero_delta`` MACs). When more than
-    ``dense_above`` of a layer's input changed, the layer is recomputed densely instead, which also clears the
+    element-sparse kernel, so the MACs done are exactly the ``zero_delta`` MACs). When more than its
+    ``dense_above`` share of a layer's input changed, the layer is recomputed densely instead, which also clears the
     accumulator's float rounding; on a scene cut (see ``cut_above``) and the first frame the whole frame runs
     densely, as the dense model does. Other MAC layers (depthwise, separable, grouped, transposed, 1D/3D
     convolutions) run densely every frame; layers without MACs run on the whole frame, but for the ReLU and
@@ -49,7 +51,10 @@ class DeltaRuntime:
         model: a clip model, input ``(batch, frames, ...)`` (``frames`` may be None).
         batch_size: clips per step.
         dense_above: share of changed input elements above which a layer is recomputed densely (estimated
-            from 8192 elements spread over the input: a wrong guess costs time, never exactness).
+            from 8192 elements spread over the input: a wrong guess costs time, never exactness). None (the
+            default): each layer's `delta_keras.runtime.kernels.break_even`, from a cost model of the sparse kernel
+            and the dense layer (0.19-0.24 for most of VGG16's 3x3 convolutions, 0 on 3 colour channels); a
+            float: every layer's; a dict: ``{layer name: share}`` for some layers, the others' break-evens.
         count_macs: count ``macs`` on every frame; without it, frames a layer computes densely are not
             compared in full (the sparse updates count theirs for free), a convolution chooses dense or sparse in
             the graph and hands a dense frame's state to its kernel at the end of the frame, and scene cuts are
@@ -76,6 +81,7 @@ class DeltaRuntime:
             ``executed_macs``.
 
     Attributes:
+        dense_above: ``{layer name: share}`` in use, for each layer with a delta kernel.
         fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).
 
     Example:
@@ -86,10 +92,14 @@ class DeltaRuntime:
     >>> runtime.reset()                                # between videos  # doctest: +SKIP
     """
 
-    def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float = 0.1, count_macs: bool = True,
-                 cut_above: float = 0.35, fuse: bool = False, min_fan_out: int = 128, resync_every: int = 32):
-        if not 0.0 <= dense_above <= 1.0:
-            raise ValueError(f"dense_above must be in [0, 1], got {dense_above!r}")
+    def __init__(self, model: keras.Model, batch_size: int = 1, dense_above: float | dict[str, float] | None = None,
+                 count_macs: bool = True, cut_above: float = 0.35, fuse: bool = False, min_fan_out: int = 128,
+                 resync_every: int = 32):
+        shares = dense_above if isinstance(dense_above, dict) else {} if dense_above is None else {None: dense_above}
+        for name, share in shares.items():
+            if not (isinstance(share, numbers.Real) and 0.0 <= share <= 1.0):
+                where = "" if name is None else f"[{name!r}]"
+                raise ValueError(f"dense_above{where} must be a share in [0, 1], got {share!r}")
         if not cut_above >= 0.0:
             raise ValueError(f"cut_above must be >= 0, got {cut_above!r}")
         if not (isinstance(resync_every, int) and resync_every >= 0):
@@ -98,6 +108,7 @@ class DeltaRuntime:
         self.model, self.batch_size, self.count = model, batch_size, count_macs
         shapes, state_shapes = self.plan.frame_shapes(batch_size), self.plan.state_shapes(batch_size)
         self._state, self._kernels = {}, {}
+        self.dense_above: dict[str, float] = {}
         # Per MAC layer: the MACs of one dense frame (whole batch), padding taps included.
         self.dense_macs: dict[str, int] = {}
         frame_shapes = {key: shapes[id(node.input)][2 if node.time_distributed else 1:]
@@ -118,16 +129,24 @@ class DeltaRuntime:
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
                 frame_shape = frame_shapes[node.key]
                 chain, finish = self.fusion.chains.get(node.key), self.finishes.get(node.key)
-                kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), dense_above,
+                share = shares.get(node.layer.name, shares.get(None))
+                share = break_even(node.layer, frame_shape) if share is None else float(share)
+                kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), share,
                                       count_macs, chain.epilogue if chain else None, min_fan_out,
                                       finish.epilogue if finish else None, resync_every, phases.get(node.key, 0),
                                       [side.layer for side in finish.sides] if finish else ())
                 self._kernels[node.key] = kernel
+                if kernel is not None:
+                    self.dense_above[node.layer.name] = share
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None and count_macs:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
             elif node.kind in ("previous_frame", "time_mean", "memory"):
                 self._state[node.key] = tf.Variable(tf.zeros(state_shapes[node.key]), trainable=False)
+        unknown = sorted(set(shares) - {None} - set(self.dense_above))
+        if unknown:
+            raise ValueError(f"dense_above names {', '.join(map(repr, unknown))}: not a layer with a delta kernel "
+                             f"(those are {', '.join(self.dense_above) or 'none'})")
         for reader, (producer, which) in self.fusion.sources.items():
             self._kernels[reader].source = getattr(self._kernels[producer], which)
         for producer, wholes in self.fusion.whole.items():

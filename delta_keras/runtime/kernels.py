@@ -23,7 +23,8 @@ sparse updates in a row that multiplied changes (`SparseConv`), which sets its a
 result.
 
 Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed, which
-also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely).
+also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely); by default
+that share is the layer's `break_even`, from a cost model of both.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ from delta_keras.runtime.fused import ChangeList, Epilogue, finish_values
 
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
+# `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
+# measures it per layer; HED's 3x3 convolutions at 96x96 and 192x192, 2 cores): a MAC of the sparse kernel costs 3-5
+# of them, and an input element listed plus an output element finished (compared; rounded to float32 in the output
+# pass) about 70 per element.
+SPARSE_MAC_COST = 4.0
+ELEMENT_COST = 70.0
 
 
 @njit
@@ -567,6 +574,22 @@ def _summed(layer, value):
     """A convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution)."""
     full = layer.convolution_op(value, layer.kernel)
     return tf.nn.bias_add(full, layer.bias) if layer.use_bias else full
+
+
+def break_even(layer, frame_shape: tuple) -> float:
+    """The share of changed input elements above which ``layer`` on frames of ``frame_shape`` (batch excluded) is
+    expected to run faster densely than with its delta kernel: the share at which
+
+        sparse time / dense time = ELEMENT_COST * (input + output elements) / dense MACs + SPARSE_MAC_COST * share
+
+    reaches 1, within [0, 1]. It is 0 (dense whenever anything changed) where listing and finishing alone cost as
+    much as the dense layer, as for a convolution on 3 colour channels, and 0.19-0.24 for HED's other 3x3
+    convolutions. The model is fitted to `SparseConv` against TensorFlow's convolution on 2 cores; `GatheredDense`
+    uses it too, unmeasured."""
+    output_shape = tuple(layer.compute_output_shape((1, *frame_shape)))[1:]
+    dense_macs = np.prod(output_shape[:-1]) * np.prod(layer.kernel.shape)
+    setup = ELEMENT_COST * (np.prod(frame_shape) + np.prod(output_shape)) / dense_macs
+    return float(np.clip((1.0 - setup) / SPARSE_MAC_COST, 0.0, 1.0))
 
 
 def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None:

@@ -7,6 +7,7 @@ import pytest
 from delta_keras import DeltaActivation, sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.runtime import DeltaRuntime
+from delta_keras.runtime.kernels import break_even
 from delta_keras.runtime.fused import KEEP, QUANTIZE
 from delta_keras.sim import count_macs
 from delta_keras.sim.engine import DeltaInference
@@ -170,7 +171,7 @@ def test_convolutions_resync_densely_one_after_another():
 
 def test_a_scene_cut_falls_back_to_dense_and_stays_exact():
     model = dyadic_clip_model()
-    runtime = check_against_forward_and_count(model, moving_square(6, cut_at=3), exact=True)
+    runtime = check_against_forward_and_count(model, moving_square(6, cut_at=3), exact=True, dense_above=0.1)
     executed, dense = runtime.executed_macs["same"], runtime.dense_macs["same"]
     assert executed[3] == dense and executed[2] < dense and executed[4] < dense
 
@@ -194,8 +195,8 @@ def test_without_counting_layers_choose_dense_in_the_graph_as_the_counting_runti
     # densely hands its state over at the end of the frame, and the frame after it is sparse from that state.
     model = dyadic_clip_model()
     clip = moving_square(7, cut_at=3)
-    counting = check_against_forward_and_count(model, clip, exact=True, cut_above=np.inf)
-    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0, cut_above=np.inf)
+    counting = check_against_forward_and_count(model, clip, exact=True, cut_above=np.inf, dense_above=0.1)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0, cut_above=np.inf, dense_above=0.1)
     np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
     assert runtime.executed_macs == counting.executed_macs
     executed, dense = runtime.executed_macs["same"], runtime.dense_macs["same"]
@@ -250,6 +251,25 @@ def test_streaming_api():
         DeltaRuntime(model, dense_above=2.0)
     with pytest.raises(ValueError, match="cut_above"):
         DeltaRuntime(model, cut_above=-0.1)
+
+
+def test_by_default_each_layer_runs_densely_above_its_break_even():
+    model = dyadic_clip_model()
+    runtime = check_against_forward_and_count(model, moving_square(4), exact=True, min_fan_out=0)
+    shapes = {"same": (24, 24, 3), "strided": (24, 24, 8), "dilated": (12, 12, 8), "pointwise": (8, 8, 8),
+              "hidden": (4,), "logits": (6,)}
+    assert runtime.dense_above == {name: break_even(model.get_layer(name), shape) for name, shape in shapes.items()}
+    # On 3 colour channels listing and finishing cost as much as the layer: dense on every frame that changed.
+    assert runtime.dense_above["same"] == 0.0 and runtime.executed_macs["same"] == [runtime.dense_macs["same"]] * 4
+    # One layer's share set, the others' kept; the square's move is then multiplied sparsely there.
+    chosen = check_against_forward_and_count(model, moving_square(4), exact=True, min_fan_out=0,
+                                             dense_above={"same": 0.5})
+    assert chosen.dense_above == {**runtime.dense_above, "same": 0.5}
+    assert chosen.executed_macs["same"][1:] == chosen.macs["same"][1:]
+    with pytest.raises(ValueError, match=r"dense_above\['same'\] must be a share in \[0, 1\], got 1.5"):
+        DeltaRuntime(model, dense_above={"same": 1.5})
+    with pytest.raises(ValueError, match="dense_above names 'flatten': not a layer with a delta kernel"):
+        DeltaRuntime(model, dense_above={"flatten": 0.2})
 
 
 def test_batches_stream_side_by_side():

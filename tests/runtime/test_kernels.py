@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from delta_keras.frames import geometry
 from delta_keras.runtime.compiled import tensor_array, tensor_copy
-from delta_keras.runtime.kernels import GatheredDense, SparseConv
+from delta_keras.runtime.kernels import ELEMENT_COST, SPARSE_MAC_COST, GatheredDense, SparseConv, break_even
 
 pytest.importorskip("numba")
 
@@ -109,3 +109,20 @@ def test_arrays_the_kernels_return_become_tensors_without_a_copy(shape):
     plain["array"][...] = 7
     if plain["array"].ctypes.data % 64:  # what tensor_array is for
         assert np.all(np.asarray(tensor) == 1)
+
+
+@pytest.mark.parametrize("strides, padding", [(1, "same"), (2, "valid")])
+def test_the_break_even_is_where_the_cost_models_sparse_time_reaches_the_dense_time(strides, padding):
+    layer = keras.layers.Conv2D(512, 3, strides=strides, padding=padding)
+    layer.build((1, 24, 24, 256))
+    side = 24 if padding == "same" else 11
+    elements, macs = 24 * 24 * 256 + side * side * 512, side * side * 9 * 256 * 512
+    share = break_even(layer, (24, 24, 256))
+    assert share == pytest.approx((1 - ELEMENT_COST * elements / macs) / SPARSE_MAC_COST)
+    assert 0.15 < share < 0.25
+    rgb = keras.layers.Conv2D(64, 3, padding="same")
+    rgb.build((1, 24, 24, 3))
+    assert break_even(rgb, (24, 24, 3)) == 0.0  # clipped: the model's sparse time exceeds the dense time at no change
+    dense = keras.layers.Dense(4096)
+    dense.build((1, 4096))
+    assert break_even(dense, (4096,)) == pytest.approx((1 - ELEMENT_COST * 8192 / 4096**2) / SPARSE_MAC_COST)
