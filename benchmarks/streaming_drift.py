@@ -54,23 +54,26 @@ def main() -> None:
     parser.add_argument("--resync-every", type=int, default=32,
                         help="DeltaRuntime's resync_every: each convolution recomputed densely after this many sparse "
                              "updates in a row that multiplied changes (0: never)")
+    parser.add_argument("--dense-above", type=float,
+                        help="DeltaRuntime's dense_above for every layer (default: each layer's break-even)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split(","))
     path = args.clip if os.path.isfile(args.clip) else os.path.join(FOOTAGE, args.clip)
     clip = read_clip(path, args.frames, (height, width))[None]
     model = sparsify(hed_edge_detector(height, width), frames=None, step_init=args.step, granularity="layer",
                      memory=args.memory)
-    runtime = DeltaRuntime(model, count_macs=False, resync_every=args.resync_every)
+    runtime = DeltaRuntime(model, count_macs=False, resync_every=args.resync_every, dense_above=args.dense_above)
     outputs = np.concatenate([np.asarray(runtime.step(clip[:, t]))[0] for t in range(clip.shape[1])])
     if args.memory:
         engine = DeltaInference(model)
         reference = np.concatenate([np.asarray(engine.step(clip[:, t]))[0] for t in range(clip.shape[1])])
     else:
         reference = np.concatenate([np.asarray(model(clip[:, t:t + 25]))[0] for t in range(0, clip.shape[1], 25)])
+    shares = "each layer's break-even" if args.dense_above is None else f"{args.dense_above:g}"
     mode = f"memory threshold {args.step:g}" if args.memory else f"step {args.step:g}"
     print(f"HED {height}x{width}, {mode}, {os.path.basename(path)}: {clip.shape[1]} frames through DeltaRuntime "
           f"against {'DeltaInference' if args.memory else 'the forward pass'}; re-sync every {args.resync_every} "
-          f"sparse updates with changes")
+          f"sparse updates with changes, dense above {shares}")
     print(f"{'frames':>9} {'off > 1e-3':>10} {'max':>8} {'edge F1':>8}")
     for row in deviations(outputs, reference, args.window):
         print(f"{row['frames']:>9} {row['off']:>10.2%} {row['max']:>8.1e} {row['f1']:>8.4f}")
