@@ -130,14 +130,15 @@ class DeltaRuntime:
                 frame_shape = frame_shapes[node.key]
                 chain, finish = self.fusion.chains.get(node.key), self.finishes.get(node.key)
                 share = shares.get(node.layer.name, shares.get(None))
-                share = break_even(node.layer, frame_shape) if share is None else float(share)
+                if share is None and kernel_class(node.layer, frame_shape, min_fan_out) is not None:
+                    share = break_even(node.layer, frame_shape)  # (a layer without a delta kernel needs none)
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), share,
                                       count_macs, chain.epilogue if chain else None, min_fan_out,
                                       finish.epilogue if finish else None, resync_every, phases.get(node.key, 0),
                                       [side.layer for side in finish.sides] if finish else ())
                 self._kernels[node.key] = kernel
                 if kernel is not None:
-                    self.dense_above[node.layer.name] = share
+                    self.dense_above[node.layer.name] = float(share)
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None and count_macs:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
@@ -308,7 +309,8 @@ class DeltaRuntime:
                 output, *sides = output
                 for side, side_output in zip(finish.sides, sides):
                     fused[id(side.output)] = tf.reshape(side_output, self._shapes[id(side.output)])
-            finished = tf.reshape(output, self._shapes[finish.out])
+            # The chain's output, or with a pooling in the pass the pooled output (the only reader of the former).
+            finished = tf.reshape(output, self._shapes[finish.out if finish.pooled is None else finish.pooled])
             for absorbed in finish.absorbed:  # read by nobody but the last, the chain's output
                 fused[id(absorbed.output)] = finished
             return (finished if finish.out == id(node.output) else self._mac_output(node, output)), counted, executed
@@ -332,7 +334,8 @@ class DeltaRuntime:
         model runs them, on the activated ``output`` of a frame computed densely; ``output``'s shape kept."""
         value = self._mac_output(node, output)
         for absorbed in chain.absorbed:
-            value = self.plan.evaluate(absorbed, {id(absorbed.input): value})
+            if id(absorbed.output) != chain.pooled:  # a pooling in the output pass: the kernel's (`SparseConv.pools`)
+                value = self.plan.evaluate(absorbed, {id(absorbed.input): value})
         return tf.reshape(value, output.shape)
 
     # ------------------------------------------------------------------ the plan's other handlers

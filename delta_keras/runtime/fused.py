@@ -170,12 +170,14 @@ class Epilogue:
 
     def outputs(self, shape: tuple) -> tuple[ChangeList, ChangeList | None]:
         """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output."""
+        return ChangeList(shape), None if self.pool is None else ChangeList(self.pooled_shape(shape))
+
+    def pooled_shape(self, shape: tuple) -> tuple:
+        """The shape of the pooling's output for a ``shape`` output (batch, H, W, C)."""
         batch, height, width, channels = shape
-        if self.pool is None:
-            return ChangeList(shape), None
         pooled = [(size - window) // stride + 1 if self.pool_padding == "valid" else -(-size // stride)
                   for size, window, stride in zip((height, width), self.pool, self.pool_strides)]
-        return ChangeList(shape), ChangeList((batch, *pooled, channels))
+        return (batch, *pooled, channels)
 
     def pooling(self, shape: tuple) -> tuple:
         """`pool_changes`' constant arguments for a ``shape`` output (window, strides, leading padding), or ()
@@ -203,7 +205,8 @@ class FusedChain:
     """A convolution's fused epilogue in a frame plan: the `Epilogue`, the plan nodes it evaluates (``absorbed``:
     frame-wise layers and views, then the pooling, in graph order), and the ids of the tensors it emits changes of
     (``out``, before pooling; ``pooled``, after it, or None). In an output pass, ``sides``: the plan's 1x1
-    convolutions that read ``out`` and would run densely (`output_pass_chains`)."""
+    convolutions that read ``out`` and would run densely, and ``pooled`` a 2x2 max pooling of ``out`` that the pass
+    computes in place of ``out`` (`output_pass_chains`)."""
 
     epilogue: Epilogue
     absorbed: list
@@ -321,13 +324,25 @@ def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str,
     changes) that read its output, as HED's side outputs to one channel do: the output pass computes them too, from
     the row it just finished (at 192x192 HED's five took about 4.5 ms a frame as TensorFlow ops, mostly reading their
     input again). Its float32 sums are not TensorFlow's, so their outputs differ from the dense layer's in the last
-    bit, and a layer after them sees changes on frames that change nothing else."""
+    bit, and a layer after them sees changes on frames that change nothing else. A 2x2 max pooling of stride 2 that
+    reads the output and nothing else but those sides (HED's and VGG16's blocks: without ``sides`` only where no side
+    reads it) is computed in the pass too, which then writes the pooled output instead of the output (``pooled``)."""
     chains = fused_chains(plan, convolutions, lists=False)
     chains = {key: chain for key, chain in chains.items() if chain.epilogue.relu or chain.epilogue.mode != KEEP}
-    readers = _readers(plan) if sides else {}
+    readers = _readers(plan)
     for chain in chains.values():
-        chain.sides = [node for node in readers.get(chain.out, [])
-                       if node is not None and node.key not in convolutions and _is_pointwise(node)]
+        chain.sides = [node for node in readers.get(chain.out, []) if sides and node is not None
+                       and node.key not in convolutions and _is_pointwise(node)]
+        # A 2x2 max pooling of stride 2 that is the output's only other reader: the pass writes the pooled rows
+        # alone, from each pair of finished rows, and the whole output (the largest tensor of a VGG block) is
+        # never written or read again.
+        others = [node for node in readers.get(chain.out, []) if node not in chain.sides]
+        if len(others) == 1 and _is_pooling_by_two(others[0]):
+            pool = others[0]
+            chain.epilogue.pool, chain.epilogue.pool_strides = (2, 2), (2, 2)
+            chain.epilogue.pool_padding = pool.layer.padding
+            chain.absorbed.append(pool)
+            chain.pooled = id(pool.output)
     return chains
 
 
@@ -340,6 +355,15 @@ def _readers(plan) -> dict[int, list]:
     for tensor in plan.results:  # read whole by the caller of a step (None): a chain stops there
         readers.setdefault(id(tensor), []).append(None)
     return readers
+
+
+def _is_pooling_by_two(node) -> bool:
+    """A plan node of a 2D max pooling with a 2x2 window and stride 2, on channels-last frames (each output row
+    reads two input rows, which the output pass finishes one after the other)."""
+    layer = node.layer if node is not None else None
+    return (node is not None and not node.time_distributed and _kernel_name(layer) == "max_pool2d"
+            and tuple(layer.pool_size) == (2, 2) and tuple(layer.strides) == (2, 2)
+            and layer.data_format == "channels_last")
 
 
 def _is_pointwise(node) -> bool:

@@ -134,12 +134,14 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    output, side_kernel, side_bias, side):  # pragma: no cover
+                    output, side_kernel, side_bias, side, pooled):  # pragma: no cover
         """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
         ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
         writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
         (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`), and from it ``side``, the pointwise
-        convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none).
+        convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none),
+        and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
+        ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads).
         The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
         faster than with float64 products on HED's real clips) and the row's sums then added to the float64
         accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
@@ -148,77 +150,98 @@ def multiply_pass(filters: int):
         kernel_h, kernel_w, channels, _ = kernel.shape
         height = count.shape[1]
         shift = channel_shift(channels)
-        for row in numba.prange(batch * out_h):
-            b, oy = row // out_h, row % out_h
-            reached = 0  # the changes within the kernel's reach of this row
-            for i in range(kernel_h):
-                y = oy * strides[0] - offsets[0] + i * dilation[0]
-                if 0 <= y < height:
-                    reached += count[b, y]
-            # A local array per row (contiguous: vectorised; none for a row no change reaches), each pixel's sums
-            # started at its first product: zeroing the whole row instead cost up to a tenth of the pass.
-            width = out_w if reached else 0
-            summed = np.empty((width, filters), np.float32)
-            hit = np.zeros(width, np.uint8)
-            for i in range(kernel_h):
-                y = oy * strides[0] - offsets[0] + i * dilation[0]
-                if y < 0 or y >= height:
-                    continue
-                listed, k = count[b, y], 0
-                while k < listed:
-                    x, c = split_index(index[b, y, k], channels, shift)
-                    d = np.float32(change[b, y, k])
-                    # A pixel's changes are listed one after another: they are taken up to four at a time, each row
-                    # of sums then loaded and stored once for four products (missing ones: zero changes).
-                    c1, c2, c3, d1, d2, d3 = c, c, c, np.float32(0), np.float32(0), np.float32(0)
-                    k += 1
-                    for m in range(1, 4):
-                        if k == listed:
-                            break
-                        next_x, next_c = split_index(index[b, y, k], channels, shift)
-                        if next_x != x:
-                            break
-                        if m == 1:
-                            c1, d1 = next_c, np.float32(change[b, y, k])
-                        elif m == 2:
-                            c2, d2 = next_c, np.float32(change[b, y, k])
-                        else:
-                            c3, d3 = next_c, np.float32(change[b, y, k])
+        rows = 2 if pooled.size else 1  # output rows a thread takes at a time
+        groups = -(-out_h // rows)
+        finishing = output.size > 0 or pooled.size > 0
+        for group in numba.prange(batch * groups):
+            b, first = group // groups, group % groups * rows
+            # The finished rows where ``output`` is not wanted (pooled alone).
+            finished = np.empty((rows if finishing and not output.size else 0, out_w, filters), np.float32)
+            for oy in range(first, min(first + rows, out_h)):
+                reached = 0  # the changes within the kernel's reach of this row
+                for i in range(kernel_h):
+                    y = oy * strides[0] - offsets[0] + i * dilation[0]
+                    if 0 <= y < height:
+                        reached += count[b, y]
+                # A local array per row (contiguous: vectorised; none for a row no change reaches), each pixel's sums
+                # started at its first product: zeroing the whole row instead cost up to a tenth of the pass.
+                width = out_w if reached else 0
+                summed = np.empty((width, filters), np.float32)
+                hit = np.zeros(width, np.uint8)
+                for i in range(kernel_h):
+                    y = oy * strides[0] - offsets[0] + i * dilation[0]
+                    if y < 0 or y >= height:
+                        continue
+                    listed, k = count[b, y], 0
+                    while k < listed:
+                        x, c = split_index(index[b, y, k], channels, shift)
+                        d = np.float32(change[b, y, k])
+                        # A pixel's changes are listed one after another: they are taken up to four at a time, each
+                        # row of sums then loaded and stored once for four products (missing ones: zero changes).
+                        c1, c2, c3, d1, d2, d3 = c, c, c, np.float32(0), np.float32(0), np.float32(0)
                         k += 1
-                    for j in range(kernel_w):
-                        shifted = x + offsets[1] - j * dilation[1]
-                        if shifted < 0:
-                            continue
-                        if strides[1] == 1:  # no division in the common case
-                            ox = shifted
-                        elif shifted % strides[1]:
-                            continue
-                        else:
-                            ox = shifted // strides[1]
-                        if ox >= out_w:
-                            continue
-                        if hit[ox]:
-                            for f in range(filters):
-                                summed[ox, f] += ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
-                                                  + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
-                        else:
-                            hit[ox] = 1
-                            for f in range(filters):
-                                summed[ox, f] = ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
-                                                 + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
-            for ox in range(hit.size):
-                if hit[ox]:
-                    touched[b, oy, ox] = 1
-                    for f in range(filters):
-                        accumulator[b, oy, ox, f] += np.float64(summed[ox, f])
-            if output.size:  # the row finished while it is in cache (an empty ``output``: not wanted)
-                finish_values(accumulator[b, oy], output[b, oy], relu, steps)
+                        for m in range(1, 4):
+                            if k == listed:
+                                break
+                            next_x, next_c = split_index(index[b, y, k], channels, shift)
+                            if next_x != x:
+                                break
+                            if m == 1:
+                                c1, d1 = next_c, np.float32(change[b, y, k])
+                            elif m == 2:
+                                c2, d2 = next_c, np.float32(change[b, y, k])
+                            else:
+                                c3, d3 = next_c, np.float32(change[b, y, k])
+                            k += 1
+                        for j in range(kernel_w):
+                            shifted = x + offsets[1] - j * dilation[1]
+                            if shifted < 0:
+                                continue
+                            if strides[1] == 1:  # no division in the common case
+                                ox = shifted
+                            elif shifted % strides[1]:
+                                continue
+                            else:
+                                ox = shifted // strides[1]
+                            if ox >= out_w:
+                                continue
+                            if hit[ox]:
+                                for f in range(filters):
+                                    summed[ox, f] += ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
+                                                      + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
+                            else:
+                                hit[ox] = 1
+                                for f in range(filters):
+                                    summed[ox, f] = ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
+                                                     + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
+                for ox in range(hit.size):
+                    if hit[ox]:
+                        touched[b, oy, ox] = 1
+                        for f in range(filters):
+                            accumulator[b, oy, ox, f] += np.float64(summed[ox, f])
+                if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
+                    continue
+                # The row finished while it is in cache.
+                values = output[b, oy] if output.size else finished[oy - first]
+                finish_values(accumulator[b, oy], values, relu, steps)
                 for ox in range(out_w if side.size else 0):
                     for s in range(side.shape[3]):
                         total = side_bias[s]
                         for f in range(filters):
-                            total += output[b, oy, ox, f] * side_kernel[f, s]
+                            total += values[ox, f] * side_kernel[f, s]
                         side[b, oy, ox, s] = total
+            py = first // 2
+            if pooled.size and py < pooled.shape[1]:
+                # A window's last row and column repeated where the output ends inside it: the max of what is there.
+                rows_of = output[b] if output.size else finished
+                top = first if output.size else 0
+                bottom = top + min(1, out_h - 1 - first)
+                for px in range(pooled.shape[2]):
+                    left = 2 * px
+                    right = min(left + 1, out_w - 1)
+                    for f in range(filters):
+                        pooled[b, py, px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
+                                                   max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
 
     return add_changes
 
@@ -291,6 +314,9 @@ class SparseConv:
             keras.ops.convert_to_numpy(side.bias) if side.use_bias else np.zeros(side.filters)
             for side in self.sides]]).astype(np.float32)
         self.side_shape = (*out_shape[:3], self.side_bias.size)
+        # With a pooling in the output pass (`output_pass_chains`), the pass hands on the pooled output alone.
+        self.pools = finish is not None and finish.pool is not None
+        self.output_shape = finish.pooled_shape(out_shape) if self.pools else out_shape
         self.out, self.pooled = epilogue.outputs(out_shape) if epilogue else (None, None)
         self.pooling = epilogue.pooling(out_shape) if epilogue else ()
         self.first = True  # the first frame since reset: the epilogue evaluates every output
@@ -349,18 +375,19 @@ class SparseConv:
         # accumulator rounded to float32 (a new array, written by the multiply pass row by row). On a dense frame
         # the caller computes the output, and empty arrays save those copies.
         empty = np.zeros((0,) * self.accumulator.ndim, np.float32)
-        summed = side = empty
+        output = side = empty
         if not dense:
             if self.recomputed is not None:  # the last dense output, kept uncopied until now
                 self.accumulator[:] = self.recomputed
                 self.recomputed = None
             if self.epilogue is None:
-                summed = tensor_array(self.accumulator.shape)
+                output = tensor_array(self.output_shape)
             if self.sides:
                 side = tensor_array(self.side_shape)
             self.multiply(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
-                          self.offsets, self.dilation, self.touched, self.relu, self.steps, summed, self.side_kernel,
-                          self.side_bias, side)
+                          self.offsets, self.dilation, self.touched, self.relu, self.steps,
+                          empty if self.pools else output, self.side_kernel, self.side_bias, side,
+                          output if self.pools else empty)
         multiplied = time.perf_counter()
         if not dense:
             self._run_epilogue(every=False)
@@ -370,7 +397,7 @@ class SparseConv:
         wholes = [empty] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
         whole = tensor_copy(self.source.value) if dense and self.source is not None else empty
-        return (np.int64(macs), np.bool_(dense), summed, side, whole, *wholes)
+        return (np.int64(macs), np.bool_(dense), output, side, whole, *wholes)
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:
@@ -387,6 +414,8 @@ class SparseConv:
             return tf.numpy_function(self._take_dense, [full], [tf.int64, *[tf.float32] * len(self.wholes)])
         output = finish_dense(self.activate(full)) if self.finish else self.activate(full)
         outputs = [output, *([tf.concat([_summed(side, output) for side in self.sides], -1)] if self.sides else [])]
+        if self.pools:
+            outputs[0] = tf.nn.max_pool2d(output, 2, 2, self.finish.pool_padding.upper())
         if handovers is not None:
             return [*outputs, full]
         with tf.control_dependencies([self.keep([self], [[source, full]])]):
@@ -402,7 +431,7 @@ class SparseConv:
         def sparse():
             if self.epilogue is not None:
                 return [macs, *wholes]
-            output = tf.ensure_shape(summed, self.accumulator.shape)
+            output = tf.ensure_shape(summed, self.output_shape)
             sides = [tf.ensure_shape(side, self.side_shape)] if self.sides else []
             return [output if self.finish else self.activate(output), *sides]
 

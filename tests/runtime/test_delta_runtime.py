@@ -149,6 +149,41 @@ def test_pointwise_convolutions_that_run_densely_are_computed_in_the_output_pass
         assert not np.array_equal(outputs[:, 1:], np.asarray(model(clip))[:, 1:])
 
 
+def pooled_clip_model(size: int, padding: str) -> keras.Model:
+    """Exact as `dyadic_clip_model`: two convolutions, each followed by a 2x2 max pooling of stride 2, and a 1x1
+    side convolution to one channel reading the first (as HED's blocks)."""
+    inputs = keras.Input((size, size, 3))
+    first = L.Conv2D(8, 3, padding="same", activation="relu", name="first")(inputs)
+    side = L.Dense(1, name="side_logit")(L.Flatten()(L.Conv2D(1, 1, name="side")(first)))
+    second = L.Conv2D(8, 3, padding="same", activation="relu", name="second")(L.MaxPooling2D(2, padding=padding)(first))
+    pooled = L.Flatten()(L.MaxPooling2D(2, padding=padding)(second))
+    image = keras.Model(inputs, L.Add()([side, L.Dense(1, name="logit")(pooled)]))  # sums of exact products
+    model = sparsify(image, frames=None, step_init=0.25, include_input={"step_init": 1.0})
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if isinstance(layer, (L.Conv2D, L.Dense)):
+            layer.set_weights([rng.integers(-4, 5, w.shape).astype("float32") / 16 for w in layer.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("size, padding", [(24, "valid"), (21, "valid"), (21, "same")])  # 21: odd rows and columns
+@pytest.mark.parametrize("dense_above", [0.0, 1.0])
+def test_a_max_pooling_by_two_that_alone_reads_a_convolution_is_computed_in_its_output_pass(size, padding,
+                                                                                            dense_above):
+    # The pass writes the pooled rows alone (from pairs of finished rows), the 1x1 side convolution from each row;
+    # exact on sparse and dense frames, counting or not. Counting, the side convolution runs as a layer and reads
+    # "first" whole, which then is handed on whole and pooled in TensorFlow.
+    model, clip = pooled_clip_model(size, padding), moving_square(5, size)
+    for count in (True, False):
+        runtime = DeltaRuntime(model, count_macs=count, min_fan_out=9, dense_above=dense_above)
+        assert {name: runtime._kernels[name].pools for name in ("first", "second")} == {"first": not count,
+                                                                                        "second": True}
+        finish = runtime.finishes["second"]
+        assert finish.pooled in {id(node.output) for node in finish.absorbed}
+        np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
+    check_against_forward_and_count(model, clip, exact=True, min_fan_out=9, dense_above=dense_above)
+
+
 def test_convolutions_resync_densely_one_after_another():
     # resync_every=4 over the 4 convolutions: phases 0, 1, 2, 3 in the plan's order, so each is recomputed densely
     # after 4 - phase sparse updates with changes (here every frame changes) and then every fifth frame, never two
