@@ -11,7 +11,7 @@ import tensorflow as tf
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
 from delta_keras.runtime.fused import Fusion, FusedChain, fuse as fuse_plan, output_pass_chains
-from delta_keras.runtime.kernels import SparseConv, break_even, delta_kernel, kernel_class
+from delta_keras.runtime.kernels import SparseConv, delta_kernel, kernel_class
 
 
 def relative_change(frame, previous):
@@ -129,16 +129,14 @@ class DeltaRuntime:
                 # One step's input, batch axis excluded (a clip-level tensor keeps its time axis, of length 1).
                 frame_shape = frame_shapes[node.key]
                 chain, finish = self.fusion.chains.get(node.key), self.finishes.get(node.key)
-                share = shares.get(node.layer.name, shares.get(None))
-                if share is None and kernel_class(node.layer, frame_shape, min_fan_out) is not None:
-                    share = break_even(node.layer, frame_shape)  # (a layer without a delta kernel needs none)
+                share = shares.get(node.layer.name, shares.get(None))  # None: the layer's break-even
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), share,
                                       count_macs, chain.epilogue if chain else None, min_fan_out,
                                       finish.epilogue if finish else None, resync_every, phases.get(node.key, 0),
                                       [side.layer for side in finish.sides] if finish else ())
                 self._kernels[node.key] = kernel
                 if kernel is not None:
-                    self.dense_above[node.layer.name] = float(share)
+                    self.dense_above[node.layer.name] = float(kernel.dense_above)
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None and count_macs:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)

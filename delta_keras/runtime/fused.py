@@ -214,6 +214,13 @@ class FusedChain:
     pooled: int | None
     sides: list = dataclasses.field(default_factory=list)
 
+    def absorb_pooling(self, pool) -> None:
+        """Takes the max pooling of plan node ``pool`` (it reads ``out``) into the chain, which emits ``pooled``."""
+        self.epilogue.pool, self.epilogue.pool_strides = tuple(pool.layer.pool_size), tuple(pool.layer.strides)
+        self.epilogue.pool_padding = pool.layer.padding
+        self.absorbed.append(pool)
+        self.pooled = id(pool.output)
+
 
 def _is_relu(layer) -> bool:
     activation = getattr(layer, "activation", None)
@@ -265,16 +272,10 @@ def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, Fused
                 break
             absorbed.append(reader)
             tensor = id(reader.output)
-        pooled = None
-        pools = [r for r in readers.get(tensor, []) if lists and r is not None and _kernel_name(r.layer) == "max_pool2d"
-                 and r.layer.data_format == "channels_last" and not r.time_distributed]
+        chain = chains[node.key] = FusedChain(epilogue, absorbed, tensor, None)
+        pools = [reader for reader in readers.get(tensor, []) if lists and _is_max_pooling(reader)]
         if pools:
-            pool = pools[0]
-            epilogue.pool, epilogue.pool_strides = tuple(pool.layer.pool_size), tuple(pool.layer.strides)
-            epilogue.pool_padding = pool.layer.padding
-            absorbed.append(pool)
-            pooled = id(pool.output)
-        chains[node.key] = FusedChain(epilogue, absorbed, tensor, pooled)
+            chain.absorb_pooling(pools[0])
     return chains
 
 
@@ -337,12 +338,10 @@ def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str,
         # alone, from each pair of finished rows, and the whole output (the largest tensor of a VGG block) is
         # never written or read again.
         others = [node for node in readers.get(chain.out, []) if node not in chain.sides]
-        if len(others) == 1 and _is_pooling_by_two(others[0]):
-            pool = others[0]
-            chain.epilogue.pool, chain.epilogue.pool_strides = (2, 2), (2, 2)
-            chain.epilogue.pool_padding = pool.layer.padding
-            chain.absorbed.append(pool)
-            chain.pooled = id(pool.output)
+        pool = others[0] if len(others) == 1 and _is_max_pooling(others[0]) else None
+        # Each pooled row reads two rows, which the pass finishes one after the other.
+        if pool is not None and tuple(pool.layer.pool_size) == tuple(pool.layer.strides) == (2, 2):
+            chain.absorb_pooling(pool)
     return chains
 
 
@@ -357,13 +356,10 @@ def _readers(plan) -> dict[int, list]:
     return readers
 
 
-def _is_pooling_by_two(node) -> bool:
-    """A plan node of a 2D max pooling with a 2x2 window and stride 2, on channels-last frames (each output row
-    reads two input rows, which the output pass finishes one after the other)."""
-    layer = node.layer if node is not None else None
-    return (node is not None and not node.time_distributed and _kernel_name(layer) == "max_pool2d"
-            and tuple(layer.pool_size) == (2, 2) and tuple(layer.strides) == (2, 2)
-            and layer.data_format == "channels_last")
+def _is_max_pooling(node) -> bool:
+    """A plan node (None: a step's result) of a 2D max pooling on channels-last frames, frame by frame."""
+    return (node is not None and not node.time_distributed and _kernel_name(node.layer) == "max_pool2d"
+            and node.layer.data_format == "channels_last")
 
 
 def _is_pointwise(node) -> bool:

@@ -638,11 +638,14 @@ def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None
     return None
 
 
-def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float, counts: bool = True,
+def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float | None, counts: bool = True,
                  epilogue: Epilogue | None = None, min_fan_out: int = 0, finish: Epilogue | None = None,
                  resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = ()):
-    """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame."""
+    """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame; ``dense_above``
+    None: the layer's `break_even`."""
     kernel = kernel_class(layer, frame_shape, min_fan_out)
+    if kernel is not None and dense_above is None:
+        dense_above = break_even(layer, frame_shape)
     if kernel is SparseConv:
         return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue, finish, resync_every,
                           resync_phase, sides)
