@@ -308,6 +308,8 @@ def stream_main(argv: list[str] | None = None) -> int:
         parser.error(f"--start must be >= 0 and --check-frames >= 1, got {args.start} and {args.check_frames}")
     if args.resync_every < 0:
         parser.error(f"--resync-every must be >= 0 (0: never), got {args.resync_every}")
+    if args.dense_above is not None and not 0.0 <= args.dense_above <= 1.0:
+        parser.error(f"--dense-above must be a share in [0, 1], got {args.dense_above}")
     for flag in ("step", "threshold"):
         if getattr(args, flag) is not None and not getattr(args, flag) > 0:
             parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")

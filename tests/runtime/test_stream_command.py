@@ -60,6 +60,7 @@ def test_a_clip_classifier_streams_and_writes_its_running_scores(tmp_path, capsy
     (["--step", "1", "--out", "x.mp4"], "expected a .avi (image outputs) or .csv"),
     (["--step", "1", "--size", "big"], "--size big: expected HxW"),
     (["--step", "1", "--resync-every", "-1"], "--resync-every must be >= 0"),
+    (["--step", "1", "--dense-above", "1.5"], "--dense-above must be a share in [0, 1], got 1.5"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
     video = _smooth_video(tmp_path / "pan.avi", frames=3, size=16)
