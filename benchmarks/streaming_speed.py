@@ -13,7 +13,11 @@ reduction over those frames (``zero_delta``: dense MACs / MACs of the nonzero ch
 fallbacks at full cost), and where the runtime's time goes: listing changed elements, multiplying them in,
 and the rest (the graph's other layers, dense recomputations, handing outputs between TensorFlow and the
 kernels). Before timing it checks, on the first clip, that
-the runtime's outputs match the forward pass and that its MAC counts equal `count_macs`.
+the runtime's outputs match the forward pass and that its MAC counts equal `count_macs`. ``cuts`` counts the
+frames the runtime takes for scene cuts (relative change above its ``cut_above``: it runs them densely as a whole,
+as the dense model does), and ``w/o cuts`` is the speedup over the other frames. Both the dense model and the
+runtime run under `delta_keras.runtime.streaming_threads` (one TensorFlow inter-op thread, a short OpenMP spin;
+``--default-threads``: the libraries' defaults).
 
 Scene cuts: ``cut`` alternates the frames of two clips, so every frame is a scene cut; the runtime must
 then fall back to dense and not be much slower (target >= 0.9x). ``static`` repeats the first clip's first
@@ -47,7 +51,7 @@ import tensorflow as tf
 from delta_keras import sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.models.hed import hed_edge_detector
-from delta_keras.runtime import DeltaRuntime
+from delta_keras.runtime import DeltaRuntime, streaming_threads
 from delta_keras.runtime.delta_runtime import relative_change
 from delta_keras.sim import count_macs
 from delta_keras.data import read_clip
@@ -96,7 +100,8 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
 def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int) -> dict:
     """Per-frame seconds of each of ``runtimes`` and of ``dense`` (medians over repeats, each repeat running them
     one after the other, so that all see the same machine load), each runtime's share of time in its kernels'
-    passes, and the MAC reductions over frames 1..T-1 (``counter`` counts the zero_delta MACs)."""
+    passes, the MAC reductions over frames 1..T-1 (``counter`` counts the zero_delta MACs) and which frames are
+    scene cuts by the runtime's statistic (``cuts``, frame 0 excluded)."""
     frames = [tf.constant(clip[:, t]) for t in range(clip.shape[1])]
     times, shares = {name: [] for name in (*runtimes, "dense")}, {}
     for _ in range(repeats):
@@ -108,10 +113,13 @@ def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repe
             shares[name] = {part: (after[part] - before[part]) / times[name][-1].sum() for part in after}
         times["dense"].append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
     counter.run(clip)
+    # The frames the runtime takes for scene cuts (run densely as a whole, as the dense model runs them).
+    cuts = np.asarray([False] + [bool(relative_change(frames[t], frames[t - 1]) > counter.cut_above)
+                                 for t in range(1, len(frames))])
     later = lambda counts: sum(sum(frame_counts[1:]) for frame_counts in counts.values())
     runtime = next(iter(runtimes.values()))
     dense_macs = sum(runtime.dense_macs.values()) * (clip.shape[1] - 1)
-    return {**{name: np.median(t, axis=0) for name, t in times.items()}, "shares": shares,
+    return {**{name: np.median(t, axis=0) for name, t in times.items()}, "shares": shares, "cuts": cuts,
             "reduction": dense_macs / later(counter.macs) if later(counter.macs) else np.inf,
             "executed": dense_macs / later(runtime.executed_macs) if later(runtime.executed_macs) else np.inf}
 
@@ -224,7 +232,7 @@ def cut_statistics(size: int, frames: int) -> None:
 
 
 HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>7} {'fused':>7} {'speedup':>7} {'unfused':>7} "
-          f"{'speedup':>7} {'MACs /':>7} {'executed /':>10} | fused: {'changes':>7} {'multiply':>8} {'epilogue':>8} "
+          f"{'speedup':>7} {'cuts':>4} {'w/o cuts':>8} {'MACs /':>7} {'executed /':>10} | fused: {'changes':>7} {'multiply':>8} {'epilogue':>8} "
           f"{'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'rest':>5}")
 
 
@@ -264,13 +272,16 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
     for name, clip in rows:
         result = measure(runtimes, checked, dense, clip, args.repeats)
         ms = {key: result[key][1:].mean() * 1e3 for key in ("dense", "fused", "unfused")}
+        kept = ~result["cuts"][1:]  # the frames that are not scene cuts
+        without_cuts = (f"{result['dense'][1:][kept].sum() / result['unfused'][1:][kept].sum():>7.2f}x" if kept.any()
+                        else f"{'-':>8}")
         fused, unfused = result["shares"]["fused"], result["shares"]["unfused"]
         if not name.startswith(("cut", "static")):
             for runtime in speedups:
                 speedups[runtime].append(ms["dense"] / ms[runtime])
         print(f"{size:>4} {step:>5} {name[:28]:<28} {ms['dense']:>7.1f} {ms['fused']:>7.1f} "
               f"{ms['dense'] / ms['fused']:>6.2f}x {ms['unfused']:>7.1f} {ms['dense'] / ms['unfused']:>6.2f}x "
-              f"{times_fewer(result['reduction']):>7} {times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} "
+              f"{np.sum(~kept):>4} {without_cuts} {times_fewer(result['reduction']):>7} {times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} "
               f"{fused['multiply']:>8.0%} {fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
               f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {1 - sum(unfused.values()):>5.0%}")
     return speedups
@@ -337,12 +348,14 @@ def main() -> None:
                         help="JHMDB clips (" + ", ".join(CLASSIFIER_CLASSES) + ") and, without --model, the action-"
                              "recognition study's classifier: VGG16 blocks 1-4 with HED's BSDS500 weights and the "
                              "temporal head (untrained), 112x112, a quantiser of each --steps after every activation")
-    parser.add_argument("--inter-op", type=int, default=0,
-                        help="TensorFlow's inter-op threads (0: its default); 1 runs the graph's ops one at a time, so "
-                             "that none runs beside the runtime's kernels on the same cores")
+    parser.add_argument("--default-threads", action="store_true",
+                        help="TensorFlow's and OpenMP's default threads instead of `streaming_threads()` (one "
+                             "inter-op thread, a short OpenMP spin), for the dense model and the runtime alike")
     args = parser.parse_args()
-    if args.inter_op:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+    if not args.default_threads:
+        streaming_threads()
+    threads = ("TensorFlow's and OpenMP's default threads" if args.default_threads else
+               f"streaming_threads(): 1 inter-op thread, GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}")
     names = args.clips.split(",")
     if args.cuts:
         cut_statistics(int(args.sizes.split(",")[0]), args.frames)
@@ -369,7 +382,8 @@ def main() -> None:
         else:
             clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
         print(f"{title}, {size[0]}x{size[1]} per frame at batch 1, {args.frames}-frame clips of "
-              f"{', '.join(map(os.path.basename, paths if args.classifier else names))}; {os.cpu_count()} CPUs visible")
+              f"{', '.join(map(os.path.basename, paths if args.classifier else names))}; {os.cpu_count()} CPUs "
+              f"visible; {threads}")
         print(HEADER)
         for step, model in models.items():
             speedups = compare(strip_sparsity(model), size[0], step, clips, args)
@@ -381,7 +395,7 @@ def main() -> None:
     mode = "memory thresholds (half the step)" if args.memory else "quantisers"
     print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(map(os.path.basename, paths))}); {mode}; "
           f"milliseconds per frame over frames 1..{args.frames - 1}, median of {args.repeats} runs; "
-          f"{os.cpu_count()} CPUs visible")
+          f"{os.cpu_count()} CPUs visible; {threads}")
     print(HEADER)
     for size in map(int, args.sizes.split(",")):
         image_model = hed_edge_detector(size, size)

@@ -34,6 +34,7 @@ _EXPORTS = {
     "with_step_rate": "delta_keras.optimizers",
     "register_layer": "delta_keras.registry",
     "DeltaRuntime": "delta_keras.runtime",
+    "streaming_threads": "delta_keras.runtime",
     "callbacks": None,
     "data": None,
     "files": None,

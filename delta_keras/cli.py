@@ -15,6 +15,7 @@ functions. Every command turns the errors a user can cause into one line on stde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn
@@ -296,6 +297,9 @@ def stream_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resync-every", type=int, default=32,
                         help="a convolution that multiplied changes on this many frames in a row is recomputed "
                              "densely, clearing its float rounding (0: never; default 32)")
+    parser.add_argument("--default-threads", action="store_true",
+                        help="keep TensorFlow's and OpenMP's default threads (default: streaming_threads(), one "
+                             "inter-op thread and a short OpenMP spin, for the runtime and the dense model alike)")
     args = parser.parse_args(argv)
     for path in (args.model, args.video):
         if Path(path).is_dir():
@@ -367,9 +371,13 @@ def _stream(args: argparse.Namespace) -> int:
 
     from delta_keras import strip_sparsity  # noqa: PLC0415
     from delta_keras.data import count_frames, read_clip  # noqa: PLC0415
-    from delta_keras.runtime import DeltaRuntime  # noqa: PLC0415
+    from delta_keras.runtime import DeltaRuntime, streaming_threads  # noqa: PLC0415
     from delta_keras.frames import check_clips  # noqa: PLC0415
 
+    if not args.default_threads:
+        # Inside a process that runs TensorFlow already (a test, a notebook) its threads stay as they are.
+        with contextlib.suppress(RuntimeError):
+            streaming_threads()
     model, size = _stream_model(args)
     available = count_frames(args.video) - args.start
     frames = min(available, args.frames or available)
