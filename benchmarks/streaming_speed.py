@@ -232,8 +232,8 @@ def cut_statistics(size: int, frames: int) -> None:
 
 
 HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>7} {'fused':>7} {'speedup':>7} {'unfused':>7} "
-          f"{'speedup':>7} {'cuts':>4} {'w/o cuts':>8} {'MACs /':>7} {'executed /':>10} | fused: {'changes':>7} {'multiply':>8} {'epilogue':>8} "
-          f"{'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'rest':>5}")
+          f"{'speedup':>7} {'cuts':>4} {'w/o cuts':>8} {'MACs /':>7} {'executed /':>10} | fused: {'changes':>7} "
+          f"{'multiply':>8} {'epilogue':>8} {'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'rest':>5}")
 
 
 def times_fewer(ratio: float) -> str:
@@ -281,8 +281,9 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
                 speedups[runtime].append(ms["dense"] / ms[runtime])
         print(f"{size:>4} {step:>5} {name[:28]:<28} {ms['dense']:>7.1f} {ms['fused']:>7.1f} "
               f"{ms['dense'] / ms['fused']:>6.2f}x {ms['unfused']:>7.1f} {ms['dense'] / ms['unfused']:>6.2f}x "
-              f"{np.sum(~kept):>4} {without_cuts} {times_fewer(result['reduction']):>7} {times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} "
-              f"{fused['multiply']:>8.0%} {fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
+              f"{np.sum(~kept):>4} {without_cuts} {times_fewer(result['reduction']):>7} "
+              f"{times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} {fused['multiply']:>8.0%} "
+              f"{fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
               f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {1 - sum(unfused.values()):>5.0%}")
     return speedups
 
