@@ -67,7 +67,8 @@ class DeltaRuntime:
         fuse: fused sparse layers (`delta_keras.runtime.fused`): each convolution evaluates the ReLU, quantiser
             or memory threshold and max pooling after it only where its changes landed, and hands the next
             convolution a list of changes instead of a frame to compare; the same outputs and MAC counts. Off by
-            default: on 2 cores it has not been faster yet (docs/runtime.md, "Fused sparse layers").
+            default: on 2 cores it is slower with per-frame quantisers; with memory thresholds it is faster on a
+            still camera, slower on a moving one (docs/runtime.md, "Fused sparse layers").
         min_fan_out: a convolution whose input elements each trigger fewer MACs (kernel height x width x filters
             / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
             of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
