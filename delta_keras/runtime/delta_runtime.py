@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
-from delta_keras.runtime.fused import Fusion, FusedChain, fuse as fuse_plan, output_pass_chains
+from delta_keras.runtime.fused import Fusion, FusedChain, convolution_runs, fuse as fuse_plan, output_pass_chains
 from delta_keras.runtime.kernels import SparseConv, delta_kernel, kernel_class
+from delta_keras.runtime.runs import ConvolutionRun
 
 
 def relative_change(frame, previous):
@@ -152,6 +153,21 @@ class DeltaRuntime:
         for producer, wholes in self.fusion.whole.items():
             self._kernels[producer].wholes = tuple(wholes)
         self._chain_of = {self._kernels[key]: chain for key, chain in self.fusion.chains.items()}
+        # Without counting, convolutions that read nothing but the output pass of the one before them run in one
+        # call a frame (`delta_keras.runtime.runs`). One dense on any change (``dense_above`` 0, as on colour
+        # channels) stays out: the graph fuses its dense frames into one op, where a run calls it eagerly (HED's
+        # first, 96x96: 1-2 ms slower a frame).
+        members = {key: chain for key, chain in self.finishes.items() if self._kernels[key].dense_above > 0}
+        self.runs = {} if count_macs else {keys[0]: (keys, ConvolutionRun([self._kernels[key] for key in keys]))
+                                           for keys in convolution_runs(self.plan, members)}
+        # After a frame on which a convolution of a run chose dense on its samples (a moving camera), the next
+        # frame calls each convolution from the graph, which computes a dense frame faster (one fused op), until
+        # a frame on which none ran densely. Called alone, they too choose in the kernel: the samples the graph
+        # keeps for a choice of its own would be stale after frames of runs.
+        self._runs_next = tf.Variable(True, trainable=False)
+        self._in_runs = [key for keys, _ in self.runs.values() for key in keys]
+        for key in self._in_runs:
+            self._kernels[key].choose_in_kernel()
         self._shapes = shapes
         self.mac_layers = self.plan.mac_keys
         self._handlers = {"memory": self._memory, "previous_frame": self._previous_frame, "time_mean": self._time_mean}
@@ -171,6 +187,7 @@ class DeltaRuntime:
             if kernel is not None:
                 kernel.reset()
         self._frames.assign(0)
+        self._runs_next.assign(True)
         self._macs, self._executed = [], []
         if self._tail is not None:
             self._tail.reset()
@@ -235,15 +252,20 @@ class DeltaRuntime:
             # A scene cut (or the first frame) changes every layer's input: the whole frame runs densely, as the
             # dense model does, and the kernels get their state in one hand-over instead of one call a layer.
             cut = tf.logical_or(tf.equal(self._frames, 0), relative_change(frame, self._last_frame) > self.cut_above)
-            result = tf.cond(cut, lambda: self._run_nodes(frame, whole_frame_dense=True),
-                             lambda: self._run_nodes(frame, whole_frame_dense=False))
+            sparse = lambda: self._run_nodes(frame, whole_frame_dense=False)
+            if self.runs:
+                runs, calls = sparse, lambda: self._run_nodes(frame, whole_frame_dense=False, runs=False)
+                sparse = lambda: tf.cond(self._runs_next, runs, calls)
+            result = tf.cond(cut, lambda: self._run_nodes(frame, whole_frame_dense=True), sparse)
         self._last_frame.assign(frame)
         self._frames.assign_add(1)
         return result
 
-    def _run_nodes(self, frame, whole_frame_dense: bool):
+    def _run_nodes(self, frame, whole_frame_dense: bool, runs: bool = True):
         macs, executed, handed = [], [], []
         fused = {}  # tensor id -> its value this frame, for the layers a fused epilogue evaluated (or its token)
+        ran = {}  # key -> its `ConvolutionRun` update this frame, for the convolutions of a run
+        chose_dense = []  # per run, or per convolution of a run called alone: whether it chose dense on samples
 
         def mac(node: FrameNode, values: dict):
             kernel = self._kernels[node.key]
@@ -256,7 +278,7 @@ class DeltaRuntime:
                 macs.append(tf.constant(0, tf.int64))
                 executed.append(tf.constant(self.dense_macs[node.key], tf.int64))
                 return self._mac_output(node, kernel.activate(summed))
-            output, counted, done = self._mac(node, values, fused, handed)
+            output, counted, done = self._mac(node, values, fused, handed, ran if runs else None, chose_dense)
             macs.append(counted)
             executed.append(done)
             return output
@@ -267,6 +289,11 @@ class DeltaRuntime:
                                                  for chain in chains for n in chain.absorbed}
         values = self.plan.run(frame, {**self._handlers, "mac": mac}, absorbed)
         output = self.plan.output(values)
+        if self.runs and not whole_frame_dense:
+            if not runs:  # called alone: any dense frame (a re-sync too)
+                chose_dense += [tf.equal(executed[self.mac_layers.index(key)], self.dense_macs[key])
+                                for key in self._in_runs]
+            self._runs_next.assign(tf.logical_not(tf.reduce_any(tf.stack(chose_dense))))
         if handed:
             handovers = []
             for kernel, value, summed in handed:
@@ -285,7 +312,14 @@ class DeltaRuntime:
     def _mac_output(self, node: FrameNode, output):
         return output[:, None] if node.time_distributed else output
 
-    def _mac(self, node: FrameNode, values: dict, fused: dict, handed: list):
+    def _mac(self, node: FrameNode, values: dict, fused: dict, handed: list, ran: dict | None, chose_dense: list):
+        if ran is not None and node.key in self.runs:  # the first of a run: every convolution of it, in one call
+            keys, run = self.runs[node.key]
+            updates, dense = run.update(self._mac_input(node, values))
+            ran.update(zip(keys, updates))
+            chose_dense.append(dense)
+        if ran is not None and node.key in ran:
+            return self._output_pass(node, fused, *ran.pop(node.key))
         kernel = self._kernels[node.key]
         if isinstance(kernel, SparseConv) and kernel.source is not None:
             # Its changes come as a list: the producer's output (a token, or the tensor) only orders the steps.
@@ -304,15 +338,8 @@ class DeltaRuntime:
         finish = self.finishes.get(node.key)
         if finish is not None:
             output, counted, executed = kernel.update(value, lambda full: self._finish(node, finish, full), handed)
-            if finish.sides:  # the side convolutions' outputs, computed in the output pass
-                output, *sides = output
-                for side, side_output in zip(finish.sides, sides):
-                    fused[id(side.output)] = tf.reshape(side_output, self._shapes[id(side.output)])
-            # The chain's output, or with a pooling in the pass the pooled output (the only reader of the former).
-            finished = tf.reshape(output, self._shapes[finish.out if finish.pooled is None else finish.pooled])
-            for absorbed in finish.absorbed:  # read by nobody but the last, the chain's output
-                fused[id(absorbed.output)] = finished
-            return (finished if finish.out == id(node.output) else self._mac_output(node, output)), counted, executed
+            output, *sides = output if finish.sides else [output]
+            return self._output_pass(node, fused, output, sides, counted, executed)
         if isinstance(kernel, SparseConv):
             output, counted, executed = kernel.update(value, handovers=handed)
             return self._mac_output(node, output), counted, executed
@@ -327,6 +354,22 @@ class DeltaRuntime:
         # A side convolution of an output pass (`output_pass_chains`) was computed there.
         output = fused[id(node.output)] if id(node.output) in fused else graph_lib.call_node(node.node, values)
         return output, counted, tf.constant(self.dense_macs[node.key], tf.int64)
+
+    def _output_pass(self, node: FrameNode, fused: dict, output, sides: list, counted, executed):
+        """What a convolution's output pass computed, as the plan's values: its side convolutions' outputs, and its
+        chain's output (with a pooling in the pass, the pooled output: the only reader of the former), for every
+        layer the pass absorbed (read by nobody but the last). ``output`` None: a convolution of a run but the
+        last, whose output nobody but the next convolution of the run reads (``counted`` stands in)."""
+        finish = self.finishes[node.key]
+        for side, side_output in zip(finish.sides, sides):
+            fused[id(side.output)] = tf.reshape(side_output, self._shapes[id(side.output)])
+        finished = counted if output is None else tf.reshape(
+            output, self._shapes[finish.out if finish.pooled is None else finish.pooled])
+        for absorbed in finish.absorbed:
+            fused[id(absorbed.output)] = finished
+        if output is None or finish.out == id(node.output):
+            return finished, counted, executed
+        return self._mac_output(node, output), counted, executed
 
     def _finish(self, node: FrameNode, chain: FusedChain, output):
         """The layers of an output-pass epilogue (``chain``, after MAC ``node``) run in TensorFlow, as the dense

@@ -345,6 +345,27 @@ def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str,
     return chains
 
 
+def convolution_runs(plan, chains: dict[str, FusedChain]) -> list[list[str]]:
+    """The convolutions of output-pass ``chains`` (`output_pass_chains`) in runs (`delta_keras.runtime.runs`), by key
+    in the plan's order: each reads, as its input, the output its predecessor's pass finished (pooled where it
+    pools), which nothing else reads (the pass's side convolutions excepted). Runs of one are left out."""
+    readers = _readers(plan)
+    following = {}
+    for key, chain in chains.items():
+        finished = chain.out if chain.pooled is None else chain.pooled
+        others = [node for node in readers.get(finished, []) if node not in chain.sides]
+        if len(others) == 1 and others[0] is not None and others[0].key in chains and id(others[0].input) == finished:
+            following[key] = others[0].key
+    runs = []
+    for key in plan.mac_keys:
+        if key in following and key not in following.values():
+            run = [key]
+            while run[-1] in following:
+                run.append(following[run[-1]])
+            runs.append(run)
+    return runs
+
+
 def _readers(plan) -> dict[int, list]:
     """The plan nodes reading each tensor (by id); None for a tensor a step hands back (`FramePlan.results`)."""
     readers: dict[int, list] = {}

@@ -43,6 +43,8 @@ from delta_keras.runtime.fused import ChangeList, Epilogue, finish_values
 
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
+# An output the kernel does not hand on (shape-compatible with any 4D frame).
+EMPTY = np.zeros((0, 0, 0, 0), np.float32)
 # `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
 # measures it per layer; HED's 3x3 convolutions at 96x96 and 192x192, 2 cores): a MAC of the sparse kernel costs 3-5
 # of them, and an input element listed plus an output element finished (compared; rounded to float32 in the output
@@ -134,14 +136,16 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    output, side_kernel, side_bias, side, pooled):  # pragma: no cover
+                    output, side_kernel, side_bias, side, pooled, sums):  # pragma: no cover
         """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
         ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
         writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
         (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`), and from it ``side``, the pointwise
         convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none),
         and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
-        ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads).
+        ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads). The rows are
+        finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 sums (`SparseConv.dense_pass`,
+        no changes).
         The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
         faster than with float64 products on HED's real clips) and the row's sums then added to the float64
         accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
@@ -223,7 +227,7 @@ def multiply_pass(filters: int):
                     continue
                 # The row finished while it is in cache.
                 values = output[b, oy] if output.size else finished[oy - first]
-                finish_values(accumulator[b, oy], values, relu, steps)
+                finish_values(sums[b, oy], values, relu, steps)
                 for ox in range(out_w if side.size else 0):
                     for s in range(side.shape[3]):
                         total = side_bias[s]
@@ -299,6 +303,7 @@ class SparseConv:
         self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.multiply = multiply_pass(layer.filters)
         self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
+        self.unchanged = np.zeros_like(self.listed.count)  # no changes: the output pass alone (`dense_pass`)
         self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
         self.touched = np.zeros(out_shape[:3], np.uint8)
         self.epilogue, self.finish = epilogue, finish
@@ -349,7 +354,7 @@ class SparseConv:
     def _changes(self, value, sampled: bool) -> tuple[int, bool, ChangeList]:
         """This frame's input changes, their MACs and whether the layer should run densely instead (many
         changes, or a re-sync due; ``sampled``: the graph found few changes already)."""
-        resync = 0 < self.resync_every <= self.sparse_updates
+        resync = self.resync_due
         if self.source is not None:
             changes = self.source
             return (_listed_fan_out(changes.index, changes.count, self.fan_out),
@@ -365,6 +370,16 @@ class SparseConv:
         self.previous = value
         return macs, dense, self.listed
 
+    def choose_in_kernel(self) -> None:
+        """Chooses dense or sparse in the kernel, never in the graph (`chooses_in_graph`): for a convolution of a
+        `delta_keras.runtime.runs.ConvolutionRun`, whose runs keep no samples in the graph."""
+        self.samples = None
+
+    @property
+    def resync_due(self) -> bool:
+        """Whether the next update recomputes the layer densely to clear its rounding (``resync_every``)."""
+        return 0 < self.resync_every <= self.sparse_updates
+
     def _sparse(self, value, sampled=False):
         started = time.perf_counter()
         macs, dense, changes = self._changes(value, sampled)
@@ -374,30 +389,45 @@ class SparseConv:
         # A fused layer hands its outputs on as lists (and copies of those that layers read whole); otherwise the
         # accumulator rounded to float32 (a new array, written by the multiply pass row by row). On a dense frame
         # the caller computes the output, and empty arrays save those copies.
-        empty = np.zeros((0,) * self.accumulator.ndim, np.float32)
-        output = side = empty
+        output = side = EMPTY
         if not dense:
             if self.recomputed is not None:  # the last dense output, kept uncopied until now
                 self.accumulator[:] = self.recomputed
                 self.recomputed = None
-            if self.epilogue is None:
-                output = tensor_array(self.output_shape)
-            if self.sides:
-                side = tensor_array(self.side_shape)
-            self.multiply(self.accumulator, self.kernel, changes.index, changes.change, changes.count, self.strides,
-                          self.offsets, self.dilation, self.touched, self.relu, self.steps,
-                          empty if self.pools else output, self.side_kernel, self.side_bias, side,
-                          output if self.pools else empty)
+            output, side = self._multiply(changes.index, changes.change, changes.count)
         multiplied = time.perf_counter()
         if not dense:
             self._run_epilogue(every=False)
         self.seconds["changes"] += listed - started
         self.seconds["multiply"] += multiplied - listed
         self.seconds["epilogue"] += time.perf_counter() - multiplied
-        wholes = [empty] * len(self.wholes) if dense else self._wholes()
+        wholes = [EMPTY] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
-        whole = tensor_copy(self.source.value) if dense and self.source is not None else empty
+        whole = tensor_copy(self.source.value) if dense and self.source is not None else EMPTY
         return (np.int64(macs), np.bool_(dense), output, side, whole, *wholes)
+
+    def _multiply(self, index, change, count, sums=None) -> tuple[np.ndarray, np.ndarray]:
+        """The multiply pass of changes into the accumulator; returns the output the pass finished from the
+        accumulator or from ``sums`` (unless a fused epilogue hands it on as lists: empty) and the side
+        convolutions' sums (empty without sides)."""
+        output = tensor_array(self.output_shape) if self.epilogue is None else EMPTY
+        side = tensor_array(self.side_shape) if self.sides else EMPTY
+        self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
+                      self.touched, self.relu, self.steps, EMPTY if self.pools else output, self.side_kernel,
+                      self.side_bias, side, output if self.pools else EMPTY,
+                      self.accumulator if sums is None else sums)
+        return output, side
+
+    def dense_pass(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A frame the layer computes densely inside a `delta_keras.runtime.runs.ConvolutionRun`, after `_sparse`
+        chose so: the convolution plus bias by TensorFlow (an eager op: a call into a compiled function from inside
+        the run's call would wait for TensorFlow's one inter-op thread, which runs that call), finished by the
+        output pass without changes (the ReLU, quantiser, pooling and side convolutions of a sparse frame, from the
+        same float32 values) and kept for the accumulator as `_store` keeps a dense frame's. Returns ``(output,
+        side)`` as `_sparse` does."""
+        # A view of the tensor's memory, read-only (the multiply pass writes nothing to it).
+        self.recomputed, self.previous = np.asarray(self.summed(value)), value
+        return self._multiply(self.listed.index, self.listed.change, self.unchanged, self.recomputed)
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:
@@ -600,8 +630,10 @@ def _activate(layer, x):
 
 
 def _summed(layer, value):
-    """A convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution)."""
-    full = layer.convolution_op(value, layer.kernel)
+    """A convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution). TensorFlow's ops
+    (a `Conv2D` of one group, channels last), not the layer's `keras.ops` call: eagerly (`SparseConv.dense_pass`)
+    its dispatch cost 0.5 ms a call."""
+    full = tf.nn.convolution(value, layer.kernel, layer.strides, layer.padding.upper(), dilations=layer.dilation_rate)
     return tf.nn.bias_add(full, layer.bias) if layer.use_bias else full
 
 
