@@ -33,7 +33,9 @@ class DeltaRuntime:
     convolutions) run densely every frame; layers without MACs run on the whole frame, but for the ReLU and
     per-frame quantiser after a sparse convolution, which its output pass applies. A frame is one
     `tf.function` call (no retracing); the convolutions' states are NumPy arrays the kernel updates in place
-    (host memory: this is a CPU runtime).
+    (host memory: this is a CPU runtime). Without ``count_macs``, convolutions that read nothing but the previous
+    one's output pass (a VGG trunk) run in one call into the kernels a frame (``runs``,
+    `delta_keras.runtime.runs`).
 
     Graphs, frame-0 charging and outputs are those of `delta_keras.sim.DeltaInference` (any model that
     `sparsify`, `strip_sparsity` or `video_classifier` builds, memory-mode `DeltaActivation` included; a
@@ -85,6 +87,8 @@ class DeltaRuntime:
     Attributes:
         dense_above: ``{layer name: share}`` in use, for each layer with a delta kernel.
         fusion: the `delta_keras.runtime.fused.Fusion` in use (empty without ``fuse``).
+        runs: ``{first layer key: (keys, ConvolutionRun)}``, the convolutions brought up to date in one call a frame
+            (empty with ``count_macs`` or ``fuse``).
 
     Example:
 
@@ -154,20 +158,9 @@ class DeltaRuntime:
             self._kernels[producer].wholes = tuple(wholes)
         self._chain_of = {self._kernels[key]: chain for key, chain in self.fusion.chains.items()}
         # Without counting, convolutions that read nothing but the output pass of the one before them run in one
-        # call a frame (`delta_keras.runtime.runs`). One dense on any change (``dense_above`` 0, as on colour
-        # channels) stays out: the graph fuses its dense frames into one op, where a run calls it eagerly (HED's
-        # first, 96x96: 1-2 ms slower a frame).
-        members = {key: chain for key, chain in self.finishes.items() if self._kernels[key].dense_above > 0}
+        # call a frame (`delta_keras.runtime.runs`).
         self.runs = {} if count_macs else {keys[0]: (keys, ConvolutionRun([self._kernels[key] for key in keys]))
-                                           for keys in convolution_runs(self.plan, members)}
-        # After a frame on which a convolution of a run chose dense on its samples (a moving camera), the next
-        # frame calls each convolution from the graph, which computes a dense frame faster (one fused op), until
-        # a frame on which none ran densely. Called alone, they too choose in the kernel: the samples the graph
-        # keeps for a choice of its own would be stale after frames of runs.
-        self._runs_next = tf.Variable(True, trainable=False)
-        self._in_runs = [key for keys, _ in self.runs.values() for key in keys]
-        for key in self._in_runs:
-            self._kernels[key].choose_in_kernel()
+                                           for keys in convolution_runs(self.plan, self.finishes)}
         self._shapes = shapes
         self.mac_layers = self.plan.mac_keys
         self._handlers = {"memory": self._memory, "previous_frame": self._previous_frame, "time_mean": self._time_mean}
@@ -187,7 +180,6 @@ class DeltaRuntime:
             if kernel is not None:
                 kernel.reset()
         self._frames.assign(0)
-        self._runs_next.assign(True)
         self._macs, self._executed = [], []
         if self._tail is not None:
             self._tail.reset()
@@ -252,20 +244,16 @@ class DeltaRuntime:
             # A scene cut (or the first frame) changes every layer's input: the whole frame runs densely, as the
             # dense model does, and the kernels get their state in one hand-over instead of one call a layer.
             cut = tf.logical_or(tf.equal(self._frames, 0), relative_change(frame, self._last_frame) > self.cut_above)
-            sparse = lambda: self._run_nodes(frame, whole_frame_dense=False)
-            if self.runs:
-                runs, calls = sparse, lambda: self._run_nodes(frame, whole_frame_dense=False, runs=False)
-                sparse = lambda: tf.cond(self._runs_next, runs, calls)
-            result = tf.cond(cut, lambda: self._run_nodes(frame, whole_frame_dense=True), sparse)
+            result = tf.cond(cut, lambda: self._run_nodes(frame, whole_frame_dense=True),
+                             lambda: self._run_nodes(frame, whole_frame_dense=False))
         self._last_frame.assign(frame)
         self._frames.assign_add(1)
         return result
 
-    def _run_nodes(self, frame, whole_frame_dense: bool, runs: bool = True):
+    def _run_nodes(self, frame, whole_frame_dense: bool):
         macs, executed, handed = [], [], []
         fused = {}  # tensor id -> its value this frame, for the layers a fused epilogue evaluated (or its token)
         ran = {}  # key -> its `ConvolutionRun` update this frame, for the convolutions of a run
-        chose_dense = []  # per run, or per convolution of a run called alone: whether it chose dense on samples
 
         def mac(node: FrameNode, values: dict):
             kernel = self._kernels[node.key]
@@ -278,7 +266,7 @@ class DeltaRuntime:
                 macs.append(tf.constant(0, tf.int64))
                 executed.append(tf.constant(self.dense_macs[node.key], tf.int64))
                 return self._mac_output(node, kernel.activate(summed))
-            output, counted, done = self._mac(node, values, fused, handed, ran if runs else None, chose_dense)
+            output, counted, done = self._mac(node, values, fused, handed, ran)
             macs.append(counted)
             executed.append(done)
             return output
@@ -289,11 +277,6 @@ class DeltaRuntime:
                                                  for chain in chains for n in chain.absorbed}
         values = self.plan.run(frame, {**self._handlers, "mac": mac}, absorbed)
         output = self.plan.output(values)
-        if self.runs and not whole_frame_dense:
-            if not runs:  # called alone: any dense frame (a re-sync too)
-                chose_dense += [tf.equal(executed[self.mac_layers.index(key)], self.dense_macs[key])
-                                for key in self._in_runs]
-            self._runs_next.assign(tf.logical_not(tf.reduce_any(tf.stack(chose_dense))))
         if handed:
             handovers = []
             for kernel, value, summed in handed:
@@ -312,13 +295,11 @@ class DeltaRuntime:
     def _mac_output(self, node: FrameNode, output):
         return output[:, None] if node.time_distributed else output
 
-    def _mac(self, node: FrameNode, values: dict, fused: dict, handed: list, ran: dict | None, chose_dense: list):
-        if ran is not None and node.key in self.runs:  # the first of a run: every convolution of it, in one call
+    def _mac(self, node: FrameNode, values: dict, fused: dict, handed: list, ran: dict):
+        if node.key in self.runs:  # the first of a run: every convolution of it, in one call
             keys, run = self.runs[node.key]
-            updates, dense = run.update(self._mac_input(node, values))
-            ran.update(zip(keys, updates))
-            chose_dense.append(dense)
-        if ran is not None and node.key in ran:
+            ran.update(zip(keys, run.update(self._mac_input(node, values))))
+        if node.key in ran:
             return self._output_pass(node, fused, *ran.pop(node.key))
         kernel = self._kernels[node.key]
         if isinstance(kernel, SparseConv) and kernel.source is not None:

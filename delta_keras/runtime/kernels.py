@@ -43,8 +43,9 @@ from delta_keras.runtime.fused import ChangeList, Epilogue, finish_values
 
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
-# An output the kernel does not hand on (shape-compatible with any 4D frame).
+# An output the kernel does not hand on (shape-compatible with any 4D frame), and no bias to add (`multiply_pass`).
 EMPTY = np.zeros((0, 0, 0, 0), np.float32)
+NO_BIAS = np.zeros(0, np.float32)
 # `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
 # measures it per layer; HED's 3x3 convolutions at 96x96 and 192x192, 2 cores): a MAC of the sparse kernel costs 3-5
 # of them, and an input element listed plus an output element finished (compared; rounded to float32 in the output
@@ -136,7 +137,7 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    output, side_kernel, side_bias, side, pooled, sums):  # pragma: no cover
+                    output, side_kernel, side_bias, side, pooled, sums, sums_bias):  # pragma: no cover
         """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
         ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
         writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
@@ -144,8 +145,8 @@ def multiply_pass(filters: int):
         convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none),
         and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
         ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads). The rows are
-        finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 sums (`SparseConv.dense_pass`,
-        no changes).
+        finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 convolution without its bias
+        (`SparseConv.dense_pass`, no changes), ``sums_bias`` (F,) then added in float32 (empty: nothing added).
         The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
         faster than with float64 products on HED's real clips) and the row's sums then added to the float64
         accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
@@ -227,7 +228,13 @@ def multiply_pass(filters: int):
                     continue
                 # The row finished while it is in cache.
                 values = output[b, oy] if output.size else finished[oy - first]
-                finish_values(sums[b, oy], values, relu, steps)
+                if sums_bias.size:  # a dense frame's convolution: its bias added as TensorFlow's BiasAdd does
+                    for ox in range(out_w):
+                        for f in range(filters):
+                            values[ox, f] = sums[b, oy, ox, f] + sums_bias[f]
+                    finish_values(values, values, relu, steps)
+                else:
+                    finish_values(sums[b, oy], values, relu, steps)
                 for ox in range(out_w if side.size else 0):
                     for s in range(side.shape[3]):
                         total = side_bias[s]
@@ -299,6 +306,7 @@ class SparseConv:
         # The accumulator holds the convolution plus its bias (added once, not every frame).
         self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
         self.accumulator = np.zeros(out_shape, np.float64) + self.bias
+        self.bias_row = np.zeros(layer.filters, np.float32) + self.bias  # (F,), for `dense_pass`
         # float32, widened to float64 in the multiply (exact products, half the bytes of a float64 copy).
         self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.multiply = multiply_pass(layer.filters)
@@ -354,7 +362,7 @@ class SparseConv:
     def _changes(self, value, sampled: bool) -> tuple[int, bool, ChangeList]:
         """This frame's input changes, their MACs and whether the layer should run densely instead (many
         changes, or a re-sync due; ``sampled``: the graph found few changes already)."""
-        resync = self.resync_due
+        resync = 0 < self.resync_every <= self.sparse_updates
         if self.source is not None:
             changes = self.source
             return (_listed_fan_out(changes.index, changes.count, self.fan_out),
@@ -370,16 +378,6 @@ class SparseConv:
         self.previous = value
         return macs, dense, self.listed
 
-    def choose_in_kernel(self) -> None:
-        """Chooses dense or sparse in the kernel, never in the graph (`chooses_in_graph`): for a convolution of a
-        `delta_keras.runtime.runs.ConvolutionRun`, whose runs keep no samples in the graph."""
-        self.samples = None
-
-    @property
-    def resync_due(self) -> bool:
-        """Whether the next update recomputes the layer densely to clear its rounding (``resync_every``)."""
-        return 0 < self.resync_every <= self.sparse_updates
-
     def _sparse(self, value, sampled=False):
         started = time.perf_counter()
         macs, dense, changes = self._changes(value, sampled)
@@ -391,8 +389,8 @@ class SparseConv:
         # the caller computes the output, and empty arrays save those copies.
         output = side = EMPTY
         if not dense:
-            if self.recomputed is not None:  # the last dense output, kept uncopied until now
-                self.accumulator[:] = self.recomputed
+            if self.recomputed is not None:  # the last dense output (and a bias to add), kept uncopied until now
+                np.add(*self.recomputed, out=self.accumulator)  # (in float32, as TensorFlow adds a bias)
                 self.recomputed = None
             output, side = self._multiply(changes.index, changes.change, changes.count)
         multiplied = time.perf_counter()
@@ -406,28 +404,30 @@ class SparseConv:
         whole = tensor_copy(self.source.value) if dense and self.source is not None else EMPTY
         return (np.int64(macs), np.bool_(dense), output, side, whole, *wholes)
 
-    def _multiply(self, index, change, count, sums=None) -> tuple[np.ndarray, np.ndarray]:
+    def _multiply(self, index, change, count, sums=None, sums_bias=NO_BIAS) -> tuple[np.ndarray, np.ndarray]:
         """The multiply pass of changes into the accumulator; returns the output the pass finished from the
-        accumulator or from ``sums`` (unless a fused epilogue hands it on as lists: empty) and the side
-        convolutions' sums (empty without sides)."""
+        accumulator or from ``sums`` plus ``sums_bias`` (unless a fused epilogue hands it on as lists: empty) and the
+        side convolutions' sums (empty without sides)."""
         output = tensor_array(self.output_shape) if self.epilogue is None else EMPTY
         side = tensor_array(self.side_shape) if self.sides else EMPTY
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, EMPTY if self.pools else output, self.side_kernel,
                       self.side_bias, side, output if self.pools else EMPTY,
-                      self.accumulator if sums is None else sums)
+                      self.accumulator if sums is None else sums, sums_bias)
         return output, side
 
     def dense_pass(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A frame the layer computes densely inside a `delta_keras.runtime.runs.ConvolutionRun`, after `_sparse`
-        chose so: the convolution plus bias by TensorFlow (an eager op: a call into a compiled function from inside
-        the run's call would wait for TensorFlow's one inter-op thread, which runs that call), finished by the
-        output pass without changes (the ReLU, quantiser, pooling and side convolutions of a sparse frame, from the
-        same float32 values) and kept for the accumulator as `_store` keeps a dense frame's. Returns ``(output,
-        side)`` as `_sparse` does."""
+        chose so: the convolution by TensorFlow (an eager op: a call into a compiled function from inside the run's
+        call would wait for TensorFlow's one inter-op thread, which runs that call), its bias added and the frame
+        finished by the output pass without changes (the ReLU, quantiser, pooling and side convolutions of a sparse
+        frame, from the same float32 values; eagerly, the BiasAdd TensorFlow fuses into a graph's convolution is an
+        op and a pass of its own), and kept for the accumulator as `_store` keeps a dense frame's. Returns
+        ``(output, side)`` as `_sparse` does."""
         # A view of the tensor's memory, read-only (the multiply pass writes nothing to it).
-        self.recomputed, self.previous = np.asarray(self.summed(value)), value
-        return self._multiply(self.listed.index, self.listed.change, self.unchanged, self.recomputed)
+        convolved = np.asarray(_convolved(self.layer, value))
+        self.recomputed, self.previous = (convolved, self.bias), value
+        return self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias_row)
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:
@@ -558,7 +558,7 @@ class SparseConv:
             return
         self.previous = value
         if self.epilogue is None:
-            self.recomputed = summed
+            self.recomputed = (summed, np.float32(0))
             return
         self.accumulator[:] = summed
         self.recomputed, self.first = None, False
@@ -629,11 +629,15 @@ def _activate(layer, x):
     return layer.activation(x) if layer.activation is not None else x
 
 
+def _convolved(layer, value):
+    """A convolution without its bias, densely: TensorFlow's op (a `Conv2D` of one group, channels last), not the
+    layer's `keras.ops` call, whose dispatch cost 0.5 ms a call eagerly (`SparseConv.dense_pass`)."""
+    return tf.nn.convolution(value, layer.kernel, layer.strides, layer.padding.upper(), dilations=layer.dilation_rate)
+
+
 def _summed(layer, value):
-    """A convolution plus bias, densely: one op (TensorFlow fuses a BiasAdd into the convolution). TensorFlow's ops
-    (a `Conv2D` of one group, channels last), not the layer's `keras.ops` call: eagerly (`SparseConv.dense_pass`)
-    its dispatch cost 0.5 ms a call."""
-    full = tf.nn.convolution(value, layer.kernel, layer.strides, layer.padding.upper(), dilations=layer.dilation_rate)
+    """A convolution plus bias, densely: one op in a graph (TensorFlow fuses a BiasAdd into the convolution)."""
+    full = _convolved(layer, value)
     return tf.nn.bias_add(full, layer.bias) if layer.use_bias else full
 
 

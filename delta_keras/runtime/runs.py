@@ -1,13 +1,13 @@
 """`ConvolutionRun`: sparse convolutions one after another, brought up to date in one call into the kernels.
 
 Each call from the frame's TensorFlow graph into a kernel (a `tf.numpy_function`) costs about 0.1 ms on 2 cores
-besides the kernel's work, and the graph's choice between dense and sparse several small ops more: at 96x96
-that was 0.15-0.25 ms between one convolution's kernel and the next, a third of a still frame. Where a
-convolution reads nothing but the previous one's output pass (its ReLU, quantiser and pooling; HED's and VGG16's
-3x3 convolutions, block after block), nothing in TensorFlow needs the output in between: the run hands each
-output to the next kernel itself, in one call a frame. A layer that chooses dense in a run (on the samples the
-graph would compare) gets its convolution from TensorFlow as one eager op and the rest of its dense frame from
-its output pass.
+besides the kernel's work, and the graph's choice between dense and sparse a few small ops more: at 96x96 that
+was 0.15-0.25 ms between one convolution's kernel and the next, a third of a still frame. Where a convolution reads
+nothing but the previous one's output pass (its ReLU, quantiser and pooling; HED's and VGG16's 3x3 convolutions,
+block after block), nothing in TensorFlow needs the output in between: the run hands each output to the next kernel
+itself, in one call a frame. A convolution that goes dense in a run (on its samples, or a re-sync) gets its
+convolution from TensorFlow as one eager op and the rest of its dense frame (bias, ReLU, quantiser, pooling, side
+convolutions) from its output pass (`SparseConv.dense_pass`).
 """
 
 from __future__ import annotations
@@ -31,36 +31,34 @@ class ConvolutionRun:
 
     def _frame(self, value: np.ndarray) -> list:
         """One frame through every kernel: the last output, each kernel's side sums (those with sides), then
-        the MACs of each, the MACs each executed and whether one chose dense on its samples (not a re-sync)."""
-        sides, macs, executed, chose_dense = [], [], [], False
+        the MACs of each and the MACs each executed."""
+        sides, macs, executed = [], [], []
         for kernel in self.kernels:
-            resync = kernel.resync_due
             counted, dense, output, side, *_ = kernel._sparse(value)
             if dense:
                 output, side = kernel.dense_pass(value)
-                chose_dense = chose_dense or not resync
             if kernel.sides:
                 sides.append(side)
             macs.append(counted)
             executed.append(kernel.dense_macs if dense else counted)
             value = output
-        return [value, *sides, np.asarray(macs + executed + [chose_dense], np.int64)]
+        return [value, *sides, np.asarray(macs + executed, np.int64)]
 
-    def update(self, value) -> tuple[list[tuple], tf.Tensor]:
+    def update(self, value) -> list[tuple]:
         """Brings every kernel up to date with the first one's input ``value`` (B, H, W, C).
 
         Returns:
             Per kernel ``(output, sides, zero_delta MACs, MACs executed)``: ``output`` is the last kernel's (its
             output pass's, pooled where it pools) and None for the others; ``sides`` each side convolution's
-            activated output (`SparseConv.side_outputs`). Then whether a kernel chose dense on its samples.
+            activated output (`SparseConv.side_outputs`).
         """
         with_sides = [kernel for kernel in self.kernels if kernel.sides]
         output, *sides, counts = tf.numpy_function(self._frame, [value],
                                                    [tf.float32] * (1 + len(with_sides)) + [tf.int64])
         n = len(self.kernels)
-        counts = tf.unstack(tf.ensure_shape(counts, (2 * n + 1,)))
+        counts = tf.unstack(tf.ensure_shape(counts, (2 * n,)))
         activated = {kernel: kernel.side_outputs([None, tf.ensure_shape(side, kernel.side_shape)])[1:]
                      for kernel, side in zip(with_sides, sides)}
         last = self.kernels[-1]
         return [(tf.ensure_shape(output, last.output_shape) if kernel is last else None, activated.get(kernel, []),
-                 counts[i], counts[n + i]) for i, kernel in enumerate(self.kernels)], counts[-1] > 0
+                 counts[i], counts[n + i]) for i, kernel in enumerate(self.kernels)]

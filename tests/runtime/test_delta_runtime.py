@@ -242,36 +242,33 @@ def test_without_counting_layers_choose_dense_in_the_graph_as_the_counting_runti
     assert runtime.executed_macs == counting.executed_macs
 
 
-@pytest.mark.parametrize("dense_above", [0.05, 1.0])  # dense on the moving square's samples, never (re-syncs alone)
+@pytest.mark.parametrize("dense_above", [0.05, 1.0])  # "second" dense on the moving square's samples; never
 def test_without_counting_convolutions_in_a_row_run_in_one_call(monkeypatch, dense_above):
     # "first" (its side convolution and pooling in its output pass) and "second" read nothing but each other's output
-    # pass: one call into the kernels a frame. A convolution of the run that goes dense computes its frame there
-    # (re-syncs every 2 frames; at 0.05 the moving square too), exact; after one chose dense on its samples the next
-    # frame calls each convolution from the graph, then the run again. Counting, each is called on its own.
+    # pass: one call into the kernels a frame (but frame 0, run densely as a whole). A convolution of the run that goes
+    # dense computes its frame there (re-syncs every 2 frames; at 0.05 "second" on every frame's samples): exact, and
+    # the same choices as the counting runtime, which calls each convolution on its own.
     model, clip = pooled_clip_model(21, "same"), moving_square(9, 21)
-    calls, frame = [], ConvolutionRun._frame  # each call's counts, last whether a convolution chose dense
+    calls, frame = [], ConvolutionRun._frame
 
     def counted(self, value):
-        results = frame(self, value)
-        calls.append(results[-1])
-        return results
+        calls.append(value.shape)
+        return frame(self, value)
 
     monkeypatch.setattr(ConvolutionRun, "_frame", counted)
     options = dict(min_fan_out=9, dense_above=dense_above, resync_every=2, cut_above=np.inf)
     runtime = DeltaRuntime(model, count_macs=False, **options)
     assert [keys for keys, _ in runtime.runs.values()] == [["first", "second"]]
-    assert not DeltaRuntime(model, **options).runs
-    outputs = runtime.run(clip)
-    np.testing.assert_array_equal(outputs, np.asarray(model(clip)))
+    np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
+    assert calls == [(1, 21, 21, 3)] * 8
     dense = {name: [t for t, e in enumerate(runtime.executed_macs[name]) if t and e == runtime.dense_macs[name]]
              for name in ("first", "second")}
-    chose = [bool(counts[-1]) for counts in calls]
-    if dense_above == 1.0:  # re-syncs alone: the run on every frame after the first
-        assert len(calls) == 8 and not any(chose) and dense == {"first": [3, 6], "second": [2, 5, 8]}
-    else:  # the same choices as counting (frame 0 dense in both); a frame after a choice of dense without the run
+    if dense_above == 1.0:  # counting, frame 0 is not dense, so its re-syncs come a frame earlier
+        assert dense == {"first": [3, 6], "second": [2, 5, 8]}
+    else:  # "second" dense on every frame's samples, "first" on its re-syncs
+        assert dense == {"first": [3, 6], "second": list(range(1, 9))}
         counting = check_against_forward_and_count(model, clip, exact=True, **options)
-        assert runtime.executed_macs == counting.executed_macs
-        assert any(chose) and len(calls) < 8
+        assert not counting.runs and runtime.executed_macs == counting.executed_macs
 
 
 def test_real_clips_with_a_scene_cut(real_clip):
