@@ -146,7 +146,7 @@ def multiply_pass(filters: int):
         and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
         ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads). The rows are
         finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 convolution without its bias
-        (`SparseConv.dense_pass`, no changes), ``sums_bias`` (F,) then added in float32 (empty: nothing added).
+        (`SparseConv._dense_pass`, no changes), ``sums_bias`` (F,) then added in float32 (empty: nothing added).
         The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
         faster than with float64 products on HED's real clips) and the row's sums then added to the float64
         accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
@@ -306,12 +306,12 @@ class SparseConv:
         # The accumulator holds the convolution plus its bias (added once, not every frame).
         self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
         self.accumulator = np.zeros(out_shape, np.float64) + self.bias
-        self.bias_row = np.zeros(layer.filters, np.float32) + self.bias  # (F,), for `dense_pass`
+        self.bias_row = np.zeros(layer.filters, np.float32) + self.bias  # (F,), for `_dense_pass`
         # float32, widened to float64 in the multiply (exact products, half the bytes of a float64 copy).
         self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.multiply = multiply_pass(layer.filters)
         self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
-        self.unchanged = np.zeros_like(self.listed.count)  # no changes: the output pass alone (`dense_pass`)
+        self.unchanged = np.zeros_like(self.listed.count)  # no changes: the output pass alone (`_dense_pass`)
         self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
         self.touched = np.zeros(out_shape[:3], np.uint8)
         self.epilogue, self.finish = epilogue, finish
@@ -416,17 +416,29 @@ class SparseConv:
                       self.accumulator if sums is None else sums, sums_bias)
         return output, side
 
-    def dense_pass(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A frame the layer computes densely inside a `delta_keras.runtime.runs.ConvolutionRun`, after `_sparse`
-        chose so: the convolution by TensorFlow (an eager op: a call into a compiled function from inside the run's
-        call would wait for TensorFlow's one inter-op thread, which runs that call), its bias added and the frame
-        finished by the output pass without changes (the ReLU, quantiser, pooling and side convolutions of a sparse
-        frame, from the same float32 values; eagerly, the BiasAdd TensorFlow fuses into a graph's convolution is an
-        op and a pass of its own), and kept for the accumulator as `_store` keeps a dense frame's. Returns
-        ``(output, side)`` as `_sparse` does."""
+    def update_arrays(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """`update` on arrays, inside a `delta_keras.runtime.runs.ConvolutionRun` (no fused epilogue): the layer
+        chooses dense or sparse itself, and computes a dense frame too, by `_dense_pass`.
+
+        Returns:
+            ``(output, side, zero_delta MACs, MACs executed)``: the output pass's output and its side convolutions'
+            sums (empty without sides), as `_sparse` returns them.
+        """
+        macs, dense, output, side, *_ = self._sparse(value)
+        if dense:
+            output, side = self._dense_pass(value)
+        return output, side, int(macs), self.dense_macs if dense else int(macs)
+
+    def _dense_pass(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A dense frame on arrays: the convolution by TensorFlow (an eager op: a compiled function called from
+        inside a run's call would wait for TensorFlow's one inter-op thread, which runs that call), its bias added
+        and the frame finished by the output pass without changes (the ReLU, quantiser, pooling and side
+        convolutions of a sparse frame, from the same float32 values; eagerly, the BiasAdd TensorFlow fuses into a
+        graph's convolution is an op and a pass of its own), and kept for the accumulator as `_store` keeps a dense
+        frame's."""
         # A view of the tensor's memory, read-only (the multiply pass writes nothing to it).
         convolved = np.asarray(_convolved(self.layer, value))
-        self.recomputed, self.previous = (convolved, self.bias), value
+        self.recomputed = (convolved, self.bias)
         return self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias_row)
 
     def _run_epilogue(self, every: bool) -> None:
@@ -631,7 +643,7 @@ def _activate(layer, x):
 
 def _convolved(layer, value):
     """A convolution without its bias, densely: TensorFlow's op (a `Conv2D` of one group, channels last), not the
-    layer's `keras.ops` call, whose dispatch cost 0.5 ms a call eagerly (`SparseConv.dense_pass`)."""
+    layer's `keras.ops` call, whose dispatch cost 0.5 ms a call eagerly (`SparseConv._dense_pass`)."""
     return tf.nn.convolution(value, layer.kernel, layer.strides, layer.padding.upper(), dilations=layer.dilation_rate)
 
 

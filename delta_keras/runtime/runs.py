@@ -7,7 +7,7 @@ nothing but the previous one's output pass (its ReLU, quantiser and pooling; HED
 block after block), nothing in TensorFlow needs the output in between: the run hands each output to the next kernel
 itself, in one call a frame. A convolution that goes dense in a run (on its samples, or a re-sync) gets its
 convolution from TensorFlow as one eager op and the rest of its dense frame (bias, ReLU, quantiser, pooling, side
-convolutions) from its output pass (`SparseConv.dense_pass`).
+convolutions) from its output pass (`SparseConv.update_arrays`).
 """
 
 from __future__ import annotations
@@ -28,20 +28,19 @@ class ConvolutionRun:
 
     def __init__(self, kernels: list[SparseConv]):
         self.kernels = kernels
+        for kernel in kernels:  # each chooses dense or sparse in its kernel: the graph keeps no samples for them
+            kernel.samples = None
 
     def _frame(self, value: np.ndarray) -> list:
         """One frame through every kernel: the last output, each kernel's side sums (those with sides), then
         the MACs of each and the MACs each executed."""
         sides, macs, executed = [], [], []
         for kernel in self.kernels:
-            counted, dense, output, side, *_ = kernel._sparse(value)
-            if dense:
-                output, side = kernel.dense_pass(value)
+            value, side, counted, done = kernel.update_arrays(value)
             if kernel.sides:
                 sides.append(side)
             macs.append(counted)
-            executed.append(kernel.dense_macs if dense else counted)
-            value = output
+            executed.append(done)
         return [value, *sides, np.asarray(macs + executed, np.int64)]
 
     def update(self, value) -> list[tuple]:
