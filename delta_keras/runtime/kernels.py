@@ -304,9 +304,10 @@ class SparseConv:
         out_shape = tuple(layer.compute_output_shape((batch, *frame_shape)))
         self.previous = np.zeros((batch, *frame_shape), np.float32)
         # The accumulator holds the convolution plus its bias (added once, not every frame).
-        self.bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float32) if layer.use_bias else np.float32(0)
+        self.bias = np.zeros(layer.filters, np.float32)  # (F,)
+        if layer.use_bias:
+            self.bias[:] = keras.ops.convert_to_numpy(layer.bias)
         self.accumulator = np.zeros(out_shape, np.float64) + self.bias
-        self.bias_row = np.zeros(layer.filters, np.float32) + self.bias  # (F,), for `_dense_pass`
         # float32, widened to float64 in the multiply (exact products, half the bytes of a float64 copy).
         self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.multiply = multiply_pass(layer.filters)
@@ -439,7 +440,7 @@ class SparseConv:
         # A view of the tensor's memory, read-only (the multiply pass writes nothing to it).
         convolved = np.asarray(_convolved(self.layer, value))
         self.recomputed = (convolved, self.bias)
-        return self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias_row)
+        return self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias)
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:
