@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from delta_keras import DeltaActivation
 from delta_keras.data import read_clip
+from delta_keras.runtime import machine_summary
 from delta_keras.sim import count_macs
 from delta_keras.sim.engine import DeltaInference
 
@@ -75,7 +76,7 @@ def main() -> None:
 
     report = count_macs(model, clips)
     print(report.table())
-    print(f"\nMobileNet {args.size}x{args.size}, 1 clip x {args.frames} frames, {os.cpu_count()} CPU(s)")
+    print(f"\nMobileNet {args.size}x{args.size}, 1 clip x {args.frames} frames, {machine_summary()}")
     print(f"plain forward pass          {forward:8.3f} s   (eager; compiled: {forward_compiled:.3f} s)")
     ratios = lambda seconds: f"ratio {seconds / forward:6.2f}x  (compiled forward: {seconds / forward_compiled:5.2f}x)"
     print(f"count_macs, first call      {first_count:8.3f} s   {ratios(first_count)}  probe, fan-outs, trace")

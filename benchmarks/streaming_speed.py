@@ -51,7 +51,7 @@ import tensorflow as tf
 from delta_keras import sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.models.hed import hed_edge_detector
-from delta_keras.runtime import DeltaRuntime, streaming_threads
+from delta_keras.runtime import DeltaRuntime, machine_summary, streaming_threads
 from delta_keras.runtime.delta_runtime import relative_change
 from delta_keras.sim import count_macs
 from delta_keras.data import read_clip
@@ -383,8 +383,8 @@ def main() -> None:
         else:
             clips = {name: read_clip(os.path.join(CLIPS, name), args.frames, size)[None] for name in names}
         print(f"{title}, {size[0]}x{size[1]} per frame at batch 1, {args.frames}-frame clips of "
-              f"{', '.join(map(os.path.basename, paths if args.classifier else names))}; {os.cpu_count()} CPUs "
-              f"visible; {threads}")
+              f"{', '.join(map(os.path.basename, paths if args.classifier else names))}; {machine_summary()}; "
+              f"{threads}")
         print(HEADER)
         for step, model in models.items():
             speedups = compare(strip_sparsity(model), size[0], step, clips, args)
@@ -396,7 +396,7 @@ def main() -> None:
     mode = "memory thresholds (half the step)" if args.memory else "quantisers"
     print(f"HED per frame at batch 1, {args.frames}-frame clips ({', '.join(map(os.path.basename, paths))}); {mode}; "
           f"milliseconds per frame over frames 1..{args.frames - 1}, median of {args.repeats} runs; "
-          f"{os.cpu_count()} CPUs visible; {threads}")
+          f"{machine_summary()}; {threads}")
     print(HEADER)
     for size in map(int, args.sizes.split(",")):
         image_model = hed_edge_detector(size, size)

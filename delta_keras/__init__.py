@@ -35,6 +35,7 @@ _EXPORTS = {
     "register_layer": "delta_keras.registry",
     "DeltaRuntime": "delta_keras.runtime",
     "streaming_threads": "delta_keras.runtime",
+    "machine_summary": "delta_keras.runtime",
     "callbacks": None,
     "data": None,
     "files": None,

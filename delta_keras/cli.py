@@ -371,7 +371,7 @@ def _stream(args: argparse.Namespace) -> int:
 
     from delta_keras import strip_sparsity  # noqa: PLC0415
     from delta_keras.data import count_frames, read_clip  # noqa: PLC0415
-    from delta_keras.runtime import DeltaRuntime, streaming_threads  # noqa: PLC0415
+    from delta_keras.runtime import DeltaRuntime, machine_summary, streaming_threads  # noqa: PLC0415
     from delta_keras.frames import check_clips  # noqa: PLC0415
 
     if not args.default_threads:
@@ -407,7 +407,7 @@ def _stream(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.add(1)
         seconds[name] = float(np.mean(times[1:]))
-    print(f"{args.video}: {frames} frames of {size[0]}x{size[1]} from frame {args.start}")
+    print(f"{args.video}: {frames} frames of {size[0]}x{size[1]} from frame {args.start}; {machine_summary()}")
     for name, label in (("dense", "dense forward, per frame"), ("runtime", "DeltaRuntime")):
         print(f"{label:<25} {1000 * seconds[name]:8.2f} ms/frame ({1 / seconds[name]:7.1f} frames/s)")
     print(f"speedup (frames 1..{frames - 1}): {seconds['dense'] / seconds['runtime']:.2f}x")

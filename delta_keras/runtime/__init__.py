@@ -3,10 +3,11 @@
 - `DeltaRuntime` (delta_runtime.py): runs a clip model one frame at a time, exactly, with MAC layers
   updated from their input changes and reporting the MACs it counted and executed;
 - kernels.py: the delta updates of one layer (element-sparse convolution, gathered dense) with their dense fallback;
-- `streaming_threads` (threads.py): the process's thread settings the runtime streams fastest with.
+- `streaming_threads` (threads.py): the process's thread settings the runtime streams fastest with; `machine_summary`:
+  the CPU a timing comes from.
 """
 
 from delta_keras.runtime.delta_runtime import DeltaRuntime
-from delta_keras.runtime.threads import streaming_threads
+from delta_keras.runtime.threads import machine_summary, streaming_threads
 
-__all__ = ["DeltaRuntime", "streaming_threads"]
+__all__ = ["DeltaRuntime", "machine_summary", "streaming_threads"]

@@ -1,8 +1,10 @@
-"""The process's thread settings for streaming with `DeltaRuntime` on a CPU (`streaming_threads`)."""
+"""The process's thread settings for streaming with `DeltaRuntime` on a CPU (`streaming_threads`), and the machine
+its figures come from (`machine_summary`)."""
 
 from __future__ import annotations
 
 import os
+import platform
 
 import tensorflow as tf
 
@@ -38,3 +40,29 @@ def streaming_threads(spin_count: int = SPIN_COUNT) -> None:
     except RuntimeError as error:
         raise RuntimeError("streaming_threads() must be called before TensorFlow runs its first op (TensorFlow "
                            f"reads its inter-op thread count once a process): {error}") from None
+
+
+def machine_summary() -> str:
+    """The machine a timing comes from, as one line: the CPU's model name, the CPUs this process may run on and the
+    widest vectors the runtime's kernels are compiled for (numba's target CPU), e.g. ``AMD EPYC, 2 CPUs, AVX-512
+    (znver5)``.
+
+    A speedup over the dense forward pass depends on the CPU: the dense convolution's speed grows with the width of
+    its vectors, the sparse kernels' (bound by memory and by the changes' bookkeeping) much less (docs/runtime.md,
+    "Which CPU"). Every figure should name its machine.
+    """
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:  # not Linux
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        import llvmlite.binding as llvm  # noqa: PLC0415 (numba's compiler: optional, the runtime's extra)
+    except ImportError:
+        return f"{model}, {cpus} CPUs, kernels without numba"
+    features = llvm.get_host_cpu_features()
+    widest = next((name for feature, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4.2", "SSE4.2"),
+                                             ("neon", "NEON"), ("sve", "SVE")) if features.get(feature)), "no vectors")
+    return f"{model}, {cpus} CPUs, {widest} ({llvm.get_host_cpu_name()})"

@@ -33,7 +33,7 @@ def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, c
     assert stream_main([str(_edge_model(tmp_path / "edges.keras")), str(video), "--size", "24", "--step", "0.05",
                         "--out", str(out), *fuse]) == 0
     text = capsys.readouterr().out
-    assert "8 frames of 24x24" in text and "speedup (frames 1..7)" in text and "x fewer" in text
+    assert "8 frames of 24x24" in text and " CPUs, " in text and "speedup (frames 1..7)" in text and "x fewer" in text
     largest = float(text.split("largest |runtime - forward pass| over the first 8 frames: ")[1].split()[0])
     assert largest < 1e-3
     assert count_frames(out) == 8

@@ -37,3 +37,16 @@ def test_streaming_threads_after_tensorflow_ran_an_op_is_a_clear_error():
     out = _run("late")
     assert "error: streaming_threads() must be called before TensorFlow runs its first op" in out
     assert "inter-op 0" in out  # TensorFlow's default stays
+
+
+def test_machine_summary_names_the_cpus_and_the_kernels_vector_width():
+    pytest.importorskip("llvmlite")
+    import llvmlite.binding as llvm
+
+    from delta_keras import machine_summary
+
+    summary = machine_summary()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert f", {cpus} CPUs, " in summary
+    assert summary.endswith(f"({llvm.get_host_cpu_name()})")
+    assert any(f" {width} (" in summary for width in ("AVX-512", "AVX2", "SSE4.2", "NEON", "SVE", "no vectors"))
