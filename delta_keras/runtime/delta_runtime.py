@@ -60,8 +60,8 @@ class DeltaRuntime:
             float: every layer's; a dict: ``{layer name: share}`` for some layers, the others' break-evens.
         count_macs: count ``macs`` on every frame; without it, frames a layer computes densely are not
             compared in full (the sparse updates count theirs for free), a convolution chooses dense or sparse in
-            the graph and hands a dense frame's state to its kernel at the end of the frame, and scene cuts are
-            detected.
+            the graph and hands a dense frame's state to its kernel at the end of the frame, a memory threshold after
+            a convolution runs in its output pass (its state kept by the kernel), and scene cuts are detected.
         cut_above: relative change of the frame itself, ``mean |frame - previous| / mean |frame|``, above which
             a frame is a scene cut: the whole frame then runs densely, without a per-layer decision (only
             without ``count_macs``). Over 12 frames of the 13 real clips, consecutive frames stay below 0.27 but
@@ -70,8 +70,8 @@ class DeltaRuntime:
         fuse: fused sparse layers (`delta_keras.runtime.fused`): each convolution evaluates the ReLU, quantiser
             or memory threshold and max pooling after it only where its changes landed, and hands the next
             convolution a list of changes instead of a frame to compare; the same outputs and MAC counts. Off by
-            default: on 2 cores it is slower with per-frame quantisers; with memory thresholds it is faster on a
-            still camera, slower on a moving one (docs/runtime.md, "Fused sparse layers").
+            default: on 2 cores it is slower on real clips, with per-frame quantisers or memory thresholds (its floor,
+            on a static scene, is lower; docs/runtime.md, "Fused sparse layers").
         min_fan_out: a convolution whose input elements each trigger fewer MACs (kernel height x width x filters
             / strides) runs densely: comparing an element with the previous frame's costs far more than one MAC
             of a dense convolution, so below this the comparison alone outweighs the MACs it could save (HED's
@@ -124,9 +124,14 @@ class DeltaRuntime:
                         if kernel_class(node.layer, frame_shapes[key], min_fan_out) is SparseConv}
         self.fusion = fuse_plan(self.plan, convolutions) if fuse else Fusion({}, {}, {})
         # Unfused: the ReLU and per-frame quantiser after a convolution run in its output pass, not in TensorFlow;
-        # without counting, the 1x1 convolutions that read it too (counting, they run as the dense model runs them,
-        # so that the layers after them count what `count_macs` counts, not their last bit's changes).
-        self.finishes = {} if fuse else output_pass_chains(self.plan, convolutions, sides=not count_macs)
+        # without counting, a memory threshold (its state in the kernel) and the 1x1 convolutions that read the pass's
+        # output too (counting, they run as the dense model runs them, so that the layers after them count what
+        # `count_macs` counts, not their last bit's changes).
+        self.finishes = {} if fuse else output_pass_chains(self.plan, convolutions, sides=not count_macs,
+                                                           memory=not count_macs)
+        # The memory thresholds of output passes, by node key: the key of the convolution whose kernel keeps the state.
+        remembered = {node.key: key for key, chain in self.finishes.items() for node in chain.absorbed
+                      if node.kind == "memory"}
         # Staggered re-syncs: the i-th of n sparse convolutions starts i / n of the way to its first.
         in_order = [key for key in self.plan.mac_keys if key in convolutions]
         phases = {key: i * resync_every // len(in_order) for i, key in enumerate(in_order)}
@@ -146,7 +151,7 @@ class DeltaRuntime:
                 self.dense_macs[node.key] = sum(stage.dense_macs() for stage in node.stages) * batch_size
                 if kernel is None and count_macs:  # runs densely; the previous input is kept to count the changes' MACs
                     self._state[node.key] = tf.Variable(tf.zeros((batch_size, *frame_shape)), trainable=False)
-            elif node.kind in ("previous_frame", "time_mean", "memory"):
+            elif node.kind in ("previous_frame", "time_mean", "memory") and node.key not in remembered:
                 self._state[node.key] = tf.Variable(tf.zeros(state_shapes[node.key]), trainable=False)
         unknown = sorted(set(shares) - {None} - set(self.dense_above))
         if unknown:
@@ -157,6 +162,7 @@ class DeltaRuntime:
         for producer, wholes in self.fusion.whole.items():
             self._kernels[producer].wholes = tuple(wholes)
         self._chain_of = {self._kernels[key]: chain for key, chain in self.fusion.chains.items()}
+        self._remembered = {key: self._kernels[convolution] for key, convolution in remembered.items()}
         # Without counting, convolutions that read nothing but the output pass of the one before them run in one
         # call a frame (`delta_keras.runtime.runs`).
         self.runs = {} if count_macs else {keys[0]: (keys, ConvolutionRun([self._kernels[key] for key in keys]))
@@ -363,6 +369,10 @@ class DeltaRuntime:
 
     # ------------------------------------------------------------------ the plan's other handlers
     def _memory(self, node: FrameNode, values: dict):
+        kernel = self._remembered.get(node.key)
+        if kernel is not None:  # an output pass's threshold on a frame run densely as a whole: its state in the kernel
+            value = values[id(node.input)]
+            return tf.ensure_shape(tf.numpy_function(kernel.remember, [value], tf.float32), value.shape)
         sent = node.layer.memory_step(self._state[node.key], values[id(node.input)])
         self._state[node.key].assign(sent)
         return sent

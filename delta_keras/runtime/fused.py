@@ -16,9 +16,10 @@ registry's ``runtime_kernel`` names of its layers); `emit_changes` and `pool_cha
 The arithmetic is the dense layers' own float32 arithmetic, without fast-math reassociation, so on the same
 accumulator values the fused layers emit the values the dense ones compute.
 
-Without fusing (the runtime's default), `output_pass_chains` finds the same chains minus state and pooling: a
-ReLU and a per-frame quantiser, which the convolution's output pass applies to every output as it hands the
-whole frame on (`delta_keras.runtime.kernels.SparseConv`).
+Without fusing (the runtime's default), `output_pass_chains` finds the same chains without lists: a ReLU, a
+per-frame quantiser or (without counting) a memory threshold, and a 2x2 max pooling, which the convolution's output
+pass applies to every output as it hands the whole frame on (`delta_keras.runtime.kernels.SparseConv`; a memory
+threshold by `remember_values`, its state kept by the kernel).
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def finish_values(accumulated, values, relu, steps):  # pragma: no cover (compil
             if steps.size:
                 value = np.float32(np.rint(value / steps[f])) * steps[f]
             values[p, f] = value
+
+
+@njit(parallel=False, fastmath=False)
+def remember_values(values, sent, thresholds):  # pragma: no cover (compiled)
+    """A memory threshold on finished pixels (float32, pixels x channels), as `DeltaActivation.memory_step` computes
+    it: where a value moved more than its channel's threshold from what was ``sent`` on last, it is sent (``sent``
+    updated); elsewhere the value sent before stands in for it (``values`` updated)."""
+    pixels, channels = values.shape
+    for p in range(pixels):
+        for f in range(channels):
+            if abs(values[p, f] - sent[p, f]) > thresholds[f]:
+                sent[p, f] = values[p, f]
+            else:
+                values[p, f] = sent[p, f]
 
 
 @njit(fastmath=False)
@@ -168,6 +183,11 @@ class Epilogue:
         """The per-channel steps (or thresholds) the kernels read, float32; empty where nothing is quantised."""
         return np.zeros(0, np.float32) if self.mode == KEEP else np.ascontiguousarray(self.steps, np.float32)
 
+    def steps_of(self, mode: int) -> np.ndarray:
+        """`step_array` where the epilogue's ``mode`` is ``mode`` (`QUANTIZE`: the output pass's quantiser steps;
+        `MEMORY`: its thresholds), else empty."""
+        return self.step_array if self.mode == mode else np.zeros(0, np.float32)
+
     def outputs(self, shape: tuple) -> tuple[ChangeList, ChangeList | None]:
         """The change lists of the epilogue's output (before pooling) and of the pooling, for a ``shape`` output."""
         return ChangeList(shape), None if self.pool is None else ChangeList(self.pooled_shape(shape))
@@ -236,14 +256,14 @@ def _steps(layer, channels: int) -> np.ndarray | None:
     return np.broadcast_to(steps, (channels,)).copy() if steps.size in (1, channels) and steps.ndim <= 1 else None
 
 
-def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, FusedChain]:
+def fused_chains(plan, convolutions: set, lists: bool = True, memory: bool = True) -> dict[str, FusedChain]:
     """The epilogue of each convolution of ``plan`` (by node key) that `SparseConv` runs (``convolutions``): the
     frame-wise layers the registry names a fused ``runtime_kernel`` for ("relu", "quantize", "max_pool2d"), in
     this order (ReLU, then a per-frame quantiser or a memory threshold, then a max pooling), with views between
     them; each but the pooling the only reader of the tensor before it. A convolution whose own activation is
     neither linear nor ReLU has none. Without ``lists`` (an epilogue in the convolution's output pass, which
-    evaluates every output and hands on the whole frame): only the elementwise layers without state, ReLU and
-    a per-frame quantiser."""
+    evaluates every output and hands on the whole frame): only the elementwise layers, a ReLU and a per-frame
+    quantiser or, with ``memory``, a memory threshold."""
     readers = _readers(plan)
     chains = {}
     for node in plan.nodes:
@@ -265,7 +285,7 @@ def fused_chains(plan, convolutions: set, lists: bool = True) -> dict[str, Fused
                 steps = _steps(reader.layer, channels)
                 if steps is None:
                     break
-                if reader.kind == "memory" and not lists:
+                if reader.kind == "memory" and not memory:
                     break
                 epilogue.mode, epilogue.steps = (MEMORY if reader.kind == "memory" else QUANTIZE), steps
             else:
@@ -317,8 +337,9 @@ def fuse(plan, convolutions: set) -> Fusion:
             del chains[key]
 
 
-def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str, FusedChain]:
-    """The `fused_chains` without lists that do something (a ReLU, or a quantiser): evaluated in the output pass
+def output_pass_chains(plan, convolutions: set, sides: bool = True, memory: bool = True) -> dict[str, FusedChain]:
+    """The `fused_chains` without lists that do something (a ReLU, a quantiser or, with ``memory``, a memory
+    threshold, whose state the convolution's kernel then keeps): evaluated in the output pass
     of an unfused convolution (`delta_keras.runtime.kernels.SparseConv`), while each output row is in cache,
     instead of as whole-frame layers after it. With ``sides``, each chain's ``sides`` are the 1x1 convolutions
     (stride 1, one group) outside ``convolutions`` (they would run densely: too few MACs per input element to list
@@ -328,7 +349,7 @@ def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str,
     bit, and a layer after them sees changes on frames that change nothing else. A 2x2 max pooling of stride 2 that
     reads the output and nothing else but those sides (HED's and VGG16's blocks: without ``sides`` only where no side
     reads it) is computed in the pass too, which then writes the pooled output instead of the output (``pooled``)."""
-    chains = fused_chains(plan, convolutions, lists=False)
+    chains = fused_chains(plan, convolutions, lists=False, memory=memory)
     chains = {key: chain for key, chain in chains.items() if chain.epilogue.relu or chain.epilogue.mode != KEEP}
     readers = _readers(plan)
     for chain in chains.values():
@@ -348,7 +369,9 @@ def output_pass_chains(plan, convolutions: set, sides: bool = True) -> dict[str,
 def convolution_runs(plan, chains: dict[str, FusedChain]) -> list[list[str]]:
     """The convolutions of output-pass ``chains`` (`output_pass_chains`) in runs (`delta_keras.runtime.runs`), by key
     in the plan's order: each reads, as its input, the output its predecessor's pass finished (pooled where it
-    pools), which nothing else reads (the pass's side convolutions excepted). Runs of one are left out."""
+    pools), which nothing else reads (the pass's side convolutions excepted). Runs of one are left out, but for a
+    convolution whose pass holds a memory threshold: its dense frames, too, must go through its pass, which keeps
+    the threshold's state (`delta_keras.runtime.kernels.SparseConv.update_arrays`)."""
     readers = _readers(plan)
     following = {}
     for key, chain in chains.items():
@@ -363,7 +386,9 @@ def convolution_runs(plan, chains: dict[str, FusedChain]) -> list[list[str]]:
             while run[-1] in following:
                 run.append(following[run[-1]])
             runs.append(run)
-    return runs
+    alone = [[key] for key, chain in chains.items()
+             if chain.epilogue.mode == MEMORY and not any(key in run for run in runs)]
+    return sorted(runs + alone, key=lambda run: plan.mac_keys.index(run[0]))
 
 
 def _readers(plan) -> dict[int, list]:

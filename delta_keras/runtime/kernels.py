@@ -39,7 +39,7 @@ import tensorflow as tf
 from delta_keras import registry
 from delta_keras.runtime.compiled import (channel_shift, leading_padding, njit, numba, split_index, tensor_array,
                                           tensor_copy)
-from delta_keras.runtime.fused import ChangeList, Epilogue, finish_values
+from delta_keras.runtime.fused import MEMORY, QUANTIZE, ChangeList, Epilogue, finish_values, remember_values
 
 # Input elements compared to choose between the sparse and the dense update.
 SAMPLES = 8192
@@ -137,13 +137,15 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    output, side_kernel, side_bias, side, pooled, sums, sums_bias):  # pragma: no cover
+                    sent, thresholds, output, side_kernel, side_bias, side, pooled, sums,
+                    sums_bias):  # pragma: no cover
         """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
         ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
         writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
-        (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`), and from it ``side``, the pointwise
-        convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none),
-        and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
+        (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`; with ``sent`` (the output's shape) a memory
+        threshold of ``thresholds`` after it, `delta_keras.runtime.fused.remember_values`), and from it ``side``, the
+        pointwise convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``:
+        none), and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
         ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads). The rows are
         finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 convolution without its bias
         (`SparseConv._dense_pass`, no changes), ``sums_bias`` (F,) then added in float32 (empty: nothing added).
@@ -235,6 +237,8 @@ def multiply_pass(filters: int):
                     finish_values(values, values, relu, steps)
                 else:
                     finish_values(sums[b, oy], values, relu, steps)
+                if sent.size:
+                    remember_values(values, sent[b, oy], thresholds)
                 for ox in range(out_w if side.size else 0):
                     for s in range(side.shape[3]):
                         total = side_bias[s]
@@ -317,7 +321,10 @@ class SparseConv:
         self.touched = np.zeros(out_shape[:3], np.uint8)
         self.epilogue, self.finish = epilogue, finish
         self.relu = finish is not None and finish.relu
-        self.steps = finish.step_array if finish else np.zeros(0, np.float32)
+        self.steps = finish.steps_of(QUANTIZE) if finish else np.zeros(0, np.float32)
+        # A memory threshold in the output pass: its thresholds and its state, what it sent on last (output's shape).
+        self.thresholds = finish.steps_of(MEMORY) if finish else np.zeros(0, np.float32)
+        self.sent = np.zeros(out_shape, np.float32) if self.thresholds.size else EMPTY
         if sides and finish is None:
             raise ValueError(f"{layer.name}: side convolutions are computed in the output pass, which needs `finish`")
         self.sides = list(sides)
@@ -351,6 +358,7 @@ class SparseConv:
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
         self.accumulator[:] = self.bias
+        self.sent[:] = 0
         self.recomputed = None
         self.first = True
         self.sparse_updates = self.resync_phase
@@ -412,8 +420,8 @@ class SparseConv:
         output = tensor_array(self.output_shape) if self.epilogue is None else EMPTY
         side = tensor_array(self.side_shape) if self.sides else EMPTY
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
-                      self.touched, self.relu, self.steps, EMPTY if self.pools else output, self.side_kernel,
-                      self.side_bias, side, output if self.pools else EMPTY,
+                      self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
+                      self.side_kernel, self.side_bias, side, output if self.pools else EMPTY,
                       self.accumulator if sums is None else sums, sums_bias)
         return output, side
 
@@ -441,6 +449,14 @@ class SparseConv:
         convolved = np.asarray(_convolved(self.layer, value))
         self.recomputed = (convolved, self.bias)
         return self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias)
+
+    def remember(self, value: np.ndarray) -> np.ndarray:
+        """The output pass's memory threshold on a whole activated output ``value`` that TensorFlow computed (a frame
+        run densely as a whole): the values sent, its state kept here as on any other frame."""
+        values = np.array(value, np.float32)  # a copy: TensorFlow's buffer is read-only
+        remember_values(values.reshape(-1, values.shape[-1]), self.sent.reshape(-1, self.sent.shape[-1]),
+                        self.thresholds)
+        return values
 
     def _run_epilogue(self, every: bool) -> None:
         if self.epilogue is not None:

@@ -9,7 +9,7 @@ from delta_keras.models import video_classifier
 from delta_keras.runtime import DeltaRuntime
 from delta_keras.runtime.kernels import break_even
 from delta_keras.runtime.runs import ConvolutionRun
-from delta_keras.runtime.fused import KEEP, QUANTIZE
+from delta_keras.runtime.fused import KEEP, MEMORY, QUANTIZE
 from delta_keras.sim import count_macs
 from delta_keras.sim.engine import DeltaInference
 from delta_keras.data import read_clip
@@ -116,6 +116,32 @@ def test_relu_and_quantiser_run_in_the_convolutions_output_pass(memory):
         layers = [type(node.layer).__name__ for node in chain.absorbed if node.kind not in ("fold", "unfold")]
         assert layers == ["Activation"] + ([] if memory else ["DeltaActivation"])
     assert not DeltaRuntime(dyadic_clip_model(), fuse=True, min_fan_out=0).finishes
+
+
+@pytest.mark.parametrize("dense_above", [0.0, 0.1, 1.0])
+def test_without_counting_memory_thresholds_run_in_the_output_pass(dense_above):
+    # Without counting, a memory threshold joins its convolution's output pass and its state lives in the kernel (no
+    # TensorFlow variable): each such convolution is in a run, alone if need be, so that its dense frames (re-syncs,
+    # samples) go through the pass too; on a frame run densely as a whole (frame 0, the scene cut at frame 5) the
+    # kernel applies it to TensorFlow's output. Twice from a reset: the state starts again from zeros.
+    model, clip = dyadic_clip_model(memory=True), moving_square(9, cut_at=5)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0, dense_above=dense_above, resync_every=2)
+    assert {key: chain.epilogue.mode for key, chain in runtime.finishes.items()} == dict.fromkeys(
+        ("same", "strided", "dilated", "pointwise"), MEMORY)
+    assert [keys for keys, _ in runtime.runs.values()] == [["same"], ["strided", "dilated", "pointwise"]]
+    remembered = {node.key: (key, node.layer) for key, chain in runtime.finishes.items() for node in chain.absorbed
+                  if node.kind == "memory"}
+    assert len(remembered) == 4 and not set(remembered) & set(runtime._state)
+    expected = np.asarray(model(clip))
+    counting = check_against_forward_and_count(model, clip, exact=False, dense_above=dense_above, resync_every=2)
+    assert not counting.finishes["same"].epilogue.mode == MEMORY  # counting: the thresholds stay layers
+    for _ in range(2):
+        np.testing.assert_allclose(runtime.run(clip), expected, rtol=0, atol=1e-5)  # the dense layers' rounding
+        # What each threshold sent on last, kept by its convolution's kernel: the model's, exactly.
+        for key, layer in remembered.values():
+            sent = np.asarray(keras.Model(model.inputs[0], layer.output)(clip))[:, -1]
+            np.testing.assert_array_equal(runtime._kernels[key].sent, sent)
+    assert runtime.executed_macs["same"][5] == runtime.dense_macs["same"]  # the cut
 
 
 def test_convolutions_below_min_fan_out_run_densely_every_frame():
