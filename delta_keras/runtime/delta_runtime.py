@@ -132,6 +132,10 @@ class DeltaRuntime:
         # The memory thresholds of output passes, by node key: the key of the convolution whose kernel keeps the state.
         remembered = {node.key: key for key, chain in self.finishes.items() for node in chain.absorbed
                       if node.kind == "memory"}
+        # Without counting, convolutions that read nothing but the output pass of the one before them run in one
+        # call a frame (`delta_keras.runtime.runs`).
+        runs = [] if count_macs else convolution_runs(self.plan, self.finishes)
+        in_runs = {key for keys in runs for key in keys}
         # Staggered re-syncs: the i-th of n sparse convolutions starts i / n of the way to its first.
         in_order = [key for key in self.plan.mac_keys if key in convolutions]
         phases = {key: i * resync_every // len(in_order) for i, key in enumerate(in_order)}
@@ -144,7 +148,7 @@ class DeltaRuntime:
                 kernel = delta_kernel(node.layer, frame_shape, batch_size, node.stages[0].fan_out(False), share,
                                       count_macs, chain.epilogue if chain else None, min_fan_out,
                                       finish.epilogue if finish else None, resync_every, phases.get(node.key, 0),
-                                      [side.layer for side in finish.sides] if finish else ())
+                                      [side.layer for side in finish.sides] if finish else (), node.key in in_runs)
                 self._kernels[node.key] = kernel
                 if kernel is not None:
                     self.dense_above[node.layer.name] = float(kernel.dense_above)
@@ -163,10 +167,7 @@ class DeltaRuntime:
             self._kernels[producer].wholes = tuple(wholes)
         self._chain_of = {self._kernels[key]: chain for key, chain in self.fusion.chains.items()}
         self._remembered = {key: self._kernels[convolution] for key, convolution in remembered.items()}
-        # Without counting, convolutions that read nothing but the output pass of the one before them run in one
-        # call a frame (`delta_keras.runtime.runs`).
-        self.runs = {} if count_macs else {keys[0]: (keys, ConvolutionRun([self._kernels[key] for key in keys]))
-                                           for keys in convolution_runs(self.plan, self.finishes)}
+        self.runs = {keys[0]: (keys, ConvolutionRun([self._kernels[key] for key in keys])) for keys in runs}
         self._shapes = shapes
         self.mac_layers = self.plan.mac_keys
         self._handlers = {"memory": self._memory, "previous_frame": self._previous_frame, "time_mean": self._time_mean}

@@ -291,11 +291,13 @@ class SparseConv:
             different counts spread their recomputations over the frames.
         sides: 1x1 convolutions (stride 1, one group) that read the ``finish`` layers' output, computed in the output
             pass from each finished row (`delta_keras.runtime.fused.output_pass_chains`); only with ``finish``.
+        in_run: a convolution of a `delta_keras.runtime.runs.ConvolutionRun`, which chooses dense or sparse in its
+            kernel: the graph keeps no samples for it.
     """
 
     def __init__(self, layer: keras.layers.Conv2D, frame_shape: tuple, batch: int, fan_out, dense_above: float,
                  counts: bool = True, epilogue: Epilogue | None = None, finish: Epilogue | None = None,
-                 resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = ()):
+                 resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = (), in_run: bool = False):
         self.layer, self.dense_above, self.counts = layer, dense_above, counts
         self.resync_every, self.resync_phase = resync_every, resync_phase
         self.sparse_updates = resync_phase  # with changes, since the accumulator was last set densely
@@ -351,9 +353,9 @@ class SparseConv:
         self.stride = max(self.previous.size // SAMPLES, 1)
         samples = len(range(0, self.previous.size, self.stride))
         self.dense_from = int(dense_above * samples) + 1  # changed samples from which the layer runs densely
-        # Without counting and a fused epilogue, the graph keeps the samples of the previous input: a dense frame
+        # Without counting, a fused epilogue and a run, the graph keeps the samples of the previous input: a dense frame
         # then makes no call into the kernel before the frame's end (see `chooses_in_graph`).
-        self.samples = None if counts or epilogue else tf.Variable(tf.zeros(samples), trainable=False)
+        self.samples = None if counts or epilogue or in_run else tf.Variable(tf.zeros(samples), trainable=False)
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
@@ -705,7 +707,7 @@ def kernel_class(layer, frame_shape: tuple, min_fan_out: int = 0) -> type | None
 
 def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: float | None, counts: bool = True,
                  epilogue: Epilogue | None = None, min_fan_out: int = 0, finish: Epilogue | None = None,
-                 resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = ()):
+                 resync_every: int = 0, resync_phase: int = 0, sides: list | tuple = (), in_run: bool = False):
     """The delta kernel (`kernel_class`) for a MAC layer, or None where it runs densely every frame; ``dense_above``
     None: the layer's `break_even`."""
     kernel = kernel_class(layer, frame_shape, min_fan_out)
@@ -713,5 +715,5 @@ def delta_kernel(layer, frame_shape: tuple, batch: int, fan_out, dense_above: fl
         dense_above = break_even(layer, frame_shape)
     if kernel is SparseConv:
         return SparseConv(layer, frame_shape, batch, fan_out, dense_above, counts, epilogue, finish, resync_every,
-                          resync_phase, sides)
+                          resync_phase, sides, in_run)
     return kernel(layer, frame_shape, batch, fan_out, dense_above, counts) if kernel else None

@@ -7,7 +7,9 @@ nothing but the previous one's output pass (its ReLU, quantiser and pooling; HED
 block after block), nothing in TensorFlow needs the output in between: the run hands each output to the next kernel
 itself, in one call a frame. A convolution that goes dense in a run (on its samples, or a re-sync) gets its
 convolution from TensorFlow as one eager op and the rest of its dense frame (bias, ReLU, quantiser, pooling, side
-convolutions) from its output pass (`SparseConv.update_arrays`).
+convolutions) from its output pass (`SparseConv.update_arrays`). A convolution whose output pass holds a memory
+threshold is in a run even alone: the threshold's state lives in its kernel, so its dense frames must go through the
+pass too.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ class ConvolutionRun:
     """
 
     def __init__(self, kernels: list[SparseConv]):
+        chooser = next((kernel for kernel in kernels if kernel.chooses_in_graph), None)
+        if chooser is not None:  # each chooses dense or sparse in its kernel, from arrays
+            raise ValueError(f"{chooser.layer.name}: a convolution of a run chooses dense or sparse in its kernel; "
+                             f"build its SparseConv with in_run=True")
         self.kernels = kernels
-        for kernel in kernels:  # each chooses dense or sparse in its kernel: the graph keeps no samples for them
-            kernel.samples = None
 
     def _frame(self, value: np.ndarray) -> list:
         """One frame through every kernel: the last output, each kernel's side sums (those with sides), then
