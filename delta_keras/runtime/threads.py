@@ -51,13 +51,15 @@ def machine_summary() -> str:
     its vectors, the sparse kernels' (bound by memory and by the changes' bookkeeping) much less (docs/runtime.md,
     "Which CPU"). Every figure should name its machine.
     """
+    from delta_keras.data import usable_cores  # noqa: PLC0415 (the data package, with tfds: only when asked)
+
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
     except OSError:  # not Linux
         pass
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = usable_cores()
     try:
         import llvmlite.binding as llvm  # noqa: PLC0415 (numba's compiler: optional, the runtime's extra)
     except ImportError:
