@@ -8,6 +8,7 @@ import tensorflow as tf
 from delta_keras.frames import geometry
 from delta_keras.runtime.compiled import tensor_array, tensor_copy
 from delta_keras.runtime.kernels import ELEMENT_COST, SPARSE_MAC_COST, GatheredDense, SparseConv, break_even
+from delta_keras.runtime.runs import ConvolutionRun
 
 pytest.importorskip("numba")
 
@@ -126,3 +127,14 @@ def test_the_break_even_is_where_the_cost_models_sparse_time_reaches_the_dense_t
     dense = keras.layers.Dense(4096)
     dense.build((1, 4096))
     assert break_even(dense, (4096,)) == pytest.approx((1 - ELEMENT_COST * 8192 / 4096**2) / SPARSE_MAC_COST)
+
+
+def test_a_run_takes_only_kernels_built_to_choose_in_themselves():
+    # Without counting, a convolution chooses dense or sparse in the graph (samples kept there); a run's kernels choose
+    # from arrays, and must be built so (in_run): one that would keep graph samples is refused, by name.
+    layer, fan_out, _ = _convolution()
+    shape = (24, 24, 16)
+    in_run = SparseConv(layer, shape, 1, fan_out, dense_above=0.2, counts=False, in_run=True)
+    assert not in_run.chooses_in_graph and ConvolutionRun([in_run]).kernels == [in_run]
+    with pytest.raises(ValueError, match=f"{layer.name}: a convolution of a run .* in_run=True"):
+        ConvolutionRun([in_run, SparseConv(layer, shape, 1, fan_out, dense_above=0.2, counts=False)])
