@@ -150,7 +150,14 @@ def layer_kind(layer) -> LayerKind | None:
     for base in cls.__mro__:
         if base in _KINDS:
             return _KINDS[base]
-    return None if issubclass(cls, keras.layers.Layer) else _OPERATIONS.get(cls.__name__)
+    return _OPERATIONS.get(cls.__name__) if is_operation(cls) else None
+
+
+def is_operation(operation) -> bool:
+    """Whether a node's operation (or its class) is a Keras operation that is not a layer (``keras.ops.add`` on
+    symbolic tensors): these are known by class name (`register_operation`)."""
+    cls = operation if isinstance(operation, type) else type(operation)
+    return not issubclass(cls, keras.layers.Layer)
 
 
 def averages_over_time(layer) -> bool:

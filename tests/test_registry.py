@@ -139,6 +139,7 @@ def test_keras_operations_are_known_by_name_and_layers_by_class():
         model = keras.Model(clips, ops.mean(clips, axis=axis))
         means = [node.operation for node in graph.layer_calls(model) if type(node.operation).__name__ == "Mean"]
         assert len(means) == 1 and registry.layer_kind(means[0]).role == "affine"
+        assert registry.is_operation(means[0]) and not registry.is_operation(keras.layers.ReLU())
         assert registry.averages_over_time(means[0]) == over_time
     assert registry.layer_kind(keras.layers.Dense).runtime_kernel == "gathered_dense"
     assert registry.layer_kind(keras.layers.LSTM(2)).recurrent

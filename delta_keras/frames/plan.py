@@ -140,7 +140,7 @@ class FrameNode:
             return "time_mean"
         if hasattr(layer, "axis") and layer.axis is None:
             raise self._unsupported(f"{name} over every axis mixes the clip's frames")
-        if not isinstance(layer, keras.layers.Layer):
+        if registry.is_operation(layer):
             # `ops.reshape` folding time into batch and back. (A `Reshape` layer keeps the batch axis, so it
             # cannot fold time.)
             shape_in, shape_out = tuple(self.input.shape), tuple(self.output.shape)

