@@ -153,6 +153,15 @@ def layer_kind(layer) -> LayerKind | None:
     return _OPERATIONS.get(cls.__name__) if is_operation(cls) else None
 
 
+def unwrap(layer) -> tuple:
+    """``(inner_layer, True)`` for a layer that applies another to each frame of a clip (`TimeDistributed`), else
+    ``(layer, False)``: the package treats such a wrapper as the layer it wraps, called frame by frame (its
+    fan-out, its stages, its kind)."""
+    if isinstance(layer, keras.layers.TimeDistributed):
+        return layer.layer, True
+    return layer, False
+
+
 def is_operation(operation) -> bool:
     """Whether a node's operation (or its class) is a Keras operation that is not a layer (``keras.ops.add`` on
     symbolic tensors): these are known by class name (`register_operation`)."""

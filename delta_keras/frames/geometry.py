@@ -310,13 +310,6 @@ def changed_macs(stages: list[Stage], frame, previous):
     return total
 
 
-def unwrap(layer):
-    """Returns ``(inner_layer, time_distributed)`` for a possibly `TimeDistributed`-wrapped layer."""
-    if isinstance(layer, keras.layers.TimeDistributed):
-        return layer.layer, True
-    return layer, False
-
-
 def is_mac_layer(layer) -> bool:
     """Whether ``layer`` (unwrapped) multiplies activations by weights: a ``"mac"`` layer of the registry, or
     any other layer holding a ``kernel`` weight (listed as uncounted rather than silently dropped)."""

@@ -73,7 +73,7 @@ def node_keys(nodes, prefix: str = ""):
     """Yields ``(node, key)``: the layer's name, with ``:k`` for the k-th call of a shared layer."""
     calls = {}
     for node in nodes:
-        layer, _ = geometry.unwrap(node.operation)
+        layer, _ = registry.unwrap(node.operation)
         calls[id(layer)] = calls.get(id(layer), -1) + 1
         name = prefix + getattr(layer, "name", type(layer).__name__)
         yield node, name + (f":{calls[id(layer)]}" if calls[id(layer)] else "")
@@ -99,7 +99,7 @@ class FrameNode:
 
     def __init__(self, node, key: str, time: int | None, executor: str):
         self.node, self.key, self.op = node, key, node.operation
-        self.layer, self.time_distributed = geometry.unwrap(self.op)
+        self.layer, self.time_distributed = registry.unwrap(self.op)
         self.executor = executor
         self.kind = self._kind(time)
         self.stages = None  # a MAC node's, set by the plan: they depend on where the clip's time axis is

@@ -45,7 +45,8 @@ def layer_fan_out(layer: keras.layers.Layer) -> float | None:
     ``fan_out``, `delta_keras.registry`).
 
     Args:
-        layer: any Keras layer (built or not).
+        layer: any Keras layer (built or not); a `TimeDistributed` one counts as the layer it wraps (a frame's
+            element feeds only that frame's MACs).
 
     Returns:
         The MAC count (a float: strides make it fractional), or None for a layer that does no MACs.
@@ -61,12 +62,14 @@ def layer_fan_out(layer: keras.layers.Layer) -> float | None:
     >>> layer_fan_out(keras.layers.ReLU()) is None
     True
     """
+    layer, _ = registry.unwrap(layer)
     kind = registry.layer_kind(layer)
     return float(kind.fan_out(layer)) if kind is not None and kind.role == "mac" else None
 
 
 def _reach(layer: keras.layers.Layer) -> float:
     """How many outputs of a MAC-free layer one input element reaches (interior average)."""
+    layer, _ = registry.unwrap(layer)
     kind = registry.layer_kind(layer)
     if kind is None:
         warnings.warn(

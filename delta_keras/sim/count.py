@@ -46,7 +46,7 @@ class _Probe:
         self._outputs = []  # (what, item) in the order of the probe model's outputs
         tensors = []
         for node, key in node_keys(graph_lib.layer_calls(model), prefix):
-            layer, time_distributed = geometry.unwrap(node.operation)
+            layer, time_distributed = registry.unwrap(node.operation)
             if isinstance(layer, keras.Model):
                 if len(node.input_tensors) != 1:
                     self.uncounted[key] = "nested model with several inputs"

@@ -21,6 +21,8 @@ L = keras.layers
         (L.Dense(1000), 1000),
         (L.ReLU(), None),
         (L.AveragePooling2D(2), None),
+        (L.TimeDistributed(L.Conv2D(16, 3, strides=2)), 16 * 9 / 4),  # a frame's element: that frame's MACs
+        (L.TimeDistributed(L.ReLU()), None),
     ],
 )
 def test_layer_fan_out_by_hand(layer, expected):
@@ -40,6 +42,20 @@ def test_graph_fan_outs_by_hand_through_bn_add_pooling_concatenate_flatten_dropo
     assert fan_outs["out"] == 0  # model output
     # Without boundaries, changes flow through activations and Add to the next MAC layers.
     assert graph_fan_outs(branchy)["pw"] == 10 * (1 + 9 / 4)
+
+
+def test_a_clip_model_of_time_distributed_layers_has_its_image_model_s_fan_outs():
+    images, clips = keras.Input((8, 8, 3)), keras.Input((4, 8, 8, 3))
+    layers = [L.ReLU(name="relu"), L.AveragePooling2D(2, name="pool"), L.Conv2D(16, 3, name="conv")]
+    x, y = images, clips
+    for layer in layers:
+        x, y = layer(x), L.TimeDistributed(layer, name=layer.name)(y)
+    image_model, clip_model = keras.Model(images, x), keras.Model(clips, y)
+    on_frames, on_clips = graph_fan_outs(image_model), graph_fan_outs(clip_model)
+    assert on_frames["relu"] == 16 * 9  # one pooled output of a 2x2 average, then the 3x3 convolution
+    assert {name: on_clips[name] for name in ("relu", "pool", "conv")} == {
+        name: on_frames[name] for name in ("relu", "pool", "conv")}
+    assert on_clips[clip_model.layers[0].name] == on_frames[image_model.layers[0].name] == 16 * 9
 
 
 def test_sparsify_sets_fan_out_from_the_graph_and_1_at_the_output(branchy):

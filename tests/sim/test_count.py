@@ -6,7 +6,8 @@ import pytest
 
 from delta_keras.sim import Granularity, count, count_macs
 from delta_keras.sim.count import POLICIES
-from delta_keras.frames.geometry import is_mac_layer, stages, unwrap
+from delta_keras.frames.geometry import is_mac_layer, stages
+from delta_keras.registry import unwrap
 from tests.sim.helpers import block_mask, random_sparse, reference_conv_macs
 
 
