@@ -31,6 +31,8 @@ runs frame by frame along the clip's time axis).
 
 Keras operations that are not layers (``keras.ops.add`` in a functional graph...) are registered by class
 name with `register_operation`; `layer_kind` finds them when their class is not registered.
+A `TimeDistributed` layer is the layer it wraps, called frame by frame: `unwrap` gives it to the fan-out walk, the
+frame plan and `count_macs`.
 
 Lookup follows the class's MRO: a subclass of a registered class has its kind unless registered itself.
 Every Keras layer the package knows is registered here, at import.
