@@ -62,8 +62,9 @@ def reference_outputs(model, clip: np.ndarray, memory: bool) -> np.ndarray:
 
 
 def onednn_on(environment) -> bool:
-    # TensorFlow's default on x86 Linux: oneDNN unless TF_ENABLE_ONEDNN_OPTS is 0.
-    return environment.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
+    # TensorFlow's default on x86 Linux: oneDNN unless TF_ENABLE_ONEDNN_OPTS is 0 or false (any case, as TensorFlow
+    # reads it).
+    return environment.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() not in ("0", "false")
 
 
 def second_reference(arguments: list[str]) -> np.ndarray:

@@ -155,7 +155,7 @@ def layer_kind(layer) -> LayerKind | None:
     return _OPERATIONS.get(cls.__name__) if is_operation(cls) else None
 
 
-def unwrap(layer) -> tuple:
+def unwrap(layer) -> tuple[keras.layers.Layer, bool]:
     """``(inner_layer, True)`` for a layer that applies another to each frame of a clip (`TimeDistributed`), else
     ``(layer, False)``: the package treats such a wrapper as the layer it wraps, called frame by frame (its
     fan-out, its stages, its kind)."""
