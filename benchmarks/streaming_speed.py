@@ -10,9 +10,11 @@ and post-hoc quantisation steps (sparsity levels), on real clips, in one process
 Per setting it prints milliseconds per frame (frames 1..T-1: frame 0 is dense for both), the speedup, the MAC
 reduction over those frames (``zero_delta``: dense MACs / MACs of the nonzero changes, elementwise, as
 `count_macs` counts them) and the reduction of the MACs the runtime executed (dense-only layers and dense
-fallbacks at full cost), and where the runtime's time goes: listing changed elements, multiplying them in,
-and the rest (the graph's other layers, dense recomputations, handing outputs between TensorFlow and the
-kernels). Before timing it checks, on the first clip, that
+fallbacks at full cost), and where the runtime's time goes: listing changed elements, multiplying them in
+(with the output pass, which finishes every output), the dense frames of convolutions inside a run of
+convolutions (unfused: a fallback or a re-sync, TensorFlow's convolution and the output pass), the fused runtime's
+epilogues, and the rest (the graph's other layers, dense frames outside runs, handing outputs between TensorFlow
+and the kernels). Before timing it checks, on the first clip, that
 the runtime's outputs match the forward pass and that its MAC counts equal `count_macs`. ``cuts`` counts the
 frames the runtime takes for scene cuts (relative change above its ``cut_above``: it runs them densely as a whole,
 as the dense model does), and ``w/o cuts`` is the speedup over the other frames. Both the dense model and the
@@ -233,7 +235,8 @@ def cut_statistics(size: int, frames: int) -> None:
 
 HEADER = (f"{'size':>4} {'step':>5} {'clip':<28} {'dense':>7} {'fused':>7} {'speedup':>7} {'unfused':>7} "
           f"{'speedup':>7} {'cuts':>4} {'w/o cuts':>8} {'MACs /':>7} {'executed /':>10} | fused: {'changes':>7} "
-          f"{'multiply':>8} {'epilogue':>8} {'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'rest':>5}")
+          f"{'multiply':>8} {'epilogue':>8} {'rest':>5} | unfused: {'changes':>7} {'multiply':>8} {'dense':>5} "
+          f"{'rest':>5}")
 
 
 def times_fewer(ratio: float) -> str:
@@ -284,7 +287,8 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
               f"{np.sum(~kept):>4} {without_cuts} {times_fewer(result['reduction']):>7} "
               f"{times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} {fused['multiply']:>8.0%} "
               f"{fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
-              f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {1 - sum(unfused.values()):>5.0%}")
+              f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {unfused['dense']:>5.0%} "
+              f"{1 - sum(unfused.values()):>5.0%}")
     return speedups
 
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
 from delta_keras.runtime.fused import Fusion, FusedChain, convolution_runs, fuse as fuse_plan, output_pass_chains
-from delta_keras.runtime.kernels import SparseConv, delta_kernel, kernel_class
+from delta_keras.runtime.kernels import SECONDS, SparseConv, delta_kernel, kernel_class
 from delta_keras.runtime.runs import ConvolutionRun
 
 
@@ -234,10 +234,12 @@ class DeltaRuntime:
     def kernel_seconds(self) -> dict[str, float]:
         """Wall seconds the sparse convolution kernels spent since the runtime was built, by pass: listing the
         changed elements (``changes``: comparing frames, or summing the fan-outs of a fused producer's list),
-        multiplying them into the accumulators (``multiply``) and the fused epilogues (``epilogue``). The rest of
-        a frame's time is the graph's other work (and dense recomputations)."""
+        multiplying them into the accumulators and finishing the outputs (``multiply``: the output pass included),
+        the fused epilogues (``epilogue``) and the dense frames of convolutions in a run (``dense``: TensorFlow's
+        convolution and the output pass). The rest of a frame's time is the graph's other work (and the dense
+        recomputations outside runs)."""
         kernels = [k for k in self._kernels.values() if isinstance(k, SparseConv)]
-        return {part: sum(k.seconds[part] for k in kernels) for part in ("changes", "multiply", "epilogue")}
+        return {part: sum(k.seconds[part] for k in kernels) for part in SECONDS}
 
     def _per_layer(self, frames: list) -> dict[str, list[int]]:
         table = np.asarray(frames, np.int64).reshape(len(frames), len(self.mac_layers))

@@ -46,6 +46,8 @@ SAMPLES = 8192
 # An output the kernel does not hand on (shape-compatible with any 4D frame), and no bias to add (`multiply_pass`).
 EMPTY = np.zeros((0, 0, 0, 0), np.float32)
 NO_BIAS = np.zeros(0, np.float32)
+# The parts of a kernel's wall time (`SparseConv.seconds`, `DeltaRuntime.kernel_seconds`).
+SECONDS = ("changes", "multiply", "epilogue", "dense")
 # `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
 # measures it per layer; HED's 3x3 convolutions at 96x96 and 192x192, 2 cores): a MAC of the sparse kernel costs 3-5
 # of them, and an input element listed plus an output element finished (compared; rounded to float32 in the output
@@ -344,8 +346,9 @@ class SparseConv:
         self.pooling = epilogue.pooling(out_shape) if epilogue else ()
         self.first = True  # the first frame since reset: the epilogue evaluates every output
         self.dense_macs = int(np.prod(out_shape[1:-1])) * self.kernel.size * batch
-        # Wall time in the kernel's passes: listing the changes, multiplying them in, the fused epilogue.
-        self.seconds = dict.fromkeys(("changes", "multiply", "epilogue"), 0.0)
+        # Wall time in the kernel's passes: listing the changes, multiplying them in, the fused epilogue, and a dense
+        # frame computed inside a run (the convolution and its output pass).
+        self.seconds = dict.fromkeys(SECONDS, 0.0)
         self.recomputed = None
         self.wholes: tuple = ()  # the epilogue outputs other layers read whole ("out", "pooled"), set by the runtime
         # The choice of dense or sparse: on about SAMPLES elements spread over the input, dense where more than
@@ -447,10 +450,13 @@ class SparseConv:
         convolutions of a sparse frame, from the same float32 values; eagerly, the BiasAdd TensorFlow fuses into a
         graph's convolution is an op and a pass of its own), and kept for the accumulator as `_store` keeps a dense
         frame's."""
+        started = time.perf_counter()
         # A view of the tensor's memory, read-only (the multiply pass writes nothing to it).
         convolved = np.asarray(_convolved(self.layer, value))
         self.recomputed = (convolved, self.bias)
-        return self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias)
+        finished = self._multiply(self.listed.index, self.listed.change, self.unchanged, convolved, self.bias)
+        self.seconds["dense"] += time.perf_counter() - started
+        return finished
 
     def remember(self, value: np.ndarray) -> np.ndarray:
         """The output pass's memory threshold on a whole activated output ``value`` that TensorFlow computed (a frame

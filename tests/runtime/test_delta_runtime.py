@@ -297,6 +297,20 @@ def test_without_counting_convolutions_in_a_row_run_in_one_call(monkeypatch, den
         assert not counting.runs and runtime.executed_macs == counting.executed_macs
 
 
+@pytest.mark.parametrize("resync_every", [0, 2])
+def test_kernel_seconds_time_the_dense_frames_of_a_run_apart(resync_every):
+    # Frame 0 runs densely as a whole, in the graph; afterwards a convolution of the run computes a frame densely
+    # only on a re-sync here (no share of changes reaches 1.0): its time is the ``dense`` part, and only then.
+    model, clip = pooled_clip_model(21, "same"), moving_square(9, 21)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=1.0, resync_every=resync_every,
+                           cut_above=np.inf)
+    runtime.run(clip)
+    seconds = runtime.kernel_seconds
+    assert set(seconds) == {"changes", "multiply", "epilogue", "dense"}
+    assert seconds["changes"] > 0 and seconds["multiply"] > 0
+    assert (seconds["dense"] > 0) == (resync_every > 0)
+
+
 def test_real_clips_with_a_scene_cut(real_clip):
     other = real_clip.replace("v_ApplyEyeMakeup_g01_c01.avi", "hmdb51_talk.mp4")
     clip = np.concatenate([read_clip(real_clip, 4, (24, 24)), read_clip(other, 3, (24, 24))])[None]
