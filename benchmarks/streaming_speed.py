@@ -10,12 +10,12 @@ and post-hoc quantisation steps (sparsity levels), on real clips, in one process
 Per setting it prints milliseconds per frame (frames 1..T-1: frame 0 is dense for both), the speedup, the MAC
 reduction over those frames (``zero_delta``: dense MACs / MACs of the nonzero changes, elementwise, as
 `count_macs` counts them) and the reduction of the MACs the runtime executed (dense-only layers and dense
-fallbacks at full cost), and where the runtime's time goes: listing changed elements, multiplying them in
-(with the output pass, which finishes every output), the dense frames of convolutions inside a run of
-convolutions (unfused: a fallback or a re-sync, TensorFlow's convolution and the output pass), the fused runtime's
-epilogues, and the rest (the graph's other layers, dense frames outside runs, handing outputs between TensorFlow
-and the kernels). Before timing it checks, on the first clip, that
-the runtime's outputs match the forward pass and that its MAC counts equal `count_macs`. ``cuts`` counts the
+fallbacks at full cost), and where the runtime's time goes over those frames: listing changed elements,
+multiplying them in (with the output pass, which finishes every output), the dense frames of convolutions inside
+a run of convolutions (unfused: a fallback or a re-sync, TensorFlow's convolution and the output pass), the fused
+runtime's epilogues, and the rest (the graph's other layers, dense frames outside runs, handing outputs between
+TensorFlow and the kernels). Before timing it checks, on the first clip, that the runtime's outputs match the
+forward pass and that its MAC counts equal `count_macs`. ``cuts`` counts the
 frames the runtime takes for scene cuts (relative change above its ``cut_above``: it runs them densely as a whole,
 as the dense model does), and ``w/o cuts`` is the speedup over the other frames. Both the dense model and the
 runtime run under `delta_keras.runtime.streaming_threads` (one TensorFlow inter-op thread, a short OpenMP spin;
@@ -102,18 +102,22 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
 def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int) -> dict:
     """Per-frame seconds of each of ``runtimes`` and of ``dense`` (medians over repeats, each repeat running them
     one after the other, so that all see the same machine load), each runtime's share of time in its kernels'
-    passes, the MAC reductions over frames 1..T-1 (``counter`` counts the zero_delta MACs) and which frames are
-    scene cuts by the runtime's statistic (``cuts``, frame 0 excluded)."""
+    passes over frames 1..T-1 (medians over repeats), the MAC reductions over those frames (``counter`` counts the
+    zero_delta MACs) and which frames are scene cuts by the runtime's statistic (``cuts``, frame 0 excluded)."""
     frames = [tf.constant(clip[:, t]) for t in range(clip.shape[1])]
-    times, shares = {name: [] for name in (*runtimes, "dense")}, {}
+    times, shares = {name: [] for name in (*runtimes, "dense")}, {name: [] for name in runtimes}
     for _ in range(repeats):
         for name, runtime in runtimes.items():
             runtime.reset()
+            first = per_frame_seconds(runtime.step, frames[:1])  # dense as a whole: not in the split
             before = runtime.kernel_seconds
-            times[name].append(per_frame_seconds(runtime.step, frames))
+            rest = per_frame_seconds(runtime.step, frames[1:])
             after = runtime.kernel_seconds
-            shares[name] = {part: (after[part] - before[part]) / times[name][-1].sum() for part in after}
+            times[name].append(np.concatenate([first, rest]))
+            shares[name].append({part: (after[part] - before[part]) / rest.sum() for part in after})
         times["dense"].append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
+    shares = {name: {part: float(np.median([split[part] for split in splits])) for part in splits[0]}
+              for name, splits in shares.items()}
     counter.run(clip)
     # The frames the runtime takes for scene cuts (run densely as a whole, as the dense model runs them).
     cuts = np.asarray([False] + [bool(relative_change(frames[t], frames[t - 1]) > counter.cut_above)
