@@ -11,16 +11,16 @@ the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output pixel (a v
 output channels). Each output row is written by one thread, so no atomics; the MACs done are exactly the
 ``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its kernel's rows.
 
-The accumulators are float64 and the changes exact (the difference of two float32 values, in float64); a
-frame's products are summed per output row in float32 (a float64 multiply pass was 1.25-1.7x slower) and the
-row's sums added to the accumulator. What rounding collects over a stream is then a frame's rounding of its
-own changes, never a rounding of the whole output at every update: a float32 accumulator collects that, a
-random walk (a 3x3 convolution, 16 -> 32 channels, 1 % of its inputs changing per frame: largest relative
-error 0.9e-6 over frames 0-99, 2.5e-6 over frames 1000-1099, 3.6e-6 over frames 2900-2999), and a quantiser
-downstream flips on more ties the longer a stream runs (`benchmarks/streaming_drift.py`). What the float32
-sums leave still grows on real footage, slowly, so a layer is recomputed densely after ``resync_every``
-sparse updates in a row that multiplied changes (`SparseConv`), which sets its accumulator to the dense float32
-result.
+The changes are exact (the difference of two float32 values, in float64); a frame's products are summed per
+output row in float32 (a float64 multiply pass was 1.25-1.7x slower) and the row's sums added to a float32
+accumulator. Each update rounds, so without a bound the accumulator would wander as a random walk (a 3x3
+convolution, 16 -> 32 channels, 1 % of its inputs changing per frame: largest relative error 0.9e-6 over frames
+0-99, 2.5e-6 over frames 1000-1099, 3.6e-6 over frames 2900-2999), and a quantiser downstream would flip on more
+ties the longer a stream runs (`benchmarks/streaming_drift.py`). So a layer is recomputed densely after
+``resync_every`` sparse updates in a row that multiplied changes (`SparseConv`), which sets its accumulator to the
+dense float32 result. (Float64 accumulators, an earlier release's, do not wander, but the float32 sums of each
+frame drifted on real footage all the same and needed the re-sync; with it, float32 accumulators leave the outputs
+as close to the forward pass over 300 real frames, for half the bytes.)
 
 Both fall back to the layer's dense computation when more than ``dense_above`` of the input changed, which
 also clears the accumulator's float rounding (`DeltaRuntime` runs a scene cut's whole frame densely); by default
@@ -91,8 +91,7 @@ def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no
 @njit(parallel=False)
 def _list_one(previous, value, fan_out, index, change, b, y, x, c, n, macs, row):  # pragma: no cover (compiled)
     """Lists element ``(b, y, x, c)`` at position ``n`` of its row if it changed; returns the row's new count."""
-    # In float64 the difference of two float32 values is exact, and so is its product with a float32 weight: the
-    # accumulator then holds the sum of the frames' products, not their drift.
+    # In float64 the difference of two float32 values is exact: no change is lost to rounding before it is multiplied.
     d = np.float64(value[b, y, x, c]) - np.float64(previous[b, y, x, c])
     if d == 0:
         return n
@@ -152,9 +151,8 @@ def multiply_pass(filters: int):
         finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 convolution without its bias
         (`SparseConv._dense_pass`, no changes), ``sums_bias`` (F,) then added in float32 (empty: nothing added).
         The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
-        faster than with float64 products on HED's real clips) and the row's sums then added to the float64
-        accumulator: over a stream only a frame's rounding of its own changes collects, not a rounding of the whole
-        output at every update (`SparseConv`'s ``resync_every`` bounds what collects)."""
+        faster than with float64 products on HED's real clips) and the row's sums then added to the float32
+        accumulator; the rounding that collects over a stream is bounded by `SparseConv`'s ``resync_every``."""
         batch, out_h, out_w = accumulator.shape[:3]
         kernel_h, kernel_w, channels, _ = kernel.shape
         height = count.shape[1]
@@ -227,7 +225,7 @@ def multiply_pass(filters: int):
                     if hit[ox]:
                         touched[b, oy, ox] = 1
                         for f in range(filters):
-                            accumulator[b, oy, ox, f] += np.float64(summed[ox, f])
+                            accumulator[b, oy, ox, f] += summed[ox, f]
                 if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
                     continue
                 # The row finished while it is in cache.
@@ -287,8 +285,8 @@ class SparseConv:
         finish: the elementwise layers after it evaluated in its output pass (`Epilogue` without state or
             pooling; its ``relu`` stands for the convolution's own activation too), or None.
         resync_every: after this many sparse updates in a row that multiplied changes, the layer is recomputed
-            densely (0: never). A frame's products are summed in float32 (`multiply_pass`), whose rounding
-            collects in the accumulator over a stream; the dense recomputation clears it.
+            densely (0: never). A frame's products are summed in float32 and added to a float32 accumulator
+            (`multiply_pass`), whose rounding collects over a stream; the dense recomputation clears it.
         resync_phase: the count of sparse updates the layer starts from after `reset`: layers started at
             different counts spread their recomputations over the frames.
         sides: 1x1 convolutions (stride 1, one group) that read the ``finish`` layers' output, computed in the output
@@ -315,8 +313,8 @@ class SparseConv:
         self.bias = np.zeros(layer.filters, np.float32)  # (F,)
         if layer.use_bias:
             self.bias[:] = keras.ops.convert_to_numpy(layer.bias)
-        self.accumulator = np.zeros(out_shape, np.float64) + self.bias
-        # float32, widened to float64 in the multiply (exact products, half the bytes of a float64 copy).
+        self.accumulator = np.zeros(out_shape, np.float32) + self.bias
+        # float32, as the layer's: the multiply pass sums its products in float32.
         self.kernel = np.ascontiguousarray(keras.ops.convert_to_numpy(layer.kernel), np.float32)
         self.multiply = multiply_pass(layer.filters)
         self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
@@ -628,7 +626,7 @@ class GatheredDense:
                  counts: bool = True):
         self.layer, self.dense_above = layer, dense_above
         self.previous = tf.Variable(tf.zeros((batch, *frame_shape)), trainable=False)
-        # float64, as SparseConv's: exact changes and products, no drift over a stream.
+        # float64: exact changes and products, no drift over a stream, and no re-sync (a vector's bytes are few).
         self.accumulator = tf.Variable(tf.zeros((batch, layer.units), tf.float64), trainable=False)
         self.kernel = tf.constant(keras.ops.convert_to_numpy(layer.kernel).astype(np.float64))
 
