@@ -79,10 +79,10 @@ class DeltaRuntime:
             (stride 1) that reads a sparse convolution's output-pass result is computed in that pass, from each
             finished row.
         resync_every: a convolution that ran sparse with changes this many frames in a row is recomputed densely
-            (0: never), the rounding of its float32 sums of each frame's products (`delta_keras.runtime.kernels`)
-            cleared; the convolutions' recomputations are spread over the frames (one every ``resync_every /
-            convolutions`` frames where every frame changes; none in a still scene) and count in
-            ``executed_macs``.
+            (0: never, and the rounding its float32 accumulator collects then wanders over a stream), the rounding
+            cleared (`delta_keras.runtime.kernels`); the convolutions' recomputations are spread over the frames
+            (one every ``resync_every / convolutions`` frames where every frame changes; none in a still scene) and
+            count in ``executed_macs``.
 
     Attributes:
         dense_above: ``{layer name: share}`` in use, for each layer with a delta kernel.
