@@ -111,10 +111,10 @@ def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repe
             runtime.reset()
             first = per_frame_seconds(runtime.step, frames[:1])  # dense as a whole: not in the split
             before = runtime.kernel_seconds
-            rest = per_frame_seconds(runtime.step, frames[1:])
+            following = per_frame_seconds(runtime.step, frames[1:])
             after = runtime.kernel_seconds
-            times[name].append(np.concatenate([first, rest]))
-            shares[name].append({part: (after[part] - before[part]) / rest.sum() for part in after})
+            times[name].append(np.concatenate([first, following]))
+            shares[name].append({part: (after[part] - before[part]) / following.sum() for part in after})
         times["dense"].append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
     shares = {name: {part: float(np.median([split[part] for split in splits])) for part in splits[0]}
               for name, splits in shares.items()}

@@ -91,7 +91,8 @@ def _list_changes(previous, value, fan_out, index, change, count):  # pragma: no
 @njit(parallel=False)
 def _list_one(previous, value, fan_out, index, change, b, y, x, c, n, macs, row):  # pragma: no cover (compiled)
     """Lists element ``(b, y, x, c)`` at position ``n`` of its row if it changed; returns the row's new count."""
-    # In float64 the difference of two float32 values is exact: no change is lost to rounding before it is multiplied.
+    # In float64 the difference of two float32 values is exact (the count sees every change); the multiply pass
+    # rounds it to float32 once, as it sums in float32.
     d = np.float64(value[b, y, x, c]) - np.float64(previous[b, y, x, c])
     if d == 0:
         return n
