@@ -6,13 +6,14 @@ the 8 x 8 output tiles; `benchmarks/streaming_speed.py --layers`). Gathering pix
 calling a dense convolution on them therefore does most of the dense work plus a scatter; on a CPU
 what wins is element-sparse work. `SparseConv` does it with a compiled (numba) kernel, in two parallel
 passes: (1) per input row, compare the frame with the previous one and list the changed elements (and sum
-their exact fan-outs, the ``zero_delta`` MAC count); (2) per output row, for each changed element within
-the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output pixel (a vectorised axpy over the
-output channels). Each output row is written by one thread, so no atomics; the MACs done are exactly the
-``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its kernel's rows.
+their exact fan-outs, the ``zero_delta`` MAC count); (2) per band of output rows, one kernel position after
+another, for each changed element within the kernel's reach, add ``change * kernel[i, j, c, :]`` to the output
+pixel (a vectorised axpy over the output channels). Each band is written by one thread, so no atomics; the MACs
+done are exactly the ``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer on vectors with a gather of its
+kernel's rows.
 
 The changes are exact (the difference of two float32 values, in float64); a frame's products are summed per
-output row in float32 (a float64 multiply pass was 1.25-1.7x slower) and the row's sums added to a float32
+output pixel in float32 (a float64 multiply pass was 1.25-1.7x slower) and the row's sums added to a float32
 accumulator. Each update rounds, so without a bound the accumulator would wander as a random walk (a 3x3
 convolution, 16 -> 32 channels, 1 % of its inputs changing per frame: largest relative error 0.9e-6 over frames
 0-99, 2.5e-6 over frames 1000-1099, 3.6e-6 over frames 2900-2999), and a quantiser downstream would flip on more
@@ -139,69 +140,67 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    sent, thresholds, output, side_kernel, side_bias, side, pooled, sums,
-                    sums_bias):  # pragma: no cover
-        """Pass 2: per output row, ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input
-        ``(y, x, c)`` with ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``;
-        writes the row rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue
-        (``relu``, ``steps``: `delta_keras.runtime.fused.finish_values`; with ``sent`` (the output's shape) a memory
-        threshold of ``thresholds`` after it, `delta_keras.runtime.fused.remember_values`), and from it ``side``, the
-        pointwise convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``:
-        none), and ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
+                    sent, thresholds, output, side_kernel, side_bias, side, pooled, sums, sums_bias, frame_sums,
+                    hit, band_rows):  # pragma: no cover
+        """Pass 2: ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input ``(y, x, c)`` with
+        ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``; writes each row
+        rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue (``relu``,
+        ``steps``: `delta_keras.runtime.fused.finish_values`; with ``sent`` (the output's shape) a memory threshold
+        of ``thresholds`` after it, `delta_keras.runtime.fused.remember_values`), and from it ``side``, the pointwise
+        convolutions that read it (``side_kernel`` (filters, S) and ``side_bias`` (S,); an empty ``side``: none), and
+        ``pooled``, its 2x2 max pooling of stride 2 (rows two at a time, each pair by one thread; an empty
         ``pooled``: none; a last odd row or column in a window of its own, as "same" pooling pads). The rows are
         finished from ``sums``: the ``accumulator`` itself, or a dense frame's float32 convolution without its bias
         (`SparseConv._dense_pass`, no changes), ``sums_bias`` (F,) then added in float32 (empty: nothing added).
-        The row's products are summed in float32 (16 lanes a vector and half the bytes: a multiply pass 1.25-1.7x
-        faster than with float64 products on HED's real clips) and the row's sums then added to the float32
-        accumulator; the rounding that collects over a stream is bounded by `SparseConv`'s ``resync_every``."""
+
+        Per band of ``band_rows`` output rows (`band_rows`: a thread's share), in two parts. First the products, the
+        kernel's positions ``(i, j)`` in turn, so that one position's weights (C x F) stay in its core's cache while the
+        band's changes use them (taken row by row, a change read its weight rows from memory: HED's block4 layers
+        at 192x192, 24 rows of 24 pixels, read their 9.4 MB of weights some 20 times a frame). The products of a
+        frame are summed per output pixel in float32 into ``frame_sums`` (accumulator-shaped scratch), each pixel's
+        sum started at its first product where ``hit`` (B, H, W; all zero between calls) marks it (16 lanes a
+        vector and half the bytes: a multiply pass 1.25-1.7x faster than with float64 products on HED's real
+        clips). Then per output row: the frame's sums are added to the float32 accumulator (the rounding that
+        collects over a stream is bounded by `SparseConv`'s ``resync_every``) and the row finished while it is in
+        cache."""
         batch, out_h, out_w = accumulator.shape[:3]
         kernel_h, kernel_w, channels, _ = kernel.shape
         height = count.shape[1]
         shift = channel_shift(channels)
-        rows = 2 if pooled.size else 1  # output rows a thread takes at a time
-        groups = -(-out_h // rows)
+        rows = 2 if pooled.size else 1  # output rows finished at a time
         finishing = output.size > 0 or pooled.size > 0
-        for group in numba.prange(batch * groups):
-            b, first = group // groups, group % groups * rows
-            # The finished rows where ``output`` is not wanted (pooled alone).
-            finished = np.empty((rows if finishing and not output.size else 0, out_w, filters), np.float32)
-            for oy in range(first, min(first + rows, out_h)):
-                reached = 0  # the changes within the kernel's reach of this row
-                for i in range(kernel_h):
-                    y = oy * strides[0] - offsets[0] + i * dilation[0]
-                    if 0 <= y < height:
-                        reached += count[b, y]
-                # A local array per row (contiguous: vectorised; none for a row no change reaches), each pixel's sums
-                # started at its first product: zeroing the whole row instead cost up to a tenth of the pass.
-                width = out_w if reached else 0
-                summed = np.empty((width, filters), np.float32)
-                hit = np.zeros(width, np.uint8)
-                for i in range(kernel_h):
-                    y = oy * strides[0] - offsets[0] + i * dilation[0]
-                    if y < 0 or y >= height:
-                        continue
-                    listed, k = count[b, y], 0
-                    while k < listed:
-                        x, c = split_index(index[b, y, k], channels, shift)
-                        d = np.float32(change[b, y, k])
-                        # A pixel's changes are listed one after another: they are taken up to four at a time, each
-                        # row of sums then loaded and stored once for four products (missing ones: zero changes).
-                        c1, c2, c3, d1, d2, d3 = c, c, c, np.float32(0), np.float32(0), np.float32(0)
-                        k += 1
-                        for m in range(1, 4):
-                            if k == listed:
-                                break
-                            next_x, next_c = split_index(index[b, y, k], channels, shift)
-                            if next_x != x:
-                                break
-                            if m == 1:
-                                c1, d1 = next_c, np.float32(change[b, y, k])
-                            elif m == 2:
-                                c2, d2 = next_c, np.float32(change[b, y, k])
-                            else:
-                                c3, d3 = next_c, np.float32(change[b, y, k])
+        bands = -(-out_h // band_rows)
+        for band in numba.prange(batch * bands):
+            b, top_row = band // bands, band % bands * band_rows
+            end_row = min(top_row + band_rows, out_h)
+            for i in range(kernel_h):
+                for j in range(kernel_w):
+                    for oy in range(top_row, end_row):
+                        y = oy * strides[0] - offsets[0] + i * dilation[0]
+                        if y < 0 or y >= height:
+                            continue
+                        listed, k = count[b, y], 0
+                        while k < listed:
+                            x, c = split_index(index[b, y, k], channels, shift)
+                            d = np.float32(change[b, y, k])
+                            # A pixel's changes are listed one after another: they are taken up to four at a time,
+                            # each pixel's sums then loaded and stored once for four products (missing ones: zero
+                            # changes).
+                            c1, c2, c3, d1, d2, d3 = c, c, c, np.float32(0), np.float32(0), np.float32(0)
                             k += 1
-                        for j in range(kernel_w):
+                            for m in range(1, 4):
+                                if k == listed:
+                                    break
+                                next_x, next_c = split_index(index[b, y, k], channels, shift)
+                                if next_x != x:
+                                    break
+                                if m == 1:
+                                    c1, d1 = next_c, np.float32(change[b, y, k])
+                                elif m == 2:
+                                    c2, d2 = next_c, np.float32(change[b, y, k])
+                                else:
+                                    c3, d3 = next_c, np.float32(change[b, y, k])
+                                k += 1
                             shifted = x + offsets[1] - j * dilation[1]
                             if shifted < 0:
                                 continue
@@ -213,51 +212,60 @@ def multiply_pass(filters: int):
                                 ox = shifted // strides[1]
                             if ox >= out_w:
                                 continue
-                            if hit[ox]:
+                            # Each pixel's sums started at its first product: zeroing them instead cost up to a
+                            # tenth of the pass.
+                            if hit[b, oy, ox]:
                                 for f in range(filters):
-                                    summed[ox, f] += ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
-                                                      + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
+                                    frame_sums[b, oy, ox, f] += (
+                                        (d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
+                                        + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
                             else:
-                                hit[ox] = 1
+                                hit[b, oy, ox] = 1
                                 for f in range(filters):
-                                    summed[ox, f] = ((d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
-                                                     + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
-                for ox in range(hit.size):
-                    if hit[ox]:
-                        touched[b, oy, ox] = 1
-                        for f in range(filters):
-                            accumulator[b, oy, ox, f] += summed[ox, f]
-                if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
-                    continue
-                # The row finished while it is in cache.
-                values = output[b, oy] if output.size else finished[oy - first]
-                if sums_bias.size:  # a dense frame's convolution: its bias added as TensorFlow's BiasAdd does
+                                    frame_sums[b, oy, ox, f] = (
+                                        (d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
+                                        + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
+            for first in range(top_row, end_row, rows):
+                # The finished rows where ``output`` is not wanted (pooled alone).
+                finished = np.empty((rows if finishing and not output.size else 0, out_w, filters), np.float32)
+                for oy in range(first, min(first + rows, end_row)):
                     for ox in range(out_w):
+                        if hit[b, oy, ox]:
+                            hit[b, oy, ox] = 0
+                            touched[b, oy, ox] = 1
+                            for f in range(filters):
+                                accumulator[b, oy, ox, f] += frame_sums[b, oy, ox, f]
+                    if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
+                        continue
+                    # The row finished while it is in cache.
+                    values = output[b, oy] if output.size else finished[oy - first]
+                    if sums_bias.size:  # a dense frame's convolution: its bias added as TensorFlow's BiasAdd does
+                        for ox in range(out_w):
+                            for f in range(filters):
+                                values[ox, f] = sums[b, oy, ox, f] + sums_bias[f]
+                        finish_values(values, values, relu, steps)
+                    else:
+                        finish_values(sums[b, oy], values, relu, steps)
+                    if sent.size:
+                        remember_values(values, sent[b, oy], thresholds)
+                    for ox in range(out_w if side.size else 0):
+                        for s in range(side.shape[3]):
+                            total = side_bias[s]
+                            for f in range(filters):
+                                total += values[ox, f] * side_kernel[f, s]
+                            side[b, oy, ox, s] = total
+                py = first // 2
+                if pooled.size and py < pooled.shape[1]:
+                    # A window's last row and column repeated where the output ends inside it: the max of what is there.
+                    rows_of = output[b] if output.size else finished
+                    top = first if output.size else 0
+                    bottom = top + min(1, out_h - 1 - first)
+                    for px in range(pooled.shape[2]):
+                        left = 2 * px
+                        right = min(left + 1, out_w - 1)
                         for f in range(filters):
-                            values[ox, f] = sums[b, oy, ox, f] + sums_bias[f]
-                    finish_values(values, values, relu, steps)
-                else:
-                    finish_values(sums[b, oy], values, relu, steps)
-                if sent.size:
-                    remember_values(values, sent[b, oy], thresholds)
-                for ox in range(out_w if side.size else 0):
-                    for s in range(side.shape[3]):
-                        total = side_bias[s]
-                        for f in range(filters):
-                            total += values[ox, f] * side_kernel[f, s]
-                        side[b, oy, ox, s] = total
-            py = first // 2
-            if pooled.size and py < pooled.shape[1]:
-                # A window's last row and column repeated where the output ends inside it: the max of what is there.
-                rows_of = output[b] if output.size else finished
-                top = first if output.size else 0
-                bottom = top + min(1, out_h - 1 - first)
-                for px in range(pooled.shape[2]):
-                    left = 2 * px
-                    right = min(left + 1, out_w - 1)
-                    for f in range(filters):
-                        pooled[b, py, px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
-                                                   max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
+                            pooled[b, py, px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
+                                                       max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
 
     return add_changes
 
@@ -322,6 +330,10 @@ class SparseConv:
         self.unchanged = np.zeros_like(self.listed.count)  # no changes: the output pass alone (`_dense_pass`)
         self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
         self.touched = np.zeros(out_shape[:3], np.uint8)
+        # The multiply pass's scratch: a frame's products summed per output pixel, and the pixels they reached.
+        self.frame_sums = np.empty(out_shape, np.float32)
+        self.hit = np.zeros(out_shape[:3], np.uint8)
+        self.band_rows = band_rows(out_shape[1], numba.get_num_threads())
         self.epilogue, self.finish = epilogue, finish
         self.relu = finish is not None and finish.relu
         self.steps = finish.steps_of(QUANTIZE) if finish else np.zeros(0, np.float32)
@@ -426,7 +438,8 @@ class SparseConv:
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
                       self.side_kernel, self.side_bias, side, output if self.pools else EMPTY,
-                      self.accumulator if sums is None else sums, sums_bias)
+                      self.accumulator if sums is None else sums, sums_bias, self.frame_sums, self.hit,
+                      self.band_rows)
         return output, side
 
     def update_arrays(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -675,6 +688,13 @@ def _summed(layer, value):
     """A convolution plus bias, densely: one op in a graph (TensorFlow fuses a BiasAdd into the convolution)."""
     full = _convolved(layer, value)
     return tf.nn.bias_add(full, layer.bias) if layer.use_bias else full
+
+
+def band_rows(height: int, threads: int) -> int:
+    """The output rows of a thread's band in the multiply pass (`multiply_pass`): its share of the ``height`` rows,
+    an even number (a 2x2 pooling in the output pass takes rows two at a time)."""
+    share = -(-height // max(threads, 1))
+    return share + share % 2
 
 
 def break_even(layer, frame_shape: tuple) -> float:

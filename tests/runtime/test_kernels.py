@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from delta_keras.frames import geometry
 from delta_keras.runtime.compiled import tensor_array, tensor_copy
-from delta_keras.runtime.kernels import ELEMENT_COST, SPARSE_MAC_COST, GatheredDense, SparseConv, break_even
+from delta_keras.runtime.kernels import (ELEMENT_COST, SPARSE_MAC_COST, GatheredDense, SparseConv, band_rows,
+                                         break_even)
 from delta_keras.runtime.runs import ConvolutionRun
 
 pytest.importorskip("numba")
@@ -72,6 +73,23 @@ def test_a_convolution_is_recomputed_densely_after_resync_every_sparse_updates()
         # A re-sync's output is the dense float32 convolution's, bit for bit.
         np.testing.assert_array_equal(np.asarray(updates[3][0]), np.asarray(layer(frames[3])))
         kernel.reset()
+
+
+def test_the_multiply_pass_sums_the_same_in_bands_of_rows_of_any_height():
+    # Each thread takes a band of output rows through every kernel position in turn; a pixel's products are summed
+    # in the same order whatever the band, so the bands' borders must not show in the outputs, bit for bit.
+    layer, fan_out, _ = _convolution()
+    frames = list(_stream(6, (1, 24, 24, 16)))
+    outputs = {}
+    for rows in (2, 6, 24):
+        kernel = SparseConv(layer, (24, 24, 16), 1, fan_out, dense_above=1.0)
+        kernel.band_rows = rows
+        outputs[rows] = [np.asarray(kernel.update(tf.constant(x))[0]) for x in frames]
+    for rows in (2, 6):
+        np.testing.assert_array_equal(outputs[rows], outputs[24])
+    # A thread's share of the rows, even: a 2x2 pooling in the output pass takes them two at a time.
+    assert [band_rows(height, threads) for height, threads in ((24, 2), (7, 2), (1, 2), (5, 1), (6, 4))] == [
+        12, 4, 2, 6, 2]
 
 
 def test_a_dense_layer_on_vectors_does_not_drift_either():
