@@ -173,34 +173,47 @@ def multiply_pass(filters: int):
         for band in numba.prange(batch * bands):
             b, top_row = band // bands, band % bands * band_rows
             end_row = min(top_row + band_rows, out_h)
+            # The changes of the input rows the band reaches, decoded once (the positions below read them nine
+            # times): a pixel's changes are listed one after another, so they are taken up to four at a time, each
+            # pixel's sums then loaded and stored once for four products (missing ones: zero changes).
+            y_first = max(top_row * strides[0] - offsets[0], 0)
+            y_last = min((end_row - 1) * strides[0] - offsets[0] + (kernel_h - 1) * dilation[0], height - 1)
+            reach = max(y_last - y_first + 1, 0)
+            starts = np.zeros(reach + 1, np.int64)  # each row's first group
+            total = 0
+            for r in range(reach):
+                total += count[b, y_first + r]
+            xs = np.empty(total, np.int64)
+            cs = np.empty((total, 4), np.int64)
+            ds = np.zeros((total, 4), np.float32)
+            g = 0
+            for r in range(reach):
+                y = y_first + r
+                listed, k = count[b, y], 0
+                while k < listed:
+                    x, c = split_index(index[b, y, k], channels, shift)
+                    xs[g], cs[g, 0], ds[g, 0] = x, c, change[b, y, k]
+                    cs[g, 1], cs[g, 2], cs[g, 3] = c, c, c
+                    k += 1
+                    for m in range(1, 4):
+                        if k == listed:
+                            break
+                        next_x, next_c = split_index(index[b, y, k], channels, shift)
+                        if next_x != x:
+                            break
+                        cs[g, m], ds[g, m] = next_c, change[b, y, k]
+                        k += 1
+                    g += 1
+                starts[r + 1] = g
             for i in range(kernel_h):
                 for j in range(kernel_w):
                     for oy in range(top_row, end_row):
                         y = oy * strides[0] - offsets[0] + i * dilation[0]
                         if y < 0 or y >= height:
                             continue
-                        listed, k = count[b, y], 0
-                        while k < listed:
-                            x, c = split_index(index[b, y, k], channels, shift)
-                            d = np.float32(change[b, y, k])
-                            # A pixel's changes are listed one after another: they are taken up to four at a time,
-                            # each pixel's sums then loaded and stored once for four products (missing ones: zero
-                            # changes).
-                            c1, c2, c3, d1, d2, d3 = c, c, c, np.float32(0), np.float32(0), np.float32(0)
-                            k += 1
-                            for m in range(1, 4):
-                                if k == listed:
-                                    break
-                                next_x, next_c = split_index(index[b, y, k], channels, shift)
-                                if next_x != x:
-                                    break
-                                if m == 1:
-                                    c1, d1 = next_c, np.float32(change[b, y, k])
-                                elif m == 2:
-                                    c2, d2 = next_c, np.float32(change[b, y, k])
-                                else:
-                                    c3, d3 = next_c, np.float32(change[b, y, k])
-                                k += 1
+                        for g in range(starts[y - y_first], starts[y - y_first + 1]):
+                            x, c, c1, c2, c3 = xs[g], cs[g, 0], cs[g, 1], cs[g, 2], cs[g, 3]
+                            d, d1, d2, d3 = ds[g, 0], ds[g, 1], ds[g, 2], ds[g, 3]
                             shifted = x + offsets[1] - j * dilation[1]
                             if shifted < 0:
                                 continue
