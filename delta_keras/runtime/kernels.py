@@ -47,6 +47,9 @@ SAMPLES = 8192
 # An output the kernel does not hand on (shape-compatible with any 4D frame), and no bias to add (`multiply_pass`).
 EMPTY = np.zeros((0, 0, 0, 0), np.float32)
 NO_BIAS = np.zeros(0, np.float32)
+# No list of the next convolution's changes written in the output pass (`multiply_pass`).
+NOT_LISTED = (EMPTY, np.zeros((0, 0, 0), np.int32), np.zeros((0, 0, 0)), np.zeros((0, 0), np.int64), 0,
+              np.zeros(0, np.uint8))
 # The parts of a kernel's wall time (`SparseConv.seconds`, `DeltaRuntime.kernel_seconds`).
 SECONDS = ("changes", "multiply", "epilogue", "dense")
 # `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
@@ -104,6 +107,43 @@ def _list_one(previous, value, fan_out, index, change, b, y, x, c, n, macs, row)
     return n + 1
 
 
+@njit(parallel=False)
+def _list_row(values, previous, index, change):  # pragma: no cover (compiled)
+    """The changes of a finished row ``values`` (W, C) from ``previous`` (updated in place) into a row of a
+    `ChangeList` (flat ``x * C + c``; the changes in float64, exact, as `_list_one` takes them); returns their
+    number. A pixel is first tested whole (one vectorised comparison): most are unchanged."""
+    width, channels = values.shape
+    n = 0
+    for x in range(width):
+        differs = False
+        for c in range(channels):
+            differs |= values[x, c] != previous[x, c]
+        if not differs:
+            continue
+        for c in range(channels):
+            d = np.float64(values[x, c]) - np.float64(previous[x, c])
+            if d != 0:
+                index[n] = x * channels + c
+                change[n] = d
+                previous[x, c] = values[x, c]
+                n += 1
+    return n
+
+
+@njit(parallel=False)
+def _list_into(values, previous, index, change, count, y, full, full_bands, band):  # pragma: no cover (compiled)
+    """Row ``y`` of a `ChangeList` from a finished row (`_list_row`); once its band is ``full`` (it listed enough
+    changes to make the next convolution run densely), the row is copied into ``previous`` unlisted and the band
+    marked in ``full_bands``. Returns the changes listed."""
+    if full:
+        previous[:] = values
+        count[y] = 0
+        full_bands[band] = 1
+        return 0
+    count[y] = _list_row(values, previous, index, change)
+    return count[y]
+
+
 @njit
 def _listed_fan_out(index, count, fan_out):  # pragma: no cover (compiled)
     """The MACs of a list of changes (a producer's `ChangeList`): the sum of their fan-outs."""
@@ -141,7 +181,8 @@ def multiply_pass(filters: int):
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
                     sent, thresholds, output, side_kernel, side_bias, side, pooled, sums, sums_bias, frame_sums,
-                    hit, band_rows):  # pragma: no cover
+                    hit, band_rows, pool, into_value, into_index, into_change, into_count, into_limit,
+                    into_full):  # pragma: no cover
         """Pass 2: ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input ``(y, x, c)`` with
         ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``; writes each row
         rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue (``relu``,
@@ -162,17 +203,30 @@ def multiply_pass(filters: int):
         vector and half the bytes: a multiply pass 1.25-1.7x faster than with float64 products on HED's real
         clips). Then per output row: the frame's sums are added to the float32 accumulator (the rounding that
         collects over a stream is bounded by `SparseConv`'s ``resync_every``) and the row finished while it is in
-        cache."""
+        cache.
+
+        With ``into_count`` (non-empty; ``pool``: the output pooled) the finished rows, pooled where ``pool``, are
+        not handed on as ``output`` but compared with ``into_value``, the next convolution's input as it was (updated
+        in place), and their changes listed into ``into_index``, ``into_change`` and ``into_count``: the next
+        convolution of a run reads them (`delta_keras.runtime.runs`) instead of comparing a whole new input. A band
+        that has listed more than ``into_limit`` changes (more than make the next convolution run densely) copies its
+        remaining rows into ``into_value`` unlisted and marks ``into_full[band]``."""
         batch, out_h, out_w = accumulator.shape[:3]
         kernel_h, kernel_w, channels, _ = kernel.shape
         height = count.shape[1]
         shift = channel_shift(channels)
-        rows = 2 if pooled.size else 1  # output rows finished at a time
-        finishing = output.size > 0 or pooled.size > 0
+        listing = into_count.size > 0
+        pools = pooled.size > 0 or (listing and pool)
+        rows = 2 if pools else 1  # output rows finished at a time
+        finishing = output.size > 0 or pools or listing
+        pool_h, pool_w = (pooled if pooled.size else into_value).shape[1:3]
         bands = -(-out_h // band_rows)
         for band in numba.prange(batch * bands):
             b, top_row = band // bands, band % bands * band_rows
             end_row = min(top_row + band_rows, out_h)
+            band_listed = 0  # the changes this band listed for the next convolution
+            if listing:
+                into_full[band] = 0
             # The changes of the input rows the band reaches, decoded once (the positions below read them nine
             # times): a pixel's changes are listed one after another, so they are taken up to four at a time, each
             # pixel's sums then loaded and stored once for four products (missing ones: zero changes).
@@ -267,18 +321,25 @@ def multiply_pass(filters: int):
                             for f in range(filters):
                                 total += values[ox, f] * side_kernel[f, s]
                             side[b, oy, ox, s] = total
+                    if listing and not pools:
+                        band_listed += _list_into(values, into_value[b, oy], into_index[b, oy], into_change[b, oy],
+                                                  into_count[b], oy, band_listed > into_limit, into_full, band)
                 py = first // 2
-                if pooled.size and py < pooled.shape[1]:
+                if pools and py < pool_h:
                     # A window's last row and column repeated where the output ends inside it: the max of what is there.
                     rows_of = output[b] if output.size else finished
                     top = first if output.size else 0
                     bottom = top + min(1, out_h - 1 - first)
-                    for px in range(pooled.shape[2]):
+                    row = pooled[b, py] if pooled.size else np.empty((pool_w, filters), np.float32)
+                    for px in range(pool_w):
                         left = 2 * px
                         right = min(left + 1, out_w - 1)
                         for f in range(filters):
-                            pooled[b, py, px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
-                                                       max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
+                            row[px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
+                                             max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
+                    if listing:
+                        band_listed += _list_into(row, into_value[b, py], into_index[b, py], into_change[b, py],
+                                                  into_count[b], py, band_listed > into_limit, into_full, band)
 
     return add_changes
 
@@ -342,11 +403,22 @@ class SparseConv:
         self.listed = ChangeList((batch, *frame_shape))  # the changes found by comparing frames
         self.unchanged = np.zeros_like(self.listed.count)  # no changes: the output pass alone (`_dense_pass`)
         self.source: ChangeList | None = None  # a fused producer's changes, read instead of comparing
+        self.in_run = in_run
         self.touched = np.zeros(out_shape[:3], np.uint8)
         # The multiply pass's scratch: a frame's products summed per output pixel, and the pixels they reached.
         self.frame_sums = np.empty(out_shape, np.float32)
         self.hit = np.zeros(out_shape[:3], np.uint8)
         self.band_rows = band_rows(out_shape[1], numba.get_num_threads())
+        # In a run (`delta_keras.runtime.runs`): the next convolution, whose input changes this one's output pass lists
+        # (into its ``source``) while it `takes_lists`, and the bands of the pass that listed as many changes as make it
+        # run densely (`multiply_pass`).
+        self.next_in_run: SparseConv | None = None
+        self.lists_full = np.zeros(-(-out_shape[1] // self.band_rows) * batch, np.uint8)
+        # As the next convolution of a run: the producer's ``lists_full``, and whether it lists this frame's changes.
+        # After a frame that ran densely for its many changes the layer compares its input itself (the producer hands
+        # it on whole) and chooses on samples: a list of changes it would not use costs more than the samples.
+        self.source_full: np.ndarray | None = None
+        self.takes_lists = True
         self.epilogue, self.finish = epilogue, finish
         self.relu = finish is not None and finish.relu
         self.steps = finish.steps_of(QUANTIZE) if finish else np.zeros(0, np.float32)
@@ -393,7 +465,8 @@ class SparseConv:
         self.sparse_updates = self.resync_phase
         if self.samples is not None:
             self.samples.assign(tf.zeros_like(self.samples))
-        for changes in (self.out, self.pooled):
+        self.takes_lists = True
+        for changes in (self.out, self.pooled, self.next_in_run.source if self.next_in_run else None):
             if changes is not None:
                 changes.reset()
 
@@ -401,11 +474,19 @@ class SparseConv:
         """This frame's input changes, their MACs and whether the layer should run densely instead (many
         changes, or a re-sync due; ``sampled``: the graph found few changes already)."""
         resync = 0 < self.resync_every <= self.sparse_updates
-        if self.source is not None:
+        run_lists = self.in_run and self.source is not None
+        if self.source is not None and (self.takes_lists or not run_lists):
             changes = self.source
-            return (_listed_fan_out(changes.index, changes.count, self.fan_out),
-                    resync or changes.count.sum() > self.dense_above * changes.size, changes)
-        dense = resync or (not sampled and _sampled_changes(self.previous, value, self.stride) >= self.dense_from)
+            if run_lists:
+                self.previous = changes.value  # (updated in place by the producer's output pass)
+            if self.source_full is not None and self.source_full.any():  # partial lists: dense, uncounted
+                self.takes_lists = False
+                return 0, True, changes
+            dense = changes.count.sum() > self.dense_above * changes.size
+            self.takes_lists = not dense
+            return _listed_fan_out(changes.index, changes.count, self.fan_out), resync or dense, changes
+        many = not sampled and _sampled_changes(self.previous, value, self.stride) >= self.dense_from
+        dense = resync or many
         macs = 0
         if not dense or self.counts:  # the full comparison lists the changes and counts their MACs
             listed = self.listed
@@ -414,6 +495,8 @@ class SparseConv:
         # holds: keeping it as the previous frame costs no copy, and TensorFlow does not reuse a buffer
         # that is still referenced.
         self.previous = value
+        if run_lists:  # the producer's own new array, from which its output pass lists the next frame's changes
+            self.source.value, self.takes_lists = value, not many
         return macs, dense, self.listed
 
     def _sparse(self, value, sampled=False):
@@ -439,20 +522,23 @@ class SparseConv:
         self.seconds["epilogue"] += time.perf_counter() - multiplied
         wholes = [EMPTY] * len(self.wholes) if dense else self._wholes()
         # A dense frame of a layer reading a producer's list needs that input whole (a copy: it changes in place).
-        whole = tensor_copy(self.source.value) if dense and self.source is not None else EMPTY
+        whole = tensor_copy(self.source.value) if dense and self.source is not None and not self.in_run else EMPTY
         return (np.int64(macs), np.bool_(dense), output, side, whole, *wholes)
 
     def _multiply(self, index, change, count, sums=None, sums_bias=NO_BIAS) -> tuple[np.ndarray, np.ndarray]:
         """The multiply pass of changes into the accumulator; returns the output the pass finished from the
         accumulator or from ``sums`` plus ``sums_bias`` (unless a fused epilogue hands it on as lists: empty) and the
         side convolutions' sums (empty without sides)."""
-        output = tensor_array(self.output_shape) if self.epilogue is None else EMPTY
+        into = self.next_in_run.source if self.next_in_run is not None and self.next_in_run.takes_lists else None
+        output = tensor_array(self.output_shape) if self.epilogue is None and into is None else EMPTY
         side = tensor_array(self.side_shape) if self.sides else EMPTY
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
                       self.side_kernel, self.side_bias, side, output if self.pools else EMPTY,
                       self.accumulator if sums is None else sums, sums_bias, self.frame_sums, self.hit,
-                      self.band_rows)
+                      self.band_rows, self.pools, *((into.value, into.index, into.change, into.count,
+                                                     int(self.next_in_run.dense_above * into.size), self.lists_full)
+                                                    if into else NOT_LISTED))
         return output, side
 
     def update_arrays(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -465,7 +551,7 @@ class SparseConv:
         """
         macs, dense, output, side, *_ = self._sparse(value)
         if dense:
-            output, side = self._dense_pass(value)
+            output, side = self._dense_pass(value if self.source is None else self.source.value)
         return output, side, int(macs), self.dense_macs if dense else int(macs)
 
     def _dense_pass(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -619,6 +705,9 @@ class SparseConv:
         if summed.size == 0:  # a layer that ran sparse on this frame: its update kept its state
             return
         self.previous = value
+        # A run's next frame: this layer compares its input itself (TensorFlow's buffer, read-only, cannot be the list's
+        # value, which the producer updates in place), then takes lists again.
+        self.takes_lists = False
         if self.epilogue is None:
             self.recomputed = (summed, np.float32(0))
             return

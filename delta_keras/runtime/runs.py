@@ -10,6 +10,14 @@ convolution from TensorFlow as one eager op and the rest of its dense frame (bia
 convolutions) from its output pass (`SparseConv.update_arrays`). A convolution whose output pass holds a memory
 threshold is in a run even alone: the threshold's state lives in its kernel, so its dense frames must go through the
 pass too.
+
+Inside a run the next convolution's input is not handed on whole and compared again: the output pass compares each
+finished row (pooled where it pools) with the next convolution's input as it was, updates it in place and lists the
+changes (`delta_keras.runtime.kernels.multiply_pass`), and the next convolution reads the list (its ``source``), as a
+fused layer reads its producer's. It then chooses dense or sparse on the list's exact count instead of samples. After
+a frame it ran densely for its many changes (and after a frame run densely as a whole) it compares its input itself
+for a frame, on samples first: listing changes a dense frame does not use costs more than the samples (HED at 96x96
+and 192x192, step 8, the moving camera: 0.89-0.94x as fast as comparing when lists were written on every frame).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from delta_keras.runtime.fused import ChangeList
 from delta_keras.runtime.kernels import SparseConv
 
 
@@ -34,6 +43,10 @@ class ConvolutionRun:
             raise ValueError(f"{chooser.layer.name}: a convolution of a run chooses dense or sparse in its kernel; "
                              f"build its SparseConv with in_run=True")
         self.kernels = kernels
+        # Each convolution's output pass lists the next one's input changes (not a whole new input to compare).
+        for producer, consumer in zip(kernels, kernels[1:]):
+            producer.next_in_run, consumer.source = consumer, ChangeList(consumer.previous.shape)
+            consumer.source_full = producer.lists_full
 
     def _frame(self, value: np.ndarray) -> list:
         """One frame through every kernel: the last output, each kernel's side sums (those with sides), then

@@ -7,9 +7,9 @@ import pytest
 from delta_keras import DeltaActivation, sparsify, strip_sparsity
 from delta_keras.models import video_classifier
 from delta_keras.runtime import DeltaRuntime
-from delta_keras.runtime.kernels import break_even
+from delta_keras.runtime.kernels import _list_changes, break_even
 from delta_keras.runtime.runs import ConvolutionRun
-from delta_keras.runtime.fused import KEEP, MEMORY, QUANTIZE
+from delta_keras.runtime.fused import KEEP, MEMORY, QUANTIZE, ChangeList
 from delta_keras.sim import count_macs
 from delta_keras.sim.engine import DeltaInference
 from delta_keras.data import read_clip
@@ -295,6 +295,40 @@ def test_without_counting_convolutions_in_a_row_run_in_one_call(monkeypatch, den
         assert dense == {"first": [3, 6], "second": list(range(1, 9))}
         counting = check_against_forward_and_count(model, clip, exact=True, **options)
         assert not counting.runs and runtime.executed_macs == counting.executed_macs
+
+
+@pytest.mark.parametrize("dense_above", [1.0, 0.2])
+def test_in_a_run_the_output_pass_lists_the_next_convolutions_input_changes(dense_above):
+    # "first"'s output pass compares its pooled output with the last frame's and lists "second"'s input changes: the
+    # lists a comparison of the two whole frames finds. After a frame run densely as a whole (frame 0), "second"
+    # compares its input itself once. At 0.2 the scene cut at frame 5 (not taken for one: cut_above=inf) makes a band
+    # list more changes than make "second" run densely: it stops listing and marks itself full, and on the next frame
+    # "second" compares its input itself and chooses on samples, then takes lists again. The outputs stay exact.
+    model, clip = pooled_clip_model(21, "same"), moving_square(9, 21, cut_at=5)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=dense_above, resync_every=0,
+                           cut_above=np.inf)
+    (_, run), = runtime.runs.values()
+    first, second = run.kernels
+    assert first.next_in_run is second
+    listed, full, outputs, previous = [], [], [], None
+    for t in range(clip.shape[1]):
+        listed.append(second.takes_lists)
+        outputs.append(np.asarray(runtime.step(clip[:, t])))
+        current = second.source.value.copy()
+        full.append(listed[-1] and bool(first.lists_full.any()))
+        if t and listed[-1] and not full[-1]:
+            compared = ChangeList(current.shape)
+            _list_changes(previous, current, second.fan_out, compared.index, compared.change, compared.count)
+            np.testing.assert_array_equal(second.source.count, compared.count)
+            for y in range(current.shape[1]):
+                changes = slice(0, compared.count[0, y])
+                np.testing.assert_array_equal(second.source.index[0, y, changes], compared.index[0, y, changes])
+                np.testing.assert_array_equal(second.source.change[0, y, changes], compared.change[0, y, changes])
+        previous = current
+    np.testing.assert_array_equal(np.concatenate(outputs, 1), np.asarray(model(clip)))
+    cut = dense_above < 1.0
+    assert listed[1:] == [False, True, True, True, True, not cut, True, True]
+    assert [t for t, f in enumerate(full) if f] == ([5] if cut else [])
 
 
 @pytest.mark.parametrize("resync_every", [0, 2])
