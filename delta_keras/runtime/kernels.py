@@ -13,7 +13,7 @@ done are exactly the ``zero_delta`` MACs. `GatheredDense` serves a `Dense` layer
 kernel's rows.
 
 The changes are exact (the difference of two float32 values, in float64); a frame's products are summed per
-output pixel in float32 (a float64 multiply pass was 1.25-1.7x slower) and the row's sums added to a float32
+output pixel in float32 (a float64 multiply pass was 1.25-1.7x slower) and those sums added to a float32
 accumulator. Each update rounds, so without a bound the accumulator would wander as a random walk (a 3x3
 convolution, 16 -> 32 channels, 1 % of its inputs changing per frame: largest relative error 0.9e-6 over frames
 0-99, 2.5e-6 over frames 1000-1099, 3.6e-6 over frames 2900-2999), and a quantiser downstream would flip on more
