@@ -535,7 +535,7 @@ class SparseConv:
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
                       self.side_kernel, self.side_bias, side, output if self.pools else EMPTY,
-                      self.accumulator if sums is None else sums, sums_bias, self.frame_sums, self.hit,
+                      _read_only(self.accumulator if sums is None else sums), sums_bias, self.frame_sums, self.hit,
                       self.band_rows, self.pools, *((into.value, into.index, into.change, into.count,
                                                      int(self.next_in_run.dense_above * into.size), self.lists_full)
                                                     if into else NOT_LISTED))
@@ -774,6 +774,16 @@ class GatheredDense:
         if self.layer.use_bias:
             output = output + self.layer.bias
         return _activate(self.layer, output), macs, executed
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array``: numba compiles a kernel once per argument type, and a writable array is another
+    type than a read-only one (a dense frame's convolution, TensorFlow's memory). One type for the multiply pass's
+    ``sums`` means one compilation, at the first frame, not a second one of several seconds in the middle of a stream
+    (HED's 256-filter convolutions: 6.8 s at the first dense frame of one in a run)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _activate(layer, x):

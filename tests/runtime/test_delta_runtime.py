@@ -287,6 +287,9 @@ def test_without_counting_convolutions_in_a_row_run_in_one_call(monkeypatch, den
     assert [keys for keys, _ in runtime.runs.values()] == [["first", "second"]]
     np.testing.assert_array_equal(runtime.run(clip), np.asarray(model(clip)))
     assert calls == [(1, 21, 21, 3)] * 8
+    # Sparse frames and dense ones (the re-syncs) call the multiply pass with arguments of one type: one compilation,
+    # not a second one in the middle of a stream.
+    assert all(len(kernel.multiply.signatures) == 1 for _, run in runtime.runs.values() for kernel in run.kernels)
     dense = {name: [t for t, e in enumerate(runtime.executed_macs[name]) if t and e == runtime.dense_macs[name]]
              for name in ("first", "second")}
     if dense_above == 1.0:  # counting, frame 0 is not dense, so its re-syncs come a frame earlier
