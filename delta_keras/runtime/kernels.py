@@ -108,13 +108,16 @@ def _list_one(previous, value, fan_out, index, change, b, y, x, c, n, macs, row)
 
 
 @njit(parallel=False)
-def _list_row(values, previous, index, change):  # pragma: no cover (compiled)
+def _list_row(values, previous, index, change, wanted):  # pragma: no cover (compiled)
     """The changes of a finished row ``values`` (W, C) from ``previous`` (updated in place) into a row of a
-    `ChangeList` (flat ``x * C + c``; the changes in float64, exact, as `_list_one` takes them); returns their
-    number. A pixel is first tested whole (one vectorised comparison): most are unchanged."""
+    `ChangeList` (flat ``x * C + c``; the changes in float64, exact, as `_list_one` takes them), at the pixels
+    ``wanted`` (W,) marks (the others were not finished: unchanged); returns their number. A pixel is first tested
+    whole (one vectorised comparison): most are unchanged."""
     width, channels = values.shape
     n = 0
     for x in range(width):
+        if not wanted[x]:
+            continue
         differs = False
         for c in range(channels):
             differs |= values[x, c] != previous[x, c]
@@ -131,16 +134,18 @@ def _list_row(values, previous, index, change):  # pragma: no cover (compiled)
 
 
 @njit(parallel=False)
-def _list_into(values, previous, index, change, count, y, full, full_bands, band):  # pragma: no cover (compiled)
-    """Row ``y`` of a `ChangeList` from a finished row (`_list_row`); once its band is ``full`` (it listed enough
-    changes to make the next convolution run densely), the row is copied into ``previous`` unlisted and the band
-    marked in ``full_bands``. Returns the changes listed."""
+def _list_into(values, previous, index, change, count, y, full, full_bands, band, wanted):  # pragma: no cover
+    """Row ``y`` of a `ChangeList` from a finished row at the pixels ``wanted`` marks (`_list_row`); once its band is
+    ``full`` (it listed enough changes to make the next convolution run densely), those pixels are copied into
+    ``previous`` unlisted and the band marked in ``full_bands``. Returns the changes listed."""
     if full:
-        previous[:] = values
+        for x in range(values.shape[0]):
+            if wanted[x]:
+                previous[x] = values[x]
         count[y] = 0
         full_bands[band] = 1
         return 0
-    count[y] = _list_row(values, previous, index, change)
+    count[y] = _list_row(values, previous, index, change, wanted)
     return count[y]
 
 
@@ -181,7 +186,7 @@ def multiply_pass(filters: int):
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
                     sent, thresholds, output, side_kernel, side_bias, side, pooled, sums, sums_bias, frame_sums,
-                    hit, band_rows, pool, into_value, into_index, into_change, into_count, into_limit,
+                    hit, band_rows, pool, every, into_value, into_index, into_change, into_count, into_limit,
                     into_full):  # pragma: no cover
         """Pass 2: ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input ``(y, x, c)`` with
         ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``; writes each row
@@ -210,7 +215,10 @@ def multiply_pass(filters: int):
         in place), and their changes listed into ``into_index``, ``into_change`` and ``into_count``: the next
         convolution of a run reads them (`delta_keras.runtime.runs`) instead of comparing a whole new input. A band
         that has listed more than ``into_limit`` changes (more than make the next convolution run densely) copies its
-        remaining rows into ``into_value`` unlisted and marks ``into_full[band]``."""
+        remaining rows into ``into_value`` unlisted and marks ``into_full[band]``. Unless ``every``, the pass then finishes
+        only the pixels a product reached (and the rest of their pooling windows): the others are unchanged since the
+        last pass, as ``into_value`` and ``side`` hold them (a still scene's floor was mostly a pass over every
+        accumulator)."""
         batch, out_h, out_w = accumulator.shape[:3]
         kernel_h, kernel_w, channels, _ = kernel.shape
         height = count.shape[1]
@@ -293,37 +301,57 @@ def multiply_pass(filters: int):
                                         (d * kernel[i, j, c, f] + d1 * kernel[i, j, c1, f])
                                         + (d2 * kernel[i, j, c2, f] + d3 * kernel[i, j, c3, f]))
             for first in range(top_row, end_row, rows):
-                # The finished rows where ``output`` is not wanted (pooled alone).
-                finished = np.empty((rows if finishing and not output.size else 0, out_w, filters), np.float32)
-                for oy in range(first, min(first + rows, end_row)):
+                last = min(first + rows, end_row)
+                # The columns finished: every one, or those a product reached (in either row of a pooling window).
+                wanted = np.ones(out_w, np.uint8) if every else np.zeros(out_w, np.uint8)
+                for oy in range(first, last):
                     for ox in range(out_w):
                         if hit[b, oy, ox]:
                             hit[b, oy, ox] = 0
                             touched[b, oy, ox] = 1
+                            wanted[ox] = 1
                             for f in range(filters):
                                 accumulator[b, oy, ox, f] += frame_sums[b, oy, ox, f]
-                    if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
-                        continue
-                    # The row finished while it is in cache.
+                if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
+                    continue
+                pooled_wanted = np.empty(pool_w if pools else 0, np.uint8)
+                for px in range(pooled_wanted.size):
+                    right = min(2 * px + 1, out_w - 1)
+                    pooled_wanted[px] = wanted[2 * px] | wanted[right]
+                    wanted[2 * px] = wanted[right] = pooled_wanted[px]
+                # The finished rows where ``output`` is not wanted (pooled alone).
+                finished = np.empty((rows if not output.size else 0, out_w, filters), np.float32)
+                for oy in range(first, last):
+                    # The row finished while it is in cache, a stretch of wanted columns at a time.
                     values = output[b, oy] if output.size else finished[oy - first]
-                    if sums_bias.size:  # a dense frame's convolution: its bias added as TensorFlow's BiasAdd does
-                        for ox in range(out_w):
-                            for f in range(filters):
-                                values[ox, f] = sums[b, oy, ox, f] + sums_bias[f]
-                        finish_values(values, values, relu, steps)
-                    else:
-                        finish_values(sums[b, oy], values, relu, steps)
-                    if sent.size:
-                        remember_values(values, sent[b, oy], thresholds)
-                    for ox in range(out_w if side.size else 0):
-                        for s in range(side.shape[3]):
-                            total = side_bias[s]
-                            for f in range(filters):
-                                total += values[ox, f] * side_kernel[f, s]
-                            side[b, oy, ox, s] = total
+                    start = 0
+                    while start < out_w:
+                        if not wanted[start]:
+                            start += 1
+                            continue
+                        end = start + 1
+                        while end < out_w and wanted[end]:
+                            end += 1
+                        stretch = values[start:end]
+                        if sums_bias.size:  # a dense frame's convolution: its bias added as TensorFlow's BiasAdd does
+                            for ox in range(start, end):
+                                for f in range(filters):
+                                    values[ox, f] = sums[b, oy, ox, f] + sums_bias[f]
+                            finish_values(stretch, stretch, relu, steps)
+                        else:
+                            finish_values(sums[b, oy, start:end], stretch, relu, steps)
+                        if sent.size:
+                            remember_values(stretch, sent[b, oy, start:end], thresholds)
+                        for ox in range(start if side.size else end, end):
+                            for s in range(side.shape[3]):
+                                total = side_bias[s]
+                                for f in range(filters):
+                                    total += values[ox, f] * side_kernel[f, s]
+                                side[b, oy, ox, s] = total
+                        start = end
                     if listing and not pools:
                         band_listed += _list_into(values, into_value[b, oy], into_index[b, oy], into_change[b, oy],
-                                                  into_count[b], oy, band_listed > into_limit, into_full, band)
+                                                  into_count[b], oy, band_listed > into_limit, into_full, band, wanted)
                 py = first // 2
                 if pools and py < pool_h:
                     # A window's last row and column repeated where the output ends inside it: the max of what is there.
@@ -332,6 +360,8 @@ def multiply_pass(filters: int):
                     bottom = top + min(1, out_h - 1 - first)
                     row = pooled[b, py] if pooled.size else np.empty((pool_w, filters), np.float32)
                     for px in range(pool_w):
+                        if not pooled_wanted[px]:
+                            continue
                         left = 2 * px
                         right = min(left + 1, out_w - 1)
                         for f in range(filters):
@@ -339,7 +369,8 @@ def multiply_pass(filters: int):
                                              max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
                     if listing:
                         band_listed += _list_into(row, into_value[b, py], into_index[b, py], into_change[b, py],
-                                                  into_count[b], py, band_listed > into_limit, into_full, band)
+                                                  into_count[b], py, band_listed > into_limit, into_full, band,
+                                                  pooled_wanted)
 
     return add_changes
 
@@ -435,6 +466,10 @@ class SparseConv:
             keras.ops.convert_to_numpy(side.bias) if side.use_bias else np.zeros(side.filters)
             for side in self.sides]]).astype(np.float32)
         self.side_shape = (*out_shape[:3], self.side_bias.size)
+        # The side convolutions' sums, kept between frames: a pass that lists finishes only the pixels changes reached.
+        self.side = np.zeros(self.side_shape, np.float32) if self.sides else EMPTY
+        # Whether the next pass finishes every pixel: after a frame TensorFlow computed as a whole (`_store`).
+        self.finish_every = True
         # With a pooling in the output pass (`output_pass_chains`), the pass hands on the pooled output alone.
         self.pools = finish is not None and finish.pool is not None
         self.output_shape = finish.pooled_shape(out_shape) if self.pools else out_shape
@@ -461,7 +496,7 @@ class SparseConv:
         self.accumulator[:] = self.bias
         self.sent[:] = 0
         self.recomputed = None
-        self.first = True
+        self.first = self.finish_every = True
         self.sparse_updates = self.resync_phase
         if self.samples is not None:
             self.samples.assign(tf.zeros_like(self.samples))
@@ -528,18 +563,21 @@ class SparseConv:
     def _multiply(self, index, change, count, sums=None, sums_bias=NO_BIAS) -> tuple[np.ndarray, np.ndarray]:
         """The multiply pass of changes into the accumulator; returns the output the pass finished from the
         accumulator or from ``sums`` plus ``sums_bias`` (unless a fused epilogue hands it on as lists: empty) and the
-        side convolutions' sums (empty without sides)."""
+        side convolutions' sums (a copy; empty without sides)."""
         into = self.next_in_run.source if self.next_in_run is not None and self.next_in_run.takes_lists else None
         output = tensor_array(self.output_shape) if self.epilogue is None and into is None else EMPTY
-        side = tensor_array(self.side_shape) if self.sides else EMPTY
+        # Listing, the pass finishes only the pixels the changes reached (the others are as the list's value and the
+        # sides hold them), but every pixel of a new output, of a dense frame and after one TensorFlow computed.
+        every = into is None or sums is not None or self.finish_every
+        self.finish_every = False
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
-                      self.side_kernel, self.side_bias, side, output if self.pools else EMPTY,
+                      self.side_kernel, self.side_bias, self.side, output if self.pools else EMPTY,
                       _read_only(self.accumulator if sums is None else sums), sums_bias, self.frame_sums, self.hit,
-                      self.band_rows, self.pools, *((into.value, into.index, into.change, into.count,
-                                                     int(self.next_in_run.dense_above * into.size), self.lists_full)
-                                                    if into else NOT_LISTED))
-        return output, side
+                      self.band_rows, self.pools, every, *((into.value, into.index, into.change, into.count,
+                                                            int(self.next_in_run.dense_above * into.size),
+                                                            self.lists_full) if into else NOT_LISTED))
+        return output, tensor_copy(self.side) if self.sides else EMPTY
 
     def update_arrays(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
         """`update` on arrays, inside a `delta_keras.runtime.runs.ConvolutionRun` (no fused epilogue): the layer
@@ -708,6 +746,7 @@ class SparseConv:
         # A run's next frame: this layer compares its input itself (TensorFlow's buffer, read-only, cannot be the list's
         # value, which the producer updates in place), then takes lists again.
         self.takes_lists = False
+        self.finish_every = True
         if self.epilogue is None:
             self.recomputed = (summed, np.float32(0))
             return

@@ -334,6 +334,31 @@ def test_in_a_run_the_output_pass_lists_the_next_convolutions_input_changes(dens
     assert [t for t, f in enumerate(full) if f] == ([5] if cut else [])
 
 
+def test_in_a_run_the_output_pass_finishes_only_the_pixels_changes_reached():
+    # The square moves down columns 6-11; "second"'s input far from it (its last pooled row and column) is neither
+    # finished again nor compared by "first"'s pass on a frame it lists: a value planted there stays, unlisted. On the
+    # frame after one that ran densely as a whole (frame 0), "second" compares its input itself: "first"'s pass
+    # finishes every pixel into a new whole output, which replaces the planted array.
+    model, clip = pooled_clip_model(21, "same"), moving_square(7, 21)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=1.0, resync_every=0, cut_above=np.inf)
+    (_, run), = runtime.runs.values()
+    first, second = run.kernels
+    outputs = [np.asarray(runtime.step(clip[:, 0]))]
+    for t in range(1, clip.shape[1]):
+        value = second.source.value
+        truth = value[0, -1, -1, 0]
+        value[0, -1, -1, 0] = truth + 1.0
+        listed = second.takes_lists
+        outputs.append(np.asarray(runtime.step(clip[:, t])))
+        assert listed == (t > 1)
+        if t == 1:  # compared by "second" itself, from "first"'s new whole output
+            assert second.source.value[0, -1, -1, 0] == truth
+            continue
+        assert second.source.value[0, -1, -1, 0] == truth + 1.0 and second.source.count[0, -1] == 0
+        second.source.value[0, -1, -1, 0] = truth
+    np.testing.assert_array_equal(np.concatenate(outputs, 1), np.asarray(model(clip)))
+
+
 @pytest.mark.parametrize("resync_every", [0, 2])
 def test_kernel_seconds_time_the_dense_frames_of_a_run_apart(resync_every):
     # Frame 0 runs densely as a whole, in the graph; afterwards a convolution of the run computes a frame densely
