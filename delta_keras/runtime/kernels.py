@@ -47,9 +47,11 @@ SAMPLES = 8192
 # An output the kernel does not hand on (shape-compatible with any 4D frame), and no bias to add (`multiply_pass`).
 EMPTY = np.zeros((0, 0, 0, 0), np.float32)
 NO_BIAS = np.zeros(0, np.float32)
+# An empty array where the multiply pass takes a read-only one (one compiled type: `_read_only`).
+EMPTY_READ_ONLY = np.lib.stride_tricks.as_strided(EMPTY, writeable=False)
 # No list of the next convolution's changes written in the output pass (`multiply_pass`).
-NOT_LISTED = (EMPTY, np.zeros((0, 0, 0), np.int32), np.zeros((0, 0, 0)), np.zeros((0, 0), np.int64), 0,
-              np.zeros(0, np.uint8))
+NOT_LISTED = (EMPTY_READ_ONLY, EMPTY, False, np.zeros((0, 0, 0), np.int32), np.zeros((0, 0, 0)),
+              np.zeros((0, 0), np.int64), 0, np.zeros(0, np.uint8))
 # The parts of a kernel's wall time (`SparseConv.seconds`, `DeltaRuntime.kernel_seconds`).
 SECONDS = ("changes", "multiply", "epilogue", "dense")
 # `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
@@ -108,9 +110,10 @@ def _list_one(previous, value, fan_out, index, change, b, y, x, c, n, macs, row)
 
 
 @njit(parallel=False)
-def _list_row(values, previous, index, change, wanted):  # pragma: no cover (compiled)
-    """The changes of a finished row ``values`` (W, C) from ``previous`` (updated in place) into a row of a
-    `ChangeList` (flat ``x * C + c``; the changes in float64, exact, as `_list_one` takes them), at the pixels
+def _list_row(values, reference, target, index, change, wanted, copy_all):  # pragma: no cover (compiled)
+    """The changes of a finished row ``values`` (W, C) from ``reference`` into a row of a `ChangeList` (flat
+    ``x * C + c``; the changes in float64, exact, as `_list_one` takes them), written into ``target`` (the list's
+    value: ``reference`` itself, or with ``copy_all`` another array, which then gets every pixel), at the pixels
     ``wanted`` (W,) marks (the others were not finished: unchanged); returns their number. A pixel is first tested
     whole (one vectorised comparison): most are unchanged."""
     width, channels = values.shape
@@ -120,32 +123,34 @@ def _list_row(values, previous, index, change, wanted):  # pragma: no cover (com
             continue
         differs = False
         for c in range(channels):
-            differs |= values[x, c] != previous[x, c]
-        if not differs:
-            continue
-        for c in range(channels):
-            d = np.float64(values[x, c]) - np.float64(previous[x, c])
-            if d != 0:
-                index[n] = x * channels + c
-                change[n] = d
-                previous[x, c] = values[x, c]
-                n += 1
+            differs |= values[x, c] != reference[x, c]
+        if differs:
+            for c in range(channels):
+                d = np.float64(values[x, c]) - np.float64(reference[x, c])
+                if d != 0:
+                    index[n] = x * channels + c
+                    change[n] = d
+                    target[x, c] = values[x, c]
+                    n += 1
+        if copy_all:
+            target[x] = values[x]
     return n
 
 
 @njit(parallel=False)
-def _list_into(values, previous, index, change, count, y, full, full_bands, band, wanted):  # pragma: no cover
+def _list_into(values, reference, target, index, change, count, y, full, full_bands, band, wanted,
+               copy_all):  # pragma: no cover (compiled)
     """Row ``y`` of a `ChangeList` from a finished row at the pixels ``wanted`` marks (`_list_row`); once its band is
     ``full`` (it listed enough changes to make the next convolution run densely), those pixels are copied into
-    ``previous`` unlisted and the band marked in ``full_bands``. Returns the changes listed."""
+    ``target`` unlisted and the band marked in ``full_bands``. Returns the changes listed."""
     if full:
         for x in range(values.shape[0]):
             if wanted[x]:
-                previous[x] = values[x]
+                target[x] = values[x]
         count[y] = 0
         full_bands[band] = 1
         return 0
-    count[y] = _list_row(values, previous, index, change, wanted)
+    count[y] = _list_row(values, reference, target, index, change, wanted, copy_all)
     return count[y]
 
 
@@ -185,9 +190,9 @@ def multiply_pass(filters: int):
 
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
-                    sent, thresholds, output, side_kernel, side_bias, side, pooled, sums, sums_bias, frame_sums,
-                    hit, band_rows, pool, every, into_value, into_index, into_change, into_count, into_limit,
-                    into_full):  # pragma: no cover
+                    sent, thresholds, output, side_kernel, side_bias, side, pooled, sums, sums_bias, base, base_bias,
+                    frame_sums, hit, band_rows, pool, every, into_reference, into_value, copy_all, into_index,
+                    into_change, into_count, into_limit, into_full):  # pragma: no cover
         """Pass 2: ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input ``(y, x, c)`` with
         ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``; writes each row
         rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue (``relu``,
@@ -210,15 +215,19 @@ def multiply_pass(filters: int):
         collects over a stream is bounded by `SparseConv`'s ``resync_every``) and the row finished while it is in
         cache.
 
-        With ``into_count`` (non-empty; ``pool``: the output pooled) the finished rows, pooled where ``pool``, are
-        not handed on as ``output`` but compared with ``into_value``, the next convolution's input as it was (updated
-        in place), and their changes listed into ``into_index``, ``into_change`` and ``into_count``: the next
-        convolution of a run reads them (`delta_keras.runtime.runs`) instead of comparing a whole new input. A band
-        that has listed more than ``into_limit`` changes (more than make the next convolution run densely) copies its
-        remaining rows into ``into_value`` unlisted and marks ``into_full[band]``. Unless ``every``, the pass then finishes
-        only the pixels a product reached (and the rest of their pooling windows): the others are unchanged since the
-        last pass, as ``into_value`` and ``side`` hold them (a still scene's floor was mostly a pass over every
-        accumulator)."""
+        With ``base`` (non-empty) the accumulator is first set to it, plus ``base_bias`` where that is not empty: a
+        dense frame's sums, copied row by row as the pass reaches them instead of in a pass of their own.
+
+        With ``into_count`` (non-empty; ``pool``: the output pooled) the finished rows, pooled where ``pool``, are not
+        handed on as ``output`` but compared with ``into_reference``, the next convolution's input as it was, and
+        written into ``into_value`` (the same array, updated in place; with ``copy_all`` another one, the input of a
+        frame TensorFlow computed as a whole, and then every pixel is written), their changes listed into
+        ``into_index``, ``into_change`` and ``into_count``: the next convolution of a run reads them
+        (`delta_keras.runtime.runs`) instead of comparing a whole new input. A band that has listed more than
+        ``into_limit`` changes (more than make the next convolution run densely) copies its remaining rows into
+        ``into_value`` unlisted and marks ``into_full[band]``. Unless ``every``, the pass finishes only the pixels a
+        product reached (and the rest of their pooling windows): the others are unchanged since the last pass, as
+        ``into_value`` and ``side`` hold them (a still scene's floor was mostly a pass over every accumulator)."""
         batch, out_h, out_w = accumulator.shape[:3]
         kernel_h, kernel_w, channels, _ = kernel.shape
         height = count.shape[1]
@@ -306,6 +315,10 @@ def multiply_pass(filters: int):
                 wanted = np.ones(out_w, np.uint8) if every else np.zeros(out_w, np.uint8)
                 for oy in range(first, last):
                     for ox in range(out_w):
+                        if base.size:  # the accumulator set from a dense frame's sums first
+                            for f in range(filters):
+                                accumulator[b, oy, ox, f] = (base[b, oy, ox, f] + base_bias[f] if base_bias.size
+                                                             else base[b, oy, ox, f])
                         if hit[b, oy, ox]:
                             hit[b, oy, ox] = 0
                             touched[b, oy, ox] = 1
@@ -350,8 +363,9 @@ def multiply_pass(filters: int):
                                 side[b, oy, ox, s] = total
                         start = end
                     if listing and not pools:
-                        band_listed += _list_into(values, into_value[b, oy], into_index[b, oy], into_change[b, oy],
-                                                  into_count[b], oy, band_listed > into_limit, into_full, band, wanted)
+                        band_listed += _list_into(values, into_reference[b, oy], into_value[b, oy], into_index[b, oy],
+                                                  into_change[b, oy], into_count[b], oy, band_listed > into_limit,
+                                                  into_full, band, wanted, copy_all)
                 py = first // 2
                 if pools and py < pool_h:
                     # A window's last row and column repeated where the output ends inside it: the max of what is there.
@@ -368,9 +382,9 @@ def multiply_pass(filters: int):
                             row[px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
                                              max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
                     if listing:
-                        band_listed += _list_into(row, into_value[b, py], into_index[b, py], into_change[b, py],
-                                                  into_count[b], py, band_listed > into_limit, into_full, band,
-                                                  pooled_wanted)
+                        band_listed += _list_into(row, into_reference[b, py], into_value[b, py], into_index[b, py],
+                                                  into_change[b, py], into_count[b], py, band_listed > into_limit,
+                                                  into_full, band, pooled_wanted, copy_all)
 
     return add_changes
 
@@ -450,6 +464,8 @@ class SparseConv:
         # it on whole) and chooses on samples: a list of changes it would not use costs more than the samples.
         self.source_full: np.ndarray | None = None
         self.takes_lists = True
+        # The input of a frame TensorFlow computed as a whole, with which the producer's next pass compares (`_store`).
+        self.stored_input: np.ndarray | None = None
         self.epilogue, self.finish = epilogue, finish
         self.relu = finish is not None and finish.relu
         self.steps = finish.steps_of(QUANTIZE) if finish else np.zeros(0, np.float32)
@@ -495,7 +511,7 @@ class SparseConv:
         self.previous = np.zeros_like(self.previous)
         self.accumulator[:] = self.bias
         self.sent[:] = 0
-        self.recomputed = None
+        self.recomputed = self.stored_input = None
         self.first = self.finish_every = True
         self.sparse_updates = self.resync_phase
         if self.samples is not None:
@@ -545,10 +561,9 @@ class SparseConv:
         # the caller computes the output, and empty arrays save those copies.
         output = side = EMPTY
         if not dense:
-            if self.recomputed is not None:  # the last dense output (and a bias to add), kept uncopied until now
-                np.add(*self.recomputed, out=self.accumulator)  # (in float32, as TensorFlow adds a bias)
-                self.recomputed = None
-            output, side = self._multiply(changes.index, changes.change, changes.count)
+            # The last dense output (and a bias to add), kept uncopied until now: the pass copies it row by row.
+            base, self.recomputed = self.recomputed or (EMPTY, NO_BIAS), None
+            output, side = self._multiply(changes.index, changes.change, changes.count, base=base)
         multiplied = time.perf_counter()
         if not dense:
             self._run_epilogue(every=False)
@@ -560,23 +575,31 @@ class SparseConv:
         whole = tensor_copy(self.source.value) if dense and self.source is not None and not self.in_run else EMPTY
         return (np.int64(macs), np.bool_(dense), output, side, whole, *wholes)
 
-    def _multiply(self, index, change, count, sums=None, sums_bias=NO_BIAS) -> tuple[np.ndarray, np.ndarray]:
-        """The multiply pass of changes into the accumulator; returns the output the pass finished from the
-        accumulator or from ``sums`` plus ``sums_bias`` (unless a fused epilogue hands it on as lists: empty) and the
-        side convolutions' sums (a copy; empty without sides)."""
-        into = self.next_in_run.source if self.next_in_run is not None and self.next_in_run.takes_lists else None
+    def _multiply(self, index, change, count, sums=None, sums_bias=NO_BIAS,
+                  base: tuple = (EMPTY, NO_BIAS)) -> tuple[np.ndarray, np.ndarray]:
+        """The multiply pass of changes into the accumulator (first set to ``base``: a dense frame's sums and a bias,
+        where its output came from them); returns the output the pass finished from the accumulator or from ``sums``
+        plus ``sums_bias`` (unless a fused epilogue hands it on as lists: empty) and the side convolutions' sums (a
+        copy; empty without sides)."""
+        consumer = self.next_in_run
+        into = consumer.source if consumer is not None and consumer.takes_lists else None
+        # After a frame TensorFlow computed as a whole, the list is compared with that frame's input and overwritten.
+        stored = None
+        if into is not None:
+            stored, consumer.stored_input = consumer.stored_input, None
         output = tensor_array(self.output_shape) if self.epilogue is None and into is None else EMPTY
         # Listing, the pass finishes only the pixels the changes reached (the others are as the list's value and the
         # sides hold them), but every pixel of a new output, of a dense frame and after one TensorFlow computed.
-        every = into is None or sums is not None or self.finish_every
+        every = into is None or sums is not None or self.finish_every or stored is not None
         self.finish_every = False
+        listed = NOT_LISTED if into is None else (
+            _read_only(into.value if stored is None else stored), into.value, stored is not None, into.index,
+            into.change, into.count, int(consumer.dense_above * into.size), self.lists_full)
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
                       self.side_kernel, self.side_bias, self.side, output if self.pools else EMPTY,
-                      _read_only(self.accumulator if sums is None else sums), sums_bias, self.frame_sums, self.hit,
-                      self.band_rows, self.pools, every, *((into.value, into.index, into.change, into.count,
-                                                            int(self.next_in_run.dense_above * into.size),
-                                                            self.lists_full) if into else NOT_LISTED))
+                      _read_only(self.accumulator if sums is None else sums), sums_bias, _read_only(base[0]), base[1],
+                      self.frame_sums, self.hit, self.band_rows, self.pools, every, *listed)
         return output, tensor_copy(self.side) if self.sides else EMPTY
 
     def update_arrays(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -743,12 +766,13 @@ class SparseConv:
         if summed.size == 0:  # a layer that ran sparse on this frame: its update kept its state
             return
         self.previous = value
-        # A run's next frame: this layer compares its input itself (TensorFlow's buffer, read-only, cannot be the list's
-        # value, which the producer updates in place), then takes lists again.
-        self.takes_lists = False
+        # A run's next frame: the producer's pass compares its rows with this input (TensorFlow's buffer, read-only,
+        # cannot be the list's value, which the pass updates in place) and writes all of them into the list's value.
+        if self.in_run and self.source is not None:
+            self.stored_input, self.takes_lists = value, True
         self.finish_every = True
         if self.epilogue is None:
-            self.recomputed = (summed, np.float32(0))
+            self.recomputed = (summed, NO_BIAS)
             return
         self.accumulator[:] = summed
         self.recomputed, self.first = None, False

@@ -15,9 +15,11 @@ Inside a run the next convolution's input is not handed on whole and compared ag
 finished row (pooled where it pools) with the next convolution's input as it was, updates it in place and lists the
 changes (`delta_keras.runtime.kernels.multiply_pass`), and the next convolution reads the list (its ``source``), as a
 fused layer reads its producer's. It then chooses dense or sparse on the list's exact count instead of samples. After
-a frame it ran densely for its many changes (and after a frame run densely as a whole) it compares its input itself
-for a frame, on samples first: listing changes a dense frame does not use costs more than the samples (HED at 96x96
-and 192x192, step 8, the moving camera: 0.89-0.94x as fast as comparing when lists were written on every frame).
+a frame it ran densely for its many changes it compares its input itself for a frame, on samples first: listing
+changes a dense frame does not use costs more than the samples (HED at 96x96 and 192x192, step 8, the moving camera:
+0.89-0.94x as fast as comparing when lists were written on every frame). After a frame run densely as a whole (in
+TensorFlow: frame 0, a scene cut) the next pass compares its rows with that frame's input instead and writes every
+one into the list's value, so the list goes on without a comparison of its own or a copy on the dense frame.
 """
 
 from __future__ import annotations

@@ -303,10 +303,10 @@ def test_without_counting_convolutions_in_a_row_run_in_one_call(monkeypatch, den
 @pytest.mark.parametrize("dense_above", [1.0, 0.2])
 def test_in_a_run_the_output_pass_lists_the_next_convolutions_input_changes(dense_above):
     # "first"'s output pass compares its pooled output with the last frame's and lists "second"'s input changes: the
-    # lists a comparison of the two whole frames finds. After a frame run densely as a whole (frame 0), "second"
-    # compares its input itself once. At 0.2 the scene cut at frame 5 (not taken for one: cut_above=inf) makes a band
-    # list more changes than make "second" run densely: it stops listing and marks itself full, and on the next frame
-    # "second" compares its input itself and chooses on samples, then takes lists again. The outputs stay exact.
+    # lists a comparison of the two whole frames finds, also after a frame run densely as a whole (frame 0), whose
+    # input the pass then compares with. At 0.2 the scene cut at frame 5 (not taken for one: cut_above=inf) makes a
+    # band list more changes than make "second" run densely: it stops listing and marks itself full, and on the next
+    # frame "second" compares its input itself and chooses on samples, then takes lists again. The outputs stay exact.
     model, clip = pooled_clip_model(21, "same"), moving_square(9, 21, cut_at=5)
     runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=dense_above, resync_every=0,
                            cut_above=np.inf)
@@ -317,7 +317,7 @@ def test_in_a_run_the_output_pass_lists_the_next_convolutions_input_changes(dens
     for t in range(clip.shape[1]):
         listed.append(second.takes_lists)
         outputs.append(np.asarray(runtime.step(clip[:, t])))
-        current = second.source.value.copy()
+        current = np.array(second.previous)  # (frame 0: TensorFlow's input of "second"; then the list's value)
         full.append(listed[-1] and bool(first.lists_full.any()))
         if t and listed[-1] and not full[-1]:
             compared = ChangeList(current.shape)
@@ -330,28 +330,28 @@ def test_in_a_run_the_output_pass_lists_the_next_convolutions_input_changes(dens
         previous = current
     np.testing.assert_array_equal(np.concatenate(outputs, 1), np.asarray(model(clip)))
     cut = dense_above < 1.0
-    assert listed[1:] == [False, True, True, True, True, not cut, True, True]
+    assert listed[1:] == [True, True, True, True, True, not cut, True, True]
     assert [t for t, f in enumerate(full) if f] == ([5] if cut else [])
 
 
 def test_in_a_run_the_output_pass_finishes_only_the_pixels_changes_reached():
     # The square moves down columns 6-11; "second"'s input far from it (its last pooled row and column) is neither
     # finished again nor compared by "first"'s pass on a frame it lists: a value planted there stays, unlisted. On the
-    # frame after one that ran densely as a whole (frame 0), "second" compares its input itself: "first"'s pass
-    # finishes every pixel into a new whole output, which replaces the planted array.
+    # frame after one that ran densely as a whole (frame 0), the pass compares with that frame's input (TensorFlow's)
+    # and writes every pixel into the list's value, the planted one too.
     model, clip = pooled_clip_model(21, "same"), moving_square(7, 21)
     runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=1.0, resync_every=0, cut_above=np.inf)
     (_, run), = runtime.runs.values()
     first, second = run.kernels
     outputs = [np.asarray(runtime.step(clip[:, 0]))]
     for t in range(1, clip.shape[1]):
-        value = second.source.value
-        truth = value[0, -1, -1, 0]
+        value, stored = second.source.value, second.stored_input
+        assert (stored is not None) == (t == 1) and second.takes_lists
+        truth = (value if stored is None else stored)[0, -1, -1, 0]
         value[0, -1, -1, 0] = truth + 1.0
-        listed = second.takes_lists
         outputs.append(np.asarray(runtime.step(clip[:, t])))
-        assert listed == (t > 1)
-        if t == 1:  # compared by "second" itself, from "first"'s new whole output
+        assert second.stored_input is None
+        if stored is not None:
             assert second.source.value[0, -1, -1, 0] == truth
             continue
         assert second.source.value[0, -1, -1, 0] == truth + 1.0 and second.source.count[0, -1] == 0
