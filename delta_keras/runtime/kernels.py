@@ -355,8 +355,8 @@ def multiply_pass(filters: int):
                             finish_values(sums[b, oy, start:end], stretch, relu, steps)
                         if sent.size:
                             remember_values(stretch, sent[b, oy, start:end], thresholds)
-                        for ox in range(start if side.size else end, end):
-                            for s in range(side.shape[3]):
+                        for ox in range(start, end):
+                            for s in range(side.shape[3]):  # (none without sides)
                                 total = side_bias[s]
                                 for f in range(filters):
                                     total += values[ox, f] * side_kernel[f, s]
