@@ -244,6 +244,12 @@ def multiply_pass(filters: int):
             band_listed = 0  # the changes this band listed for the next convolution
             if listing:
                 into_full[band] = 0
+            # Scratch for each pair of rows the band finishes: the columns finished (and the pooled ones), the finished
+            # rows where ``output`` is not wanted (pooled alone), a pooled row where ``pooled`` is not wanted (listed).
+            wanted = np.empty(out_w, np.uint8)
+            pooled_wanted = np.empty(pool_w if pools else 0, np.uint8)
+            finished = np.empty((rows if finishing and not output.size else 0, out_w, filters), np.float32)
+            pooled_row = np.empty((pool_w if pools and not pooled.size else 0, filters), np.float32)
             # The changes of the input rows the band reaches, decoded once (the positions below read them nine
             # times): a pixel's changes are listed one after another, so they are taken up to four at a time, each
             # pixel's sums then loaded and stored once for four products (missing ones: zero changes).
@@ -312,7 +318,7 @@ def multiply_pass(filters: int):
             for first in range(top_row, end_row, rows):
                 last = min(first + rows, end_row)
                 # The columns finished: every one, or those a product reached (in either row of a pooling window).
-                wanted = np.ones(out_w, np.uint8) if every else np.zeros(out_w, np.uint8)
+                wanted[:] = every
                 for oy in range(first, last):
                     for ox in range(out_w):
                         if base.size:  # the accumulator set from a dense frame's sums first
@@ -327,13 +333,10 @@ def multiply_pass(filters: int):
                                 accumulator[b, oy, ox, f] += frame_sums[b, oy, ox, f]
                 if not finishing:  # (an empty ``output`` and ``pooled``: not wanted)
                     continue
-                pooled_wanted = np.empty(pool_w if pools else 0, np.uint8)
                 for px in range(pooled_wanted.size):
                     right = min(2 * px + 1, out_w - 1)
                     pooled_wanted[px] = wanted[2 * px] | wanted[right]
                     wanted[2 * px] = wanted[right] = pooled_wanted[px]
-                # The finished rows where ``output`` is not wanted (pooled alone).
-                finished = np.empty((rows if not output.size else 0, out_w, filters), np.float32)
                 for oy in range(first, last):
                     # The row finished while it is in cache, a stretch of wanted columns at a time.
                     values = output[b, oy] if output.size else finished[oy - first]
@@ -372,7 +375,7 @@ def multiply_pass(filters: int):
                     rows_of = output[b] if output.size else finished
                     top = first if output.size else 0
                     bottom = top + min(1, out_h - 1 - first)
-                    row = pooled[b, py] if pooled.size else np.empty((pool_w, filters), np.float32)
+                    row = pooled[b, py] if pooled.size else pooled_row
                     for px in range(pool_w):
                         if not pooled_wanted[px]:
                             continue
