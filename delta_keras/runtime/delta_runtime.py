@@ -166,6 +166,7 @@ class DeltaRuntime:
         for producer, wholes in self.fusion.whole.items():
             self._kernels[producer].wholes = tuple(wholes)
         self._chain_of = {self._kernels[key]: chain for key, chain in self.fusion.chains.items()}
+        self._finish_of = {self._kernels[key]: chain for key, chain in self.finishes.items()}
         self._remembered = {key: self._kernels[convolution] for key, convolution in remembered.items()}
         self.runs = {keys[0]: (keys, ConvolutionRun([self._kernels[key] for key in keys])) for keys in runs}
         self._shapes = shapes
@@ -291,11 +292,21 @@ class DeltaRuntime:
             for kernel, value, summed in handed:
                 chain = self._chain_of.get(kernel)
                 states = [values[chain.out]] + ([values[chain.pooled]] if chain.pooled is not None else []) if chain else []
-                handovers.append(kernel.handover(value, summed, *states))
+                side = self._side_sums(kernel, values) if whole_frame_dense and kernel.sides else None
+                handovers.append(kernel.handover(value, summed, *states, side=side))
             with tf.control_dependencies([SparseConv.keep([kernel for kernel, *_ in handed], handovers)]):
                 output = tf.nest.map_structure(tf.identity, output)
         as_ints = lambda counts: tf.stack([tf.cast(c, tf.int64) for c in counts]) if counts else tf.zeros(0, tf.int64)
         return output, as_ints(macs), as_ints(executed)
+
+    def _side_sums(self, kernel: SparseConv, values: dict):
+        """The sums (bias included, before their activation) of the side convolutions of ``kernel``'s output pass on a
+        frame computed as a whole, concatenated on channels, as the pass keeps them: the layers' outputs where their
+        activations are linear (HED's), else computed again."""
+        sides = self._finish_of[kernel].sides
+        if any(side.layer.activation is not keras.activations.linear for side in sides):
+            return kernel.side_sums(self._mac_input(sides[0], values))
+        return tf.concat([tf.reshape(values[id(side.output)], (*kernel.side_shape[:3], -1)) for side in sides], -1)
 
     def _mac_input(self, node: FrameNode, values: dict):
         value = values[id(node.input)]

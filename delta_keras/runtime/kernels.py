@@ -47,11 +47,9 @@ SAMPLES = 8192
 # An output the kernel does not hand on (shape-compatible with any 4D frame), and no bias to add (`multiply_pass`).
 EMPTY = np.zeros((0, 0, 0, 0), np.float32)
 NO_BIAS = np.zeros(0, np.float32)
-# An empty array where the multiply pass takes a read-only one (one compiled type: `_read_only`).
-EMPTY_READ_ONLY = np.lib.stride_tricks.as_strided(EMPTY, writeable=False)
 # No list of the next convolution's changes written in the output pass (`multiply_pass`).
-NOT_LISTED = (EMPTY_READ_ONLY, EMPTY, False, np.zeros((0, 0, 0), np.int32), np.zeros((0, 0, 0)),
-              np.zeros((0, 0), np.int64), 0, np.zeros(0, np.uint8))
+NOT_LISTED = (EMPTY, np.zeros((0, 0, 0), np.int32), np.zeros((0, 0, 0)), np.zeros((0, 0), np.int64), 0,
+              np.zeros(0, np.uint8))
 # The parts of a kernel's wall time (`SparseConv.seconds`, `DeltaRuntime.kernel_seconds`).
 SECONDS = ("changes", "multiply", "epilogue", "dense")
 # `break_even`'s cost model, in MACs of the layer's dense convolution (`benchmarks/streaming_speed.py --break-even`
@@ -110,12 +108,11 @@ def _list_one(previous, value, fan_out, index, change, b, y, x, c, n, macs, row)
 
 
 @njit(parallel=False)
-def _list_row(values, reference, target, index, change, wanted, copy_all):  # pragma: no cover (compiled)
-    """The changes of a finished row ``values`` (W, C) from ``reference`` into a row of a `ChangeList` (flat
-    ``x * C + c``; the changes in float64, exact, as `_list_one` takes them), written into ``target`` (the list's
-    value: ``reference`` itself, or with ``copy_all`` another array, which then gets every pixel), at the pixels
-    ``wanted`` (W,) marks (the others were not finished: unchanged); returns their number. A pixel is first tested
-    whole (one vectorised comparison): most are unchanged."""
+def _list_row(values, target, index, change, wanted):  # pragma: no cover (compiled)
+    """The changes of a finished row ``values`` (W, C) from ``target`` (a row of the list's value) into a row of a
+    `ChangeList` (flat ``x * C + c``; the changes in float64, exact, as `_list_one` takes them), written into
+    ``target``, at the pixels ``wanted`` (W,) marks (the others were not finished: unchanged); returns their number.
+    A pixel is first tested whole (one vectorised comparison): most are unchanged."""
     width, channels = values.shape
     n = 0
     for x in range(width):
@@ -123,23 +120,20 @@ def _list_row(values, reference, target, index, change, wanted, copy_all):  # pr
             continue
         differs = False
         for c in range(channels):
-            differs |= values[x, c] != reference[x, c]
+            differs |= values[x, c] != target[x, c]
         if differs:
             for c in range(channels):
-                d = np.float64(values[x, c]) - np.float64(reference[x, c])
+                d = np.float64(values[x, c]) - np.float64(target[x, c])
                 if d != 0:
                     index[n] = x * channels + c
                     change[n] = d
                     target[x, c] = values[x, c]
                     n += 1
-        if copy_all:
-            target[x] = values[x]
     return n
 
 
 @njit(parallel=False)
-def _list_into(values, reference, target, index, change, count, y, full, full_bands, band, wanted,
-               copy_all):  # pragma: no cover (compiled)
+def _list_into(values, target, index, change, count, y, full, full_bands, band, wanted):  # pragma: no cover (compiled)
     """Row ``y`` of a `ChangeList` from a finished row at the pixels ``wanted`` marks (`_list_row`); once its band is
     ``full`` (it listed enough changes to make the next convolution run densely), those pixels are copied into
     ``target`` unlisted and the band marked in ``full_bands``. Returns the changes listed."""
@@ -150,7 +144,7 @@ def _list_into(values, reference, target, index, change, count, y, full, full_ba
         count[y] = 0
         full_bands[band] = 1
         return 0
-    count[y] = _list_row(values, reference, target, index, change, wanted, copy_all)
+    count[y] = _list_row(values, target, index, change, wanted)
     return count[y]
 
 
@@ -191,8 +185,8 @@ def multiply_pass(filters: int):
     @njit
     def add_changes(accumulator, kernel, index, change, count, strides, offsets, dilation, touched, relu, steps,
                     sent, thresholds, output, side_kernel, side_bias, side, pooled, sums, sums_bias, base, base_bias,
-                    frame_sums, hit, band_rows, pool, every, into_reference, into_value, copy_all, into_index,
-                    into_change, into_count, into_limit, into_full):  # pragma: no cover
+                    frame_sums, hit, band_rows, pool, every, into_value, into_index, into_change, into_count,
+                    into_limit, into_full):  # pragma: no cover
         """Pass 2: ``accumulator[b, oy, ox] += change * kernel[i, j, c]`` for every changed input ``(y, x, c)`` with
         ``oy * stride - top + i * dilation == y`` (and the same for x); marks ``touched[b, oy, ox]``; writes each row
         rounded to float32 into ``output`` (unless it is empty), through the output-pass epilogue (``relu``,
@@ -219,9 +213,8 @@ def multiply_pass(filters: int):
         dense frame's sums, copied row by row as the pass reaches them instead of in a pass of their own.
 
         With ``into_count`` (non-empty; ``pool``: the output pooled) the finished rows, pooled where ``pool``, are not
-        handed on as ``output`` but compared with ``into_reference``, the next convolution's input as it was, and
-        written into ``into_value`` (the same array, updated in place; with ``copy_all`` another one, the input of a
-        frame TensorFlow computed as a whole, and then every pixel is written), their changes listed into
+        handed on as ``output`` but compared with ``into_value``, the next convolution's input as it was, and
+        written into it (updated in place), their changes listed into
         ``into_index``, ``into_change`` and ``into_count``: the next convolution of a run reads them
         (`delta_keras.runtime.runs`) instead of comparing a whole new input. A band that has listed more than
         ``into_limit`` changes (more than make the next convolution run densely) copies its remaining rows into
@@ -366,9 +359,8 @@ def multiply_pass(filters: int):
                                 side[b, oy, ox, s] = total
                         start = end
                     if listing and not pools:
-                        band_listed += _list_into(values, into_reference[b, oy], into_value[b, oy], into_index[b, oy],
-                                                  into_change[b, oy], into_count[b], oy, band_listed > into_limit,
-                                                  into_full, band, wanted, copy_all)
+                        band_listed += _list_into(values, into_value[b, oy], into_index[b, oy], into_change[b, oy],
+                                                  into_count[b], oy, band_listed > into_limit, into_full, band, wanted)
                 py = first // 2
                 if pools and py < pool_h:
                     # A window's last row and column repeated where the output ends inside it: the max of what is there.
@@ -385,9 +377,9 @@ def multiply_pass(filters: int):
                             row[px, f] = max(max(rows_of[top, left, f], rows_of[top, right, f]),
                                              max(rows_of[bottom, left, f], rows_of[bottom, right, f]))
                     if listing:
-                        band_listed += _list_into(row, into_reference[b, py], into_value[b, py], into_index[b, py],
-                                                  into_change[b, py], into_count[b], py, band_listed > into_limit,
-                                                  into_full, band, pooled_wanted, copy_all)
+                        band_listed += _list_into(row, into_value[b, py], into_index[b, py], into_change[b, py],
+                                                  into_count[b], py, band_listed > into_limit, into_full, band,
+                                                  pooled_wanted)
 
     return add_changes
 
@@ -467,8 +459,6 @@ class SparseConv:
         # it on whole) and chooses on samples: a list of changes it would not use costs more than the samples.
         self.source_full: np.ndarray | None = None
         self.takes_lists = True
-        # The input of a frame TensorFlow computed as a whole, with which the producer's next pass compares (`_store`).
-        self.stored_input: np.ndarray | None = None
         self.epilogue, self.finish = epilogue, finish
         self.relu = finish is not None and finish.relu
         self.steps = finish.steps_of(QUANTIZE) if finish else np.zeros(0, np.float32)
@@ -487,7 +477,7 @@ class SparseConv:
         self.side_shape = (*out_shape[:3], self.side_bias.size)
         # The side convolutions' sums, kept between frames: a pass that lists finishes only the pixels changes reached.
         self.side = np.zeros(self.side_shape, np.float32) if self.sides else EMPTY
-        # Whether the next pass finishes every pixel: after a frame TensorFlow computed as a whole (`_store`).
+        # Whether the next pass finishes every pixel (after `reset`: the pixels no change reaches are not yet finished).
         self.finish_every = True
         # With a pooling in the output pass (`output_pass_chains`), the pass hands on the pooled output alone.
         self.pools = finish is not None and finish.pool is not None
@@ -514,7 +504,7 @@ class SparseConv:
         self.previous = np.zeros_like(self.previous)
         self.accumulator[:] = self.bias
         self.sent[:] = 0
-        self.recomputed = self.stored_input = None
+        self.recomputed = None
         self.first = self.finish_every = True
         self.sparse_updates = self.resync_phase
         if self.samples is not None:
@@ -586,18 +576,13 @@ class SparseConv:
         copy; empty without sides)."""
         consumer = self.next_in_run
         into = consumer.source if consumer is not None and consumer.takes_lists else None
-        # After a frame TensorFlow computed as a whole, the list is compared with that frame's input and overwritten.
-        stored = None
-        if into is not None:
-            stored, consumer.stored_input = consumer.stored_input, None
         output = tensor_array(self.output_shape) if self.epilogue is None and into is None else EMPTY
         # Listing, the pass finishes only the pixels the changes reached (the others are as the list's value and the
-        # sides hold them), but every pixel of a new output, of a dense frame and after one TensorFlow computed.
-        every = into is None or sums is not None or self.finish_every or stored is not None
+        # sides hold them), but every pixel of a new output and of a dense frame.
+        every = into is None or sums is not None or self.finish_every
         self.finish_every = False
         listed = NOT_LISTED if into is None else (
-            _read_only(into.value if stored is None else stored), into.value, stored is not None, into.index,
-            into.change, into.count, int(consumer.dense_above * into.size), self.lists_full)
+            into.value, into.index, into.change, into.count, int(consumer.dense_above * into.size), self.lists_full)
         self.multiply(self.accumulator, self.kernel, index, change, count, self.strides, self.offsets, self.dilation,
                       self.touched, self.relu, self.steps, self.sent, self.thresholds, EMPTY if self.pools else output,
                       self.side_kernel, self.side_bias, self.side, output if self.pools else EMPTY,
@@ -655,7 +640,7 @@ class SparseConv:
         if self.epilogue is not None:
             return tf.numpy_function(self._take_dense, [full], [tf.int64, *[tf.float32] * len(self.wholes)])
         output = finish_dense(self.activate(full)) if self.finish else self.activate(full)
-        outputs = [output, *([tf.concat([_summed(side, output) for side in self.sides], -1)] if self.sides else [])]
+        outputs = [output, *([self.side_sums(output)] if self.sides else [])]
         if self.pools:
             outputs[0] = tf.nn.max_pool2d(output, 2, 2, self.finish.pool_padding.upper())
         if handovers is not None:
@@ -749,6 +734,11 @@ class SparseConv:
         """The convolution plus bias, densely."""
         return _summed(self.layer, value)
 
+    def side_sums(self, output):
+        """The side convolutions' sums (bias included) on a densely computed ``output`` of the output pass,
+        concatenated on channels."""
+        return tf.concat([_summed(side, output) for side in self.sides], -1)
+
     def side_outputs(self, outputs: list) -> list:
         """``[output, side]`` (the side convolutions' sums, concatenated on channels) as ``[output, *each side's
         activated output]``."""
@@ -759,20 +749,34 @@ class SparseConv:
     def activate(self, summed):
         return _activate(self.layer, summed)
 
-    def handover(self, value, summed, out=None, pooled=None) -> list:
-        """The tensors `keep` hands this kernel after a frame computed densely as a whole: its input, the dense
-        ``summed`` output and, with an epilogue, the epilogue's outputs as the dense layers computed them."""
-        return [value, summed, *([out] if self.epilogue else []), *([pooled] if self.pooled is not None else [])]
+    def handover(self, value, summed, out=None, pooled=None, side=None) -> list:
+        """The tensors `keep` hands this kernel after a frame computed densely: its input, the dense ``summed``
+        output and, with an epilogue, the epilogue's outputs as the dense layers computed them; with ``side`` (a
+        frame computed as a whole), the side convolutions' sums (before their activation, concatenated)."""
+        return [value, summed, *([out] if self.epilogue else []), *([pooled] if self.pooled is not None else []),
+                *([side] if side is not None else [])]
 
     def _store(self, arrays: list) -> None:
+        """A frame computed densely (`handover`'s tensors, as arrays): the kernel's state from now on. The arrays
+        share TensorFlow's memory, unless a copy is named: a buffer of a tensor nothing reads after this frame becomes
+        state the kernel updates in place, at no copy and no pass over it on the next frame (TensorFlow frees a
+        buffer only once nothing references it)."""
         value, summed, *states = arrays
         if summed.size == 0:  # a layer that ran sparse on this frame: its update kept its state
             return
         self.previous = value
-        # A run's next frame: the producer's pass compares its rows with this input (TensorFlow's buffer, read-only,
-        # cannot be the list's value, which the pass updates in place) and writes all of them into the list's value.
+        # In a run, the input is what the producer's output pass computed (its ReLU, quantiser or pooling: a new
+        # tensor), read by this convolution and the producer's sides alone: the list's value, updated in place.
         if self.in_run and self.source is not None:
-            self.stored_input, self.takes_lists = value, True
+            self.source.value, self.takes_lists = value, True
+        if self.finish is not None:
+            # The output-pass layers read the sums and make new tensors of them: nothing else reads them.
+            self.accumulator, self.recomputed = summed, None
+            if states:
+                self.side[:] = states[0]  # a copy: the side outputs may be handed back to the caller
+            # (Without the sides' sums, a dense frame chosen in the graph: the next pass lists nothing, finishes all.)
+            self.finish_every = bool(self.sides) and not states
+            return
         self.finish_every = True
         if self.epilogue is None:
             self.recomputed = (summed, NO_BIAS)

@@ -18,8 +18,10 @@ fused layer reads its producer's. It then chooses dense or sparse on the list's 
 a frame it ran densely for its many changes it compares its input itself for a frame, on samples first: listing
 changes a dense frame does not use costs more than the samples (HED at 96x96 and 192x192, step 8, the moving camera:
 0.89-0.94x as fast as comparing when lists were written on every frame). After a frame run densely as a whole (in
-TensorFlow: frame 0, a scene cut) the next pass compares its rows with that frame's input instead and writes every
-one into the list's value, so the list goes on without a comparison of its own or a copy on the dense frame.
+TensorFlow: frame 0, a scene cut) the kernels take that frame's tensors that nothing else reads, the convolutions'
+sums and the next convolutions' inputs, as their accumulators and the lists' values (TensorFlow's buffers, updated in
+place from then on), and a copy of the side convolutions' sums: the next pass goes on as after any frame, with no
+copy on the dense frame and no pass over every pixel after it (`delta_keras.runtime.kernels.SparseConv._store`).
 """
 
 from __future__ import annotations

@@ -35,8 +35,12 @@ def dyadic_clip_model(size: int = 24, memory: bool = False) -> keras.Model:
         L.Dense(6, activation="relu", name="hidden"),
         L.Dense(3, name="logits"),
     ])
-    model = sparsify(image, frames=None, step_init=0.25, include_input={"step_init": 1.0}, memory=memory)
-    rng = np.random.default_rng(0)
+    return dyadic(sparsify(image, frames=None, step_init=0.25, include_input={"step_init": 1.0}, memory=memory), 0)
+
+
+def dyadic(model: keras.Model, seed: int) -> keras.Model:
+    """``model`` with random weights and biases that are multiples of 1/16 in [-1/4, 1/4]."""
+    rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, (L.Conv2D, L.Dense)):
             layer.set_weights([rng.integers(-4, 5, w.shape).astype("float32") / 16 for w in layer.get_weights()])
@@ -185,12 +189,7 @@ def pooled_clip_model(size: int, padding: str) -> keras.Model:
     second = L.Conv2D(8, 3, padding="same", activation="relu", name="second")(L.MaxPooling2D(2, padding=padding)(first))
     pooled = L.Flatten()(L.MaxPooling2D(2, padding=padding)(second))
     image = keras.Model(inputs, L.Add()([side, L.Dense(1, name="logit")(pooled)]))  # sums of exact products
-    model = sparsify(image, frames=None, step_init=0.25, include_input={"step_init": 1.0})
-    rng = np.random.default_rng(1)
-    for layer in model.layers:
-        if isinstance(layer, (L.Conv2D, L.Dense)):
-            layer.set_weights([rng.integers(-4, 5, w.shape).astype("float32") / 16 for w in layer.get_weights()])
-    return model
+    return dyadic(sparsify(image, frames=None, step_init=0.25, include_input={"step_init": 1.0}), 1)
 
 
 @pytest.mark.parametrize("size, padding", [(24, "valid"), (21, "valid"), (21, "same")])  # 21: odd rows and columns
@@ -334,26 +333,40 @@ def test_in_a_run_the_output_pass_lists_the_next_convolutions_input_changes(dens
     assert [t for t, f in enumerate(full) if f] == ([5] if cut else [])
 
 
+def test_what_a_step_hands_back_stays_as_it_was_while_the_kernels_update_their_state():
+    # After a frame run densely as a whole the kernels take TensorFlow's buffers of sums and inputs that nothing else
+    # reads as their state, and update them in place. Here a 1x1 side convolution, computed in the output pass of a
+    # convolution with a memory threshold (a run of its own), is the model's output, of which the pass keeps the sums:
+    # the outputs of every frame, kept as views of the tensors the steps returned, stay exact.
+    inputs = keras.Input((21, 21, 3))
+    first = L.Conv2D(8, 3, padding="same", activation="relu", name="first")(inputs)
+    model = dyadic(sparsify(keras.Model(inputs, L.Conv2D(1, 1, name="side")(first)), frames=None, step_init=0.25,
+                            include_input={"step_init": 1.0}, memory=True), 1)
+    clip = moving_square(6, 21, cut_at=3)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=1.0, resync_every=0)
+    assert list(runtime.runs) == ["first"] and [side.layer.name for side in runtime.finishes["first"].sides] == ["side"]
+    outputs = [np.asarray(runtime.step(clip[:, t])) for t in range(clip.shape[1])]
+    np.testing.assert_array_equal(np.concatenate(outputs, 1), np.asarray(model(clip)))
+
+
 def test_in_a_run_the_output_pass_finishes_only_the_pixels_changes_reached():
     # The square moves down columns 6-11; "second"'s input far from it (its last pooled row and column) is neither
-    # finished again nor compared by "first"'s pass on a frame it lists: a value planted there stays, unlisted. On the
-    # frame after one that ran densely as a whole (frame 0), the pass compares with that frame's input (TensorFlow's)
-    # and writes every pixel into the list's value, the planted one too.
+    # finished again nor compared by "first"'s pass on a frame it lists: a value planted there stays, unlisted. That
+    # holds on the frame after one run densely as a whole (frame 0) too: the kernels then took that frame's sums and
+    # inputs as their state, "second"'s input as the dense model computes it.
     model, clip = pooled_clip_model(21, "same"), moving_square(7, 21)
     runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=1.0, resync_every=0, cut_above=np.inf)
     (_, run), = runtime.runs.values()
     first, second = run.kernels
     outputs = [np.asarray(runtime.step(clip[:, 0]))]
+    inputs = keras.Model(model.inputs, model.get_layer("second").input)([clip[:, :1]])  # (frames folded into batch)
+    np.testing.assert_array_equal(second.source.value, np.asarray(inputs))
     for t in range(1, clip.shape[1]):
-        value, stored = second.source.value, second.stored_input
-        assert (stored is not None) == (t == 1) and second.takes_lists
-        truth = (value if stored is None else stored)[0, -1, -1, 0]
+        value = second.source.value
+        assert second.takes_lists and not first.finish_every
+        truth = value[0, -1, -1, 0]
         value[0, -1, -1, 0] = truth + 1.0
         outputs.append(np.asarray(runtime.step(clip[:, t])))
-        assert second.stored_input is None
-        if stored is not None:
-            assert second.source.value[0, -1, -1, 0] == truth
-            continue
         assert second.source.value[0, -1, -1, 0] == truth + 1.0 and second.source.count[0, -1] == 0
         second.source.value[0, -1, -1, 0] = truth
     np.testing.assert_array_equal(np.concatenate(outputs, 1), np.asarray(model(clip)))
