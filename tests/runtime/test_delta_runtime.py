@@ -349,12 +349,16 @@ def test_what_a_step_hands_back_stays_as_it_was_while_the_kernels_update_their_s
     np.testing.assert_array_equal(np.concatenate(outputs, 1), np.asarray(model(clip)))
 
 
-def test_in_a_run_the_output_pass_finishes_only_the_pixels_changes_reached():
+@pytest.mark.parametrize("side_activation", [None, "sigmoid"])
+def test_in_a_run_the_output_pass_finishes_only_the_pixels_changes_reached(side_activation):
     # The square moves down columns 6-11; "second"'s input far from it (its last pooled row and column) is neither
     # finished again nor compared by "first"'s pass on a frame it lists: a value planted there stays, unlisted. That
     # holds on the frame after one run densely as a whole (frame 0) too: the kernels then took that frame's sums and
-    # inputs as their state, "second"'s input as the dense model computes it.
+    # inputs as their state, "second"'s input as the dense model computes it, and the side convolution's sums: its
+    # output where its activation is linear, else computed again (`sparsify` moves activations into layers of their
+    # own; here one is put back into the side convolution).
     model, clip = pooled_clip_model(21, "same"), moving_square(7, 21)
+    model.get_layer("side").activation = keras.activations.get(side_activation)
     runtime = DeltaRuntime(model, count_macs=False, min_fan_out=9, dense_above=1.0, resync_every=0, cut_above=np.inf)
     (_, run), = runtime.runs.values()
     first, second = run.kernels
