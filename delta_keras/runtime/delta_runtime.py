@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from delta_keras.frames import FrameNode, FramePlan, check_clips, geometry
 from delta_keras.models import graph as graph_lib
+from delta_keras.runtime.calibration import MeasuredBreakEven, measure_break_evens
 from delta_keras.runtime.fused import Fusion, FusedChain, convolution_runs, fuse as fuse_plan, output_pass_chains
 from delta_keras.runtime.kernels import SECONDS, SparseConv, delta_kernel, kernel_class
 from delta_keras.runtime.runs import ConvolutionRun
@@ -241,6 +242,31 @@ class DeltaRuntime:
         recomputations outside runs)."""
         kernels = [k for k in self._kernels.values() if isinstance(k, SparseConv)]
         return {part: sum(k.seconds[part] for k in kernels) for part in SECONDS}
+
+    @property
+    def run_kernels(self) -> list[SparseConv]:
+        """The kernels of the convolutions in ``runs``, in the order they run: those that choose dense or sparse
+        themselves, by a ``dense_above`` that `calibrate` can set."""
+        return [kernel for keys, run in self.runs.values() for kernel in run.kernels]
+
+    def calibrate(self, clips, strides=(1, 2, 4), repeats: int = 3) -> dict[str, MeasuredBreakEven]:
+        """Sets each convolution of a run's ``dense_above`` to the share that streamed ``clips`` ``(batch_size,
+        frames, ...)`` fastest on this machine, inside the run (`delta_keras.runtime.calibration`): every convolution
+        timed with its neighbours at a few shares, on the clips' frames and on every ``strides``-th frame (larger
+        changes). Clips like those the runtime will stream give break-evens for them; the outputs stay exact whatever
+        the shares. The runtime is reset.
+
+        Returns:
+            ``{layer name: MeasuredBreakEven}``: the share chosen, the one before and the time at each share tried.
+        """
+        clips = check_clips(self.model, clips)
+        if clips.shape[0] != self.batch_size:
+            raise ValueError(f"clips: expected a batch of {self.batch_size} clips, got {clips.shape[0]}")
+        measured = measure_break_evens(self, clips, strides, repeats)
+        for kernel in self.run_kernels:
+            kernel.use_dense_above(measured[kernel.layer.name].share)
+            self.dense_above[kernel.layer.name] = kernel.dense_above
+        return measured
 
     def _per_layer(self, frames: list) -> dict[str, list[int]]:
         table = np.asarray(frames, np.int64).reshape(len(frames), len(self.mac_layers))

@@ -494,11 +494,25 @@ class SparseConv:
         # The choice of dense or sparse: on about SAMPLES elements spread over the input, dense where more than
         # ``dense_above`` of them changed, in the kernel (`_sampled_changes`) or in the graph (`chooses_dense`).
         self.stride = max(self.previous.size // SAMPLES, 1)
-        samples = len(range(0, self.previous.size, self.stride))
-        self.dense_from = int(dense_above * samples) + 1  # changed samples from which the layer runs densely
+        self.sample_count = len(range(0, self.previous.size, self.stride))  # elements compared
+        self.dense_from = self._dense_from(dense_above)  # changed samples from which the layer runs densely
         # Without counting, a fused epilogue and a run, the graph keeps the samples of the previous input: a dense frame
         # then makes no call into the kernel before the frame's end (see `chooses_in_graph`).
-        self.samples = None if counts or epilogue or in_run else tf.Variable(tf.zeros(samples), trainable=False)
+        self.samples = (None if counts or epilogue or in_run else
+                        tf.Variable(tf.zeros(self.sample_count), trainable=False))
+        # The last update's choice and, where it ran sparse, the share of its input elements that changed (None: no
+        # update since it was cleared); `delta_keras.runtime.calibration` times the kernel by it.
+        self.last_update: tuple[bool, float] | None = None
+
+    def use_dense_above(self, share: float) -> None:
+        """Runs the layer densely from now on where more than ``share`` of its input changed: only a kernel that
+        chooses dense or sparse itself (in a run); a choice in the graph is compiled with the frame's function."""
+        if not self.in_run:
+            raise ValueError(f"{self.layer.name}: only a convolution of a run chooses dense or sparse in its kernel")
+        self.dense_above, self.dense_from = share, self._dense_from(share)
+
+    def _dense_from(self, share: float) -> int:
+        return int(share * self.sample_count) + 1
 
     def reset(self) -> None:
         self.previous = np.zeros_like(self.previous)
@@ -546,6 +560,7 @@ class SparseConv:
     def _sparse(self, value, sampled=False):
         started = time.perf_counter()
         macs, dense, changes = self._changes(value, sampled)
+        self.last_update = (bool(dense), 0.0 if dense else float(changes.count.sum()) / changes.size)
         # Only an update that multiplied something adds rounding: a still scene needs no re-sync.
         self.sparse_updates = 0 if dense else self.sparse_updates + (macs > 0)
         listed = time.perf_counter()

@@ -1,0 +1,152 @@
+"""Break-evens measured on the machine that streams: each convolution of a run timed at several shares, inside the run.
+
+`delta_keras.runtime.kernels.break_even` models a layer's break-even from a fit of the sparse kernel and a dense
+convolution timed alone. Inside a run (`delta_keras.runtime.runs`) both sides cost otherwise: a sparse frame
+finishes only the pixels its changes reach, a dense frame pays an eager convolution and an output pass over every
+pixel, and the host's cores, caches and load differ from the fit's. A layer's choice also moves time to its
+neighbours and to the next frame: the convolution before it lists its changes only while it reads lists, so a
+dense frame after a sparse one wastes that listing and a sparse frame after a dense one compares its whole input
+itself. Timing each choice alone misses that: on HED at 96x96, step 8, a break-even of 0.07 for ``block1_conv2``
+timed faster with it dense on every frame, and made a real clip 4-7 % slower than the model's 0.19, its dense
+frames alternating with sparse ones.
+
+So `measure_break_evens` times the rule itself. It streams real frames through the runtime with a convolution's
+``dense_above`` at each of a few shares (`CANDIDATES`, and the one in use) and times the convolution with its
+neighbours in the run by their kernels' clocks, frame by frame; convolutions three apart are timed together, so that
+each one's neighbours choose as they will when it streams. A frame's time depends on the convolution's choice on it
+and on the frame before, so two shares differ only on the frames where those differ: per repeat, the saving of a
+share over the one in use is the sum of their time differences there, and the frames both shares chose alike add
+none of the host's noise. Shares that chose alike on every frame are one setting. A setting replaces the one in use
+only where its saving passes a one-sided paired t-test at 95 % over the repeats: on a busy host a saving of a few
+percent is often noise (HED at 96x96, step 8: ``block1_conv2`` timed 0.4-1.0 % faster at 0.1 than at its 0.19 on the
+calibration clip, and at 0.07 made a real clip 4-7 % slower). Of the shares of the setting that saved most, the one
+nearest the share in use is kept: the frames cannot tell those apart, and the model can.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+# The shares of changed input elements each convolution is timed at (besides the one in use).
+CANDIDATES = (0.0, 0.1, 0.2, 0.3, 0.45, 0.7, 1.0)
+# One-sided 95 % quantiles of Student's t for 1..10 degrees of freedom (the last for more).
+T95 = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredBreakEven:
+    """One convolution's break-even as measured (`measure_break_evens`).
+
+    Attributes:
+        layer: the convolution's name.
+        share: the share chosen: ``modelled``, or where a setting saved significantly on it, the share nearest to it
+            of the setting that saved most.
+        modelled: the share the runtime used before (the cost model's, `delta_keras.runtime.kernels.break_even`,
+            unless set).
+        milliseconds: ``{share: ms}``, the convolution's and its neighbours' time over the calibration frames with
+            ``dense_above`` at that share (mean over repeats).
+        saved: the share of that time with ``modelled`` that ``share`` saved (the paired saving, mean over repeats).
+        shares: the least and the largest share of changed input elements the convolution saw on a frame (run
+            never dense): a break-even outside them is where the frames put no limit.
+        frames: the frames timed per share.
+    """
+
+    layer: str
+    share: float
+    modelled: float
+    milliseconds: dict[float, float]
+    saved: float
+    shares: tuple[float, float]
+    frames: int
+
+
+def measure_break_evens(runtime, clips: np.ndarray, strides=(1, 2, 4), repeats: int = 3,
+                        candidates=CANDIDATES) -> dict[str, MeasuredBreakEven]:
+    """Times every convolution of ``runtime``'s runs (`DeltaRuntime.run_kernels`) with ``dense_above`` at each of
+    ``candidates`` and its own, on ``clips`` ``(batch, frames, ...)``, each clip streamed from a reset state at every
+    ``strides``-th frame (larger strides: more change a frame), ``repeats`` times; returns the break-evens by layer
+    name. The kernels' ``dense_above`` are as before, and the runtime reset, when it returns."""
+    kernels = runtime.run_kernels
+    if not kernels:
+        raise ValueError(f"{runtime.model.name}: no convolution of this runtime chooses dense or sparse in a run to "
+                         f"time (those need count_macs=False and fuse=False, and numba)")
+    sequences = [clips[:, ::stride] for stride in strides if clips[:, ::stride].shape[1] >= 2]
+    if not sequences:
+        raise ValueError(f"clips: need at least 2 frames to time a change, got shape {tuple(clips.shape)}")
+    before = {kernel: kernel.dense_above for kernel in kernels}
+    # A convolution with its neighbours in its run (the kernels its choice moves time to).
+    position = {kernel: i for i, kernel in enumerate(kernels)}
+    window = {kernel: kernels[max(position[kernel] - 1, 0):position[kernel] + 2] for kernel in kernels}
+    clock = lambda kernels: sum(sum(kernel.seconds.values()) for kernel in kernels)  # noqa: E731
+    # Per kernel and share: the frames it ran densely, and per repeat the window's seconds on each frame.
+    choices = {kernel: {} for kernel in kernels}
+    seconds = {kernel: {} for kernel in kernels}
+    seen = {kernel: [] for kernel in kernels}  # shares of changed inputs, on the frames run never dense
+    try:
+        for repeat, k in itertools.product(range(repeats), range(3)):
+            group = kernels[k::3]
+            # Every other repeat in the other order: a drift of the host's load over a repeat favours no share.
+            for candidate in (None, *candidates)[::1 if repeat % 2 == 0 else -1]:
+                shares = {kernel: before[kernel] if candidate is None else candidate for kernel in group}
+                for kernel in group:
+                    kernel.use_dense_above(shares[kernel])
+                dense = {kernel: set() for kernel in group}
+                timed = {kernel: seconds[kernel].setdefault(shares[kernel], {}).setdefault(repeat, {})
+                         for kernel in group}
+                for sequence, clip in enumerate(sequences):
+                    runtime.reset()
+                    for t in range(clip.shape[1]):
+                        started = {kernel: clock(window[kernel]) for kernel in group}
+                        for kernel in group:
+                            kernel.last_update = None
+                        runtime.step(clip[:, t])
+                        if not t:  # frame 0 runs densely as a whole, without the kernels
+                            continue
+                        for kernel in group:
+                            timed[kernel][(sequence, t)] = clock(window[kernel]) - started[kernel]
+                            update = kernel.last_update
+                            if update is not None and update[0]:
+                                dense[kernel].add((sequence, t))
+                            elif update is not None and shares[kernel] == 1.0:
+                                seen[kernel].append(update[1])
+                for kernel in group:
+                    choices[kernel][shares[kernel]] = frozenset(dense[kernel])
+                    kernel.use_dense_above(before[kernel])
+    finally:
+        for kernel, share in before.items():
+            kernel.use_dense_above(share)
+        runtime.reset()
+    return {kernel.layer.name: chosen(kernel.layer.name, before[kernel], choices[kernel], seconds[kernel],
+                                      seen[kernel]) for kernel in kernels}
+
+
+def chosen(layer: str, modelled: float, choices: dict, seconds: dict, seen: list) -> MeasuredBreakEven:
+    """``modelled``, or the share of the setting (shares that chose alike, ``{share: frames run densely}``) that saved
+    most on it, significantly (`measure_break_evens`), from ``seconds`` ``{share: {repeat: {frame: seconds}}}``."""
+    frames = sorted(next(iter(next(iter(seconds.values())).values())))
+    state = lambda frame, dense: ((frame[0], frame[1] - 1) in dense, frame in dense)  # noqa: E731
+    settings = {}
+    for share, dense in choices.items():
+        settings.setdefault(dense, []).append(share)
+
+    def savings(dense) -> np.ndarray:
+        """Per repeat, the seconds the setting saved on ``modelled``'s over the frames where their states differ."""
+        differ = [frame for frame in frames if state(frame, dense) != state(frame, choices[modelled])]
+        repeats = sorted(seconds[modelled])
+        return np.asarray([sum(seconds[modelled][r][frame] - np.mean([seconds[s][r][frame] for s in settings[dense]])
+                               for frame in differ) for r in repeats])
+
+    best, most = choices[modelled], 0.0
+    for dense in settings:
+        saved = savings(dense)
+        if len(saved) > 1 and saved.mean() > most and saved.mean() > T95[min(len(saved) - 2, len(T95) - 1)] * (
+                saved.std(ddof=1) / np.sqrt(len(saved))):
+            best, most = dense, saved.mean()
+    share = min(settings[best], key=lambda share: abs(share - modelled))
+    milliseconds = {s: float(np.mean([sum(times.values()) for times in seconds[s].values()])) * 1e3
+                    for s in sorted(seconds)}
+    return MeasuredBreakEven(layer, share, modelled, milliseconds, most * 1e3 / milliseconds[modelled],
+                             (min(seen), max(seen)) if seen else (np.nan, np.nan), len(frames))
