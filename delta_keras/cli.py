@@ -290,6 +290,9 @@ def stream_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dense-above", type=float,
                         help="a layer runs densely on a frame where more than this share of its input changed "
                              "(default: each layer's break-even, from the runtime's cost model)")
+    parser.add_argument("--calibrate", type=int, metavar="N",
+                        help="first measure each convolution's break-even on this machine on the video's first N "
+                             "frames (DeltaRuntime.calibrate; N >= 2; unfused)")
     parser.add_argument("--cut-above", type=float, default=0.35,
                         help="relative change of a frame above which the whole frame runs densely (a scene cut)")
     parser.add_argument("--fuse", action="store_true",
@@ -312,6 +315,9 @@ def stream_main(argv: list[str] | None = None) -> int:
         parser.error(f"--start must be >= 0 and --check-frames >= 1, got {args.start} and {args.check_frames}")
     if args.resync_every < 0:
         parser.error(f"--resync-every must be >= 0 (0: never), got {args.resync_every}")
+    if args.calibrate is not None and (args.calibrate < 2 or args.fuse):
+        parser.error(f"--calibrate N times the unfused runtime's convolutions on N >= 2 frames, got "
+                     f"{args.calibrate}{' with --fuse' if args.fuse else ''}")
     if args.dense_above is not None and not 0.0 <= args.dense_above <= 1.0:
         parser.error(f"--dense-above must be a share in [0, 1], got {args.dense_above}")
     for flag in ("step", "threshold"):
@@ -391,6 +397,8 @@ def _stream(args: argparse.Namespace) -> int:
     options = {"dense_above": args.dense_above, "cut_above": args.cut_above, "fuse": args.fuse,
                "resync_every": args.resync_every}
     runtime = DeltaRuntime(model, count_macs=False, **options)
+    if args.calibrate:
+        _calibrate(runtime, clip[:, :args.calibrate])
     dense = strip_sparsity(model)
     dense_step = tf.function(lambda frame: dense(frame, training=False))
     steps = (("runtime", runtime.step), ("dense", lambda frame: dense_step(frame[:, None])))
@@ -427,6 +435,16 @@ def _stream(args: argparse.Namespace) -> int:
         _write_stream(args.out, np.concatenate(outputs, axis=0), runtime.plan.output_per_frame)
         print(f"outputs: {args.out}")
     return EXIT_OK
+
+
+def _calibrate(runtime, clip) -> None:
+    """``runtime``'s break-evens measured on ``clip`` (`DeltaRuntime.calibrate`), printed beside the ones before."""
+    try:
+        measured = runtime.calibrate(clip)
+    except ValueError as error:  # a model without a run of convolutions
+        raise BadInput(f"--calibrate: {error}") from error
+    print(f"calibrated on frames 0..{clip.shape[1] - 1}, dense above this share of changed inputs (before it): "
+          + ", ".join(f"{name} {m.share:.2f} ({m.modelled:.2f})" for name, m in measured.items()))
 
 
 def _write_stream(path: str, outputs: np.ndarray, per_frame: bool) -> None:

@@ -26,9 +26,11 @@ def _edge_model(path):
     return path
 
 
-@pytest.mark.parametrize("options", [["--step", "0.05"], ["--step", "0.05", "--fuse"], ["--threshold", "0.05"]])
+@pytest.mark.parametrize("options", [["--step", "0.05"], ["--step", "0.05", "--fuse"], ["--threshold", "0.05"],
+                                     ["--step", "0.05", "--calibrate", "4"]])
 def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, capsys, options):
     # --threshold: deltas with memory, the thresholds in the convolutions' output pass (the timed runtime does not count).
+    # --calibrate: the break-evens measured on the first frames first, exact all the same.
     video = _smooth_video(tmp_path / "pan.avi")
     out = tmp_path / "edges.avi"
     assert stream_main([str(_edge_model(tmp_path / "edges.keras")), str(video), "--size", "24", *options,
@@ -38,6 +40,9 @@ def test_an_image_model_streams_with_a_step_and_writes_its_edge_maps(tmp_path, c
     largest = float(text.split("largest |runtime - forward pass| over the first 8 frames: ")[1].split()[0])
     assert largest < 1e-3
     assert count_frames(out) == 8
+    if "--calibrate" in options:
+        calibrated = text.split("calibrated on frames 0..3, dense above this share of changed inputs (before it): ")[1]
+        assert calibrated.startswith("conv0 ") and " conv1 " in calibrated.splitlines()[0]
 
 
 @pytest.mark.parametrize("head", ["average", "temporal"])
@@ -62,6 +67,8 @@ def test_a_clip_classifier_streams_and_writes_its_running_scores(tmp_path, capsy
     (["--step", "1", "--size", "big"], "--size big: expected HxW"),
     (["--step", "1", "--resync-every", "-1"], "--resync-every must be >= 0"),
     (["--step", "1", "--dense-above", "1.5"], "--dense-above must be a share in [0, 1], got 1.5"),
+    (["--step", "1", "--calibrate", "1"], "--calibrate N times the unfused runtime's convolutions on N >= 2 frames"),
+    (["--step", "1", "--calibrate", "3", "--fuse"], "on N >= 2 frames, got 3 with --fuse"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
     video = _smooth_video(tmp_path / "pan.avi", frames=3, size=16)
