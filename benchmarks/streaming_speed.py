@@ -34,9 +34,12 @@ clip, the share of changed elements, of pixels with any changed channel and of 8
 reaches (what a pixel- or tile-gathering kernel would have to compute), and the time of the element-sparse
 kernel against the layer's dense convolution. ``--break-even`` times each layer's sparse kernel against its
 dense convolution at several shares of changed input elements and prints the share where they cross, next to
-the runtime's cost model (`delta_keras.runtime.kernels.break_even`, the default ``dense_above``). ``--cuts`` prints the relative change of consecutive frames,
-``mean |frame - previous| / mean |frame|``, of every real clip against that between the first frames of two
-different clips: the statistic `DeltaRuntime` detects scene cuts with (``cut_above``).
+the runtime's cost model (`delta_keras.runtime.kernels.break_even`, the default ``dense_above``). ``--calibrate``
+adds a third runtime to HED's rows, timed side by side: the unfused one with the break-evens `DeltaRuntime.calibrate`
+measures inside its run on a footage clip that no row streams, or (``--calibrate own``) on each clip's own frames after
+the timed ones, as a deployment calibrates on the first seconds of its stream. ``--cuts`` prints the relative change
+of consecutive frames, ``mean |frame - previous| / mean |frame|``, of every real clip against that between the first
+frames of two different clips: the statistic `DeltaRuntime` detects scene cuts with (``cut_above``).
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ JHMDB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "j
 # The first clip of each of these JHMDB classes: a face and hands (brush_hair), a still camera (golf), a moving one (run).
 CLASSIFIER_CLASSES = ("brush_hair", "golf", "run")
 DEFAULT_CLIPS = "v_ApplyEyeMakeup_g01_c01.avi,hmdb51_talk.mp4,cleaning_pool_k400.mp4"
+# `--calibrate`: a footage clip none of the rows streams (a still camera, a person moving), and the strides its frames
+# are streamed at (larger strides: more change a frame).
+CALIBRATION_CLIP = "sam2_bedroom.mp4"
+OWN_FRAMES = "own"  # `--calibrate own`: each clip on its own frames after the timed ones
+CALIBRATION_STRIDES = (1, 2, 4)
 
 
 def per_frame_seconds(step, frames: list) -> np.ndarray:
@@ -248,12 +256,28 @@ def times_fewer(ratio: float) -> str:
     return "all" if np.isinf(ratio) else f"{ratio:.1f}x"
 
 
-def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]:
+def calibrated(model, args, calibration: np.ndarray, label: str) -> DeltaRuntime:
+    """The unfused runtime with the break-evens `DeltaRuntime.calibrate` measures on ``calibration`` (``label`` names
+    its frames); prints them next to the cost model's."""
+    runtime = DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)
+    runtime.run(calibration[:, :3])  # compiled before timing
+    started = time.perf_counter()
+    measured = runtime.calibrate(calibration, strides=CALIBRATION_STRIDES)
+    print(f"  calibrated on {label} (strides {','.join(map(str, CALIBRATION_STRIDES))}; "
+          f"{time.perf_counter() - started:.0f} s), the shares it moved (model's, time saved there): "
+          + (", ".join(f"{name} {m.share:.2f} ({m.modelled:.2f}, {m.saved:.0%})" for name, m in measured.items()
+                       if m.share != m.modelled) or "none"))
+    return runtime
+
+
+def compare(model, size, step: str, clips: dict, args, calibration: dict | None = None) -> dict[str, list[float]]:
     """Checks the runtime on the first clip, then prints one row per clip, one for the first clip's frame 0
     repeated (no change after frame 0: the runtime's floor) and one for a cut on every frame: the
     dense forward pass, the runtime with fused sparse layers and without (``fuse=False``: every convolution
-    compares its input with the previous frame's, and the other layers run in TensorFlow), side by side.
-    Returns ``{"unfused": [...], "fused": [...]}``: each runtime's speedup on each clip (the static and cut rows
+    compares its input with the previous frame's, and the other layers run in TensorFlow), side by side; with
+    ``calibration`` (``{clip name: (label, frames to calibrate on)}``), also the unfused runtime calibrated on each
+    clip's (`calibrated`; the static and cut rows: the first clip's).
+    Returns ``{"unfused": [...], "fused": [...], ...}``: each runtime's speedup on each clip (the static and cut rows
     excluded)."""
     names = list(clips)
     dense = tf.function(lambda frames: model(frames, training=False))
@@ -261,7 +285,16 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
     print(f"  check (size {size}, step {step}): {check(model, checked, clips[names[0]])}")
     runtimes = {"fused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False, fuse=True),
                 "unfused": DeltaRuntime(model, dense_above=args.dense_above, count_macs=False)}
-    for runtime in runtimes.values():  # traced and compiled (numba compiles a kernel where it first runs) untimed
+    # Per row clip, the calibrated runtime it is timed with (one per calibration clip).
+    by_label = {}
+    for label, frames in (calibration or {}).values():
+        if label not in by_label:
+            by_label[label] = calibrated(model, args, frames, label)
+    calibrated_for = {name: by_label[calibration[name][0]] for name in calibration or {}}
+    if calibrated_for:
+        runtimes["calibrated"] = calibrated_for[names[0]]
+    # Traced and compiled (numba compiles a kernel where it first runs) untimed.
+    for runtime in [*runtimes.values(), *by_label.values()]:
         runtime.run(clips[names[0]][:, :3])
     # The timed runtimes do not count, and compute some layers otherwise (side convolutions in the output pass; fused,
     # a convolution sums its changes in the order of its producer's list): their own float32 ties.
@@ -275,10 +308,12 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
     if args.cut:
         rows.append(("cut: every frame (alternating 2 clips)",
                      np.stack([clips[names[t % 2]][0, t] for t in range(args.frames)])[None]))
-    speedups = {"unfused": [], "fused": []}
+    speedups = {name: [] for name in runtimes}
     for name, clip in rows:
+        if calibrated_for:  # the static and cut rows: the first clip's
+            runtimes["calibrated"] = calibrated_for.get(name, calibrated_for[names[0]])
         result = measure(runtimes, checked, dense, clip, args.repeats)
-        ms = {key: result[key][1:].mean() * 1e3 for key in ("dense", "fused", "unfused")}
+        ms = {key: result[key][1:].mean() * 1e3 for key in ("dense", *runtimes)}
         kept = ~result["cuts"][1:]  # the frames that are not scene cuts
         without_cuts = (f"{result['dense'][1:][kept].sum() / result['unfused'][1:][kept].sum():>7.2f}x" if kept.any()
                         else f"{'-':>8}")
@@ -292,7 +327,9 @@ def compare(model, size, step: str, clips: dict, args) -> dict[str, list[float]]
               f"{times_fewer(result['executed']):>10} | fused: {fused['changes']:>7.0%} {fused['multiply']:>8.0%} "
               f"{fused['epilogue']:>8.0%} {1 - sum(fused.values()):>5.0%} | unfused: "
               f"{unfused['changes']:>7.0%} {unfused['multiply']:>8.0%} {unfused['dense']:>5.0%} "
-              f"{1 - sum(unfused.values()):>5.0%}")
+              f"{1 - sum(unfused.values()):>5.0%}"
+              + (f" | calibrated: {ms['calibrated']:>7.1f} {ms['dense'] / ms['calibrated']:>6.2f}x"
+                 if "calibrated" in ms else ""))
     return speedups
 
 
@@ -357,6 +394,10 @@ def main() -> None:
                         help="JHMDB clips (" + ", ".join(CLASSIFIER_CLASSES) + ") and, without --model, the action-"
                              "recognition study's classifier: VGG16 blocks 1-4 with HED's BSDS500 weights and the "
                              "temporal head (untrained), 112x112, a quantiser of each --steps after every activation")
+    parser.add_argument("--calibrate", nargs="?", const=CALIBRATION_CLIP,
+                        help=f"also the unfused runtime calibrated (`DeltaRuntime.calibrate`) on --frames frames of "
+                             f"this clip of {FOOTAGE} (default {CALIBRATION_CLIP}), or with '{OWN_FRAMES}' on each "
+                             f"clip's own next --frames frames (after those timed), timed side by side")
     parser.add_argument("--default-threads", action="store_true",
                         help="TensorFlow's and OpenMP's default threads instead of `streaming_threads()` (one "
                              "inter-op thread, a short OpenMP spin), for the dense model and the runtime alike")
@@ -408,12 +449,23 @@ def main() -> None:
     print(HEADER)
     for size in map(int, args.sizes.split(",")):
         image_model = hed_edge_detector(size, size)
-        clips = {os.path.basename(path): read_clip(path, args.frames, (size, size))[None] for path in paths}
+        # With --calibrate own, each clip's frames after the timed ones to calibrate on.
+        frames = 2 * args.frames if args.calibrate == OWN_FRAMES else args.frames
+        read = {os.path.basename(path): read_clip(path, frames, (size, size))[None] for path in paths}
+        clips = {name: clip[:, :args.frames] for name, clip in read.items()}
+        if args.calibrate == OWN_FRAMES:
+            calibration = {name: (f"{name} frames {args.frames}..{frames - 1}", clip[:, args.frames:])
+                           for name, clip in read.items()}
+        elif args.calibrate:
+            footage = read_clip(os.path.join(FOOTAGE, args.calibrate), args.frames, (size, size))[None]
+            calibration = dict.fromkeys(clips, (f"{args.calibrate} frames 0..{args.frames - 1}", footage))
+        else:
+            calibration = None
         for step in map(float, args.steps.split(",")):
             # Deployed as a user would: the sparsity layers' training parts stripped (quantisers only).
             model = strip_sparsity(sparsify(image_model, frames=None, step_init=step / 2 if args.memory else step,
                                             granularity="layer", memory=args.memory))
-            speedups = compare(model, size, f"{step:g}", clips, args)
+            speedups = compare(model, size, f"{step:g}", clips, args, calibration)
             means = ", ".join(f"{runtime} {np.mean(s):.2f}x (geometric {np.exp(np.mean(np.log(s))):.2f}x, "
                               f"{min(s):.2f}-{max(s):.2f}x)" for runtime, s in speedups.items())
             print(f"  mean speedup over the {len(speedups['unfused'])} clips at {size}, step {step:g}: {means}")
