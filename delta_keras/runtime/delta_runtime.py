@@ -253,8 +253,11 @@ class DeltaRuntime:
         """Sets each convolution of a run's ``dense_above`` to the share that streamed ``clips`` ``(batch_size,
         frames, ...)`` fastest on this machine, inside the run (`delta_keras.runtime.calibration`): every convolution
         timed with its neighbours at a few shares, on the clips' frames and on every ``strides``-th frame (larger
-        changes). Clips like those the runtime will stream give break-evens for them; the outputs stay exact whatever
-        the shares. The runtime is reset.
+        changes). Clips like those the runtime will stream give break-evens for them, best the stream's own first
+        frames. The runtime is reset. Whatever the shares, outputs stay the forward pass's up to float32 rounding at
+        quantiser ties; a convolution that runs sparse more often decides more ties the other way (HED at 192x192,
+        step 8, with ``block1_conv1`` sparse up to 0.45 of its input changed: 27.7 % of the outputs off by more than
+        1e-3 against 9.9 %, the largest difference 5.4e-2 against 2.8e-2).
 
         Returns:
             ``{layer name: MeasuredBreakEven}``: the share chosen, the one before and the time at each share tried.
