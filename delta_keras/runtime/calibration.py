@@ -148,5 +148,7 @@ def chosen(layer: str, modelled: float, choices: dict, seconds: dict, seen: list
     share = min(settings[best], key=lambda share: abs(share - modelled))
     milliseconds = {s: float(np.mean([sum(times.values()) for times in seconds[s].values()])) * 1e3
                     for s in sorted(seconds)}
-    return MeasuredBreakEven(layer, share, modelled, milliseconds, most * 1e3 / milliseconds[modelled],
+    # (Nothing timed where every frame was a scene cut, run densely as a whole without the kernels.)
+    saved = most * 1e3 / milliseconds[modelled] if milliseconds[modelled] else 0.0
+    return MeasuredBreakEven(layer, share, modelled, milliseconds, saved,
                              (min(seen), max(seen)) if seen else (np.nan, np.nan), len(frames))

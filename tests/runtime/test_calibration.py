@@ -139,6 +139,18 @@ def test_a_convolution_whose_sparse_or_dense_frames_cost_more_is_calibrated_the_
     assert measured.saved > 0.5
 
 
+def test_frames_that_are_all_scene_cuts_leave_every_share_as_it_was():
+    # Two backgrounds alternating: every frame a scene cut, run densely as a whole, so no kernel runs to be timed.
+    model, clip = chain_model(), moving_square(9)
+    other = np.random.default_rng(5).integers(0, 256, clip.shape).astype("float32")
+    cuts = np.where((np.arange(9) % 2 == 1)[None, :, None, None, None], other, clip)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0, cut_above=0.35)
+    before = dict(runtime.dense_above)
+    measured = runtime.calibrate(cuts, strides=(1,))
+    assert {name: m.share for name, m in measured.items()} == before and all(m.saved == 0 for m in measured.values())
+    assert all(set(m.milliseconds.values()) == {0.0} for m in measured.values())
+
+
 def test_calibration_refuses_what_it_cannot_time():
     model, clip = chain_model(), moving_square(9)
     with pytest.raises(ValueError, match="no convolution of this runtime chooses dense or sparse in a run"):
