@@ -6,9 +6,9 @@ finishes only the pixels its changes reach, a dense frame pays an eager convolut
 pixel, and the host's cores, caches and load differ from the fit's. A layer's choice also moves time to its
 neighbours and to the next frame: the convolution before it lists its changes only while it reads lists, so a
 dense frame after a sparse one wastes that listing and a sparse frame after a dense one compares its whole input
-itself. Timing each choice alone misses that: on HED at 96x96, step 8, a break-even of 0.07 for ``block1_conv2``
-timed faster with it dense on every frame, and made a real clip 4-7 % slower than the model's 0.19, its dense
-frames alternating with sparse ones.
+itself. Timing each choice alone misses that: on HED it put ``block1_conv2``'s break-even at 0.06-0.15 against the
+model's 0.19, and at 0.07 two real clips ran 4-7 % slower at 96x96, step 8, its dense frames alternating with sparse
+ones.
 
 So `measure_break_evens` times the rule itself. It streams real frames through the runtime with a convolution's
 ``dense_above`` at each of a few shares (`CANDIDATES`, and the one in use) and times the convolution with its
