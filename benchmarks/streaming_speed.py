@@ -293,8 +293,8 @@ def compare(model, size, step: str, clips: dict, args, calibration: dict | None 
     calibrated_for = {name: by_label[calibration[name][0]] for name in calibration or {}}
     if calibrated_for:
         runtimes["calibrated"] = calibrated_for[names[0]]
-    # Traced and compiled (numba compiles a kernel where it first runs) untimed.
-    for runtime in [*runtimes.values(), *by_label.values()]:
+    # Traced and compiled (numba compiles a kernel where it first runs) untimed; the calibrated ones are (`calibrated`).
+    for runtime in runtimes.values():
         runtime.run(clips[names[0]][:, :3])
     # The timed runtimes do not count, and compute some layers otherwise (side convolutions in the output pass; fused,
     # a convolution sums its changes in the order of its producer's list): their own float32 ties.

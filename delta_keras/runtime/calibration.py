@@ -77,9 +77,9 @@ def measure_break_evens(runtime, clips: np.ndarray, strides=(1, 2, 4), repeats: 
     if not sequences:
         raise ValueError(f"clips: need at least 2 frames to time a change, got shape {tuple(clips.shape)}")
     before = {kernel: kernel.dense_above for kernel in kernels}
-    # A convolution with its neighbours in its run (the kernels its choice moves time to).
-    position = {kernel: i for i, kernel in enumerate(kernels)}
-    window = {kernel: kernels[max(position[kernel] - 1, 0):position[kernel] + 2] for kernel in kernels}
+    # A convolution with its neighbours in its run (the kernels its choice moves time to; another run's are not).
+    runs = [run.kernels for _, run in runtime.runs.values()]
+    window = {kernel: run[max(i - 1, 0):i + 2] for run in runs for i, kernel in enumerate(run)}
     clock = lambda kernels: sum(sum(kernel.seconds.values()) for kernel in kernels)  # noqa: E731
     # Per kernel and share: the frames it ran densely, and per repeat the window's seconds on each frame.
     choices = {kernel: {} for kernel in kernels}
