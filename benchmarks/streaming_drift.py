@@ -17,8 +17,13 @@ oneDNN against Eigen), and the table shows how far that second reference is from
 no further from the reference than the two references are from each other, what remains is float32 itself, not
 the runtime (``--no-second-reference`` skips it).
 
+``--calibrate N`` first times the convolutions' break-evens on the clip's first N frames (`DeltaRuntime.calibrate`,
+as ``delta-keras-stream --calibrate N`` does) and streams with them: a convolution that runs sparse more often decides
+more float32 ties at its quantiser otherwise than the forward pass, and the table shows whether that grows.
+
     python benchmarks/streaming_drift.py [--clip sam2_cups.mp4] [--size 96,128] [--step 8] [--frames 300]
     python benchmarks/streaming_drift.py --memory --step 4
+    python benchmarks/streaming_drift.py --calibrate 12
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import numpy as np
 from delta_keras import sparsify
 from delta_keras.data import read_clip
 from delta_keras.models.hed import hed_edge_detector
-from delta_keras.runtime import DeltaRuntime
+from delta_keras.runtime import DeltaRuntime, streaming_threads
 from delta_keras.sim import DeltaInference
 from delta_keras.study.real_footage import edge_f1
 
@@ -91,10 +96,16 @@ def main() -> None:
                              "updates in a row that multiplied changes (0: never)")
     parser.add_argument("--dense-above", type=float,
                         help="DeltaRuntime's dense_above for every layer (default: each layer's break-even)")
+    parser.add_argument("--calibrate", type=int, metavar="N",
+                        help="time the convolutions' break-evens on the clip's first N frames first "
+                             "(DeltaRuntime.calibrate; N >= 2)")
     parser.add_argument("--no-second-reference", action="store_true",
                         help="skip the reference computed with the other convolution library")
     parser.add_argument("--save-reference", help=argparse.SUPPRESS)  # the child process's output file
     args = parser.parse_args()
+    if args.calibrate is not None and args.calibrate < 2:
+        parser.error(f"--calibrate N times the convolutions on N >= 2 frames, got {args.calibrate}")
+    streaming_threads()  # as a deployment streams (and calibrates): before TensorFlow's first op
     height, width = (int(v) for v in args.size.split(","))
     path = args.clip if os.path.isfile(args.clip) else os.path.join(FOOTAGE, args.clip)
     clip = read_clip(path, args.frames, (height, width))[None]
@@ -104,10 +115,14 @@ def main() -> None:
         np.save(args.save_reference, reference_outputs(model, clip, args.memory))
         return
     runtime = DeltaRuntime(model, count_macs=False, resync_every=args.resync_every, dense_above=args.dense_above)
+    shares = "each layer's break-even" if args.dense_above is None else f"{args.dense_above:g}"
+    if args.calibrate:
+        measured = runtime.calibrate(clip[:, :args.calibrate])
+        moved = ", ".join(f"{name} {m.share:.2f} ({m.modelled:.2f})" for name, m in measured.items() if m.share != m.modelled)
+        shares = f"as calibrated on frames 0..{args.calibrate - 1} ({moved or 'none moved'})"
     outputs = np.concatenate([np.asarray(runtime.step(clip[:, t]))[0] for t in range(clip.shape[1])])
     reference = reference_outputs(model, clip, args.memory)
     other = None if args.no_second_reference else second_reference(sys.argv[1:])
-    shares = "each layer's break-even" if args.dense_above is None else f"{args.dense_above:g}"
     mode = f"memory threshold {args.step:g}" if args.memory else f"step {args.step:g}"
     print(f"HED {height}x{width}, {mode}, {os.path.basename(path)}: {clip.shape[1]} frames through DeltaRuntime "
           f"against {'DeltaInference' if args.memory else 'the forward pass'}; re-sync every {args.resync_every} "
