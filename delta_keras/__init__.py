@@ -36,6 +36,8 @@ _EXPORTS = {
     "DeltaRuntime": "delta_keras.runtime",
     "streaming_threads": "delta_keras.runtime",
     "machine_summary": "delta_keras.runtime",
+    "save_break_evens": "delta_keras.runtime",
+    "load_break_evens": "delta_keras.runtime",
     "callbacks": None,
     "data": None,
     "files": None,

@@ -286,13 +286,18 @@ def stream_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-frames", type=int, default=16,
                         help="frames on which the outputs are compared with the forward pass (default 16)")
     parser.add_argument("--out", help="write the runtime's outputs: .avi for image outputs, .csv for vectors")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    parser.add_argument("--dense-above", type=float,
-                        help="a layer runs densely on a frame where more than this share of its input changed "
-                             "(default: each layer's break-even, from the runtime's cost model)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out or --save-break-evens file (one delta_keras wrote)")
+    parser.add_argument("--dense-above", metavar="SHARE_OR_JSON",
+                        help="a layer runs densely on a frame where more than this share of its input changed, or the "
+                             "shares by layer in a .json file that --save-break-evens wrote (default: each layer's "
+                             "break-even, from the runtime's cost model)")
     parser.add_argument("--calibrate", type=int, metavar="N",
                         help="first measure each convolution's break-even on this machine on the video's first N "
                              "frames (DeltaRuntime.calibrate; N >= 2; unfused)")
+    parser.add_argument("--save-break-evens", metavar="FILE.json",
+                        help="write each layer's share (after --calibrate, as measured) with this machine to a .json "
+                             "file, for --dense-above on later streams of this model at this frame size")
     parser.add_argument("--cut-above", type=float, default=0.35,
                         help="relative change of a frame above which the whole frame runs densely (a scene cut)")
     parser.add_argument("--fuse", action="store_true",
@@ -318,8 +323,9 @@ def stream_main(argv: list[str] | None = None) -> int:
     if args.calibrate is not None and (args.calibrate < 2 or args.fuse):
         parser.error(f"--calibrate N times the unfused runtime's convolutions on N >= 2 frames, got "
                      f"{args.calibrate}{' with --fuse' if args.fuse else ''}")
-    if args.dense_above is not None and not 0.0 <= args.dense_above <= 1.0:
-        parser.error(f"--dense-above must be a share in [0, 1], got {args.dense_above}")
+    args.break_evens = None  # where --dense-above names a file: (its path, what else it holds)
+    if args.dense_above is not None:
+        args.dense_above, args.break_evens = _dense_above(parser, args.dense_above)
     for flag in ("step", "threshold"):
         if getattr(args, flag) is not None and not getattr(args, flag) > 0:
             parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
@@ -328,6 +334,8 @@ def stream_main(argv: list[str] | None = None) -> int:
             parser.error(f"--out {args.out}: expected a .avi (image outputs) or .csv (vectors) file")
         if Path(args.out).exists() and not args.overwrite:
             parser.error(f"--out {args.out}: exists; pass --overwrite to replace it")
+    if args.save_break_evens:
+        _check_break_evens_file(parser, args.save_break_evens, args.overwrite)
     if args.size is not None:
         try:
             args.size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -335,6 +343,38 @@ def stream_main(argv: list[str] | None = None) -> int:
             parser.error(f"--size {args.size}: expected HxW or one number, e.g. 192x256")
         args.size = args.size * 2 if len(args.size) == 1 else args.size
     return run_main(prog, lambda: _stream(args))
+
+
+def _dense_above(parser: argparse.ArgumentParser, value: str) -> tuple[float | dict[str, float], tuple | None]:
+    """``--dense-above``: one share, or the shares by layer of a file `save_break_evens` wrote (and the file)."""
+    try:
+        share = float(value)
+    except ValueError:
+        if Path(value).suffix.lower() != ".json" or not Path(value).is_file():
+            parser.error(f"--dense-above {value}: expected a share in [0, 1] or an existing .json file of shares "
+                         "(--save-break-evens)")
+        from delta_keras.runtime.calibration import load_break_evens  # noqa: PLC0415
+
+        try:
+            shares, about = load_break_evens(value)
+        except ValueError as error:
+            parser.error(f"--dense-above {error}")
+        return shares, (value, about)
+    if not 0.0 <= share <= 1.0:
+        parser.error(f"--dense-above must be a share in [0, 1], got {value}")
+    return share, None
+
+
+def _check_break_evens_file(parser: argparse.ArgumentParser, path: str, overwrite: bool) -> None:
+    """``--save-break-evens``: a .json file that is new, or one this package wrote and --overwrite replaces."""
+    from delta_keras.files import is_generated_json  # noqa: PLC0415
+
+    if Path(path).suffix.lower() != ".json":
+        parser.error(f"--save-break-evens {path}: expected a .json file")
+    if Path(path).exists() and not overwrite:
+        parser.error(f"--save-break-evens {path}: exists; pass --overwrite to replace it")
+    if Path(path).exists() and not is_generated_json(path):
+        parser.error(f"--save-break-evens {path}: exists and was not written by delta_keras; refusing to overwrite it")
 
 
 def _stream_model(args: argparse.Namespace):
@@ -396,9 +436,22 @@ def _stream(args: argparse.Namespace) -> int:
     # Timed without counting (counting costs time a deployment would not spend); counted in a second pass.
     options = {"dense_above": args.dense_above, "cut_above": args.cut_above, "fuse": args.fuse,
                "resync_every": args.resync_every}
-    runtime = DeltaRuntime(model, count_macs=False, **options)
+    try:
+        runtime = DeltaRuntime(model, count_macs=False, **options)
+    except ValueError as error:  # shares of a file for layers this model has not
+        raise BadInput(f"--dense-above {args.break_evens[0] if args.break_evens else args.dense_above}: "
+                       f"{error}") from error
+    if args.break_evens:
+        _report_break_evens(*args.break_evens, size)
     if args.calibrate:
         _calibrate(runtime, clip[:, :args.calibrate])
+    if args.save_break_evens:
+        from delta_keras.runtime.calibration import save_break_evens  # noqa: PLC0415
+
+        measured = f"{args.video} frames {args.start}..{args.start + args.calibrate - 1}" if args.calibrate else None
+        save_break_evens(args.save_break_evens, runtime.dense_above, model=args.model, frame_size=list(size),
+                         calibrated_on=measured)
+        print(f"break-evens: {args.save_break_evens}")
     dense = strip_sparsity(model)
     dense_step = tf.function(lambda frame: dense(frame, training=False))
     steps = (("runtime", runtime.step), ("dense", lambda frame: dense_step(frame[:, None])))
@@ -435,6 +488,20 @@ def _stream(args: argparse.Namespace) -> int:
         _write_stream(args.out, np.concatenate(outputs, axis=0), runtime.plan.output_per_frame)
         print(f"outputs: {args.out}")
     return EXIT_OK
+
+
+def _report_break_evens(path: str, about: dict, size: tuple) -> None:
+    """Where the shares of ``--dense-above FILE`` come from, and whether they were measured for this stream."""
+    from delta_keras.runtime import machine_summary  # noqa: PLC0415
+
+    machine = about.get("machine", "a machine not recorded")
+    print(f"break-evens from {path}, measured on {machine}")
+    elsewhere = [f"on {machine}"] if machine != machine_summary() else []
+    if about.get("frame_size") not in (None, list(size)):
+        elsewhere.append(f"at {'x'.join(map(str, about['frame_size']))} frames")
+    if elsewhere:
+        print(f"note: they were measured {' and '.join(elsewhere)}, not for this stream ({machine_summary()}, "
+              f"{size[0]}x{size[1]}); --calibrate N measures them here")
 
 
 def _calibrate(runtime, clip) -> None:

@@ -21,14 +21,24 @@ only where its saving passes a one-sided paired t-test at 95 % over the repeats:
 percent is often noise (HED at 96x96, step 8: ``block1_conv2`` timed 0.4-1.0 % faster at 0.1 than at its 0.19 on the
 calibration clip, and at 0.07 made a real clip 4-7 % slower). Of the shares of the setting that saved most, the one
 nearest the share in use is kept: the frames cannot tell those apart, and the model can.
+
+A calibration takes a minute or two on a 2-core CPU at 192x192; `save_break_evens` writes the shares it found (a
+runtime's ``dense_above``) with the machine they were measured on, and `load_break_evens` reads them back for
+``DeltaRuntime(model, dense_above=...)`` on later streams of the same model, frame size and machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import numbers
+import os
+from pathlib import Path
 
 import numpy as np
+
+from delta_keras.files import write_json
 
 # The shares of changed input elements each convolution is timed at (besides the one in use).
 CANDIDATES = (0.0, 0.1, 0.2, 0.3, 0.45, 0.7, 1.0)
@@ -152,3 +162,41 @@ def chosen(layer: str, modelled: float, choices: dict, seconds: dict, seen: list
     saved = most * 1e3 / milliseconds[modelled] if milliseconds[modelled] else 0.0
     return MeasuredBreakEven(layer, share, modelled, milliseconds, saved,
                              (min(seen), max(seen)) if seen else (np.nan, np.nan), len(frames))
+
+
+def save_break_evens(path: str | os.PathLike, dense_above: dict[str, float], **about) -> Path:
+    """Writes ``dense_above`` (``{layer name: share}``, a runtime's `DeltaRuntime.dense_above`) to the JSON file
+    ``path`` with the machine it was measured on (`delta_keras.runtime.machine_summary`) and ``about`` (what it was
+    measured on: the model, the frame size, the frames), atomically, never over a file the package did not write.
+
+    Example:
+
+    >>> runtime.calibrate(first_frames)                                                 # doctest: +SKIP
+    >>> save_break_evens("hed-192.json", runtime.dense_above, frame_size=[192, 192])    # doctest: +SKIP
+    >>> later = DeltaRuntime(model, dense_above=load_break_evens("hed-192.json")[0])    # doctest: +SKIP
+    """
+    from delta_keras.runtime.threads import machine_summary  # noqa: PLC0415 (TensorFlow, as the runtime itself)
+
+    return write_json(path, {"machine": machine_summary(), **about,
+                             "dense_above": {name: float(share) for name, share in dense_above.items()}})
+
+
+def load_break_evens(path: str | os.PathLike) -> tuple[dict[str, float], dict]:
+    """The shares `save_break_evens` wrote to ``path`` (``{layer name: share}``, for ``DeltaRuntime``'s
+    ``dense_above``) and the rest of the file (``machine``, and what they were measured on).
+
+    Raises:
+        ValueError: ``path`` is not such a file (one line, naming it).
+    """
+    try:
+        content = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: not a JSON file of break-evens ({error})") from None
+    shares = content.get("dense_above") if isinstance(content, dict) else None
+    if not (isinstance(shares, dict) and shares and all(
+            isinstance(share, numbers.Real) and not isinstance(share, bool) and 0.0 <= share <= 1.0
+            for share in shares.values())):
+        raise ValueError(f"{path}: expected a JSON object whose \"dense_above\" maps layer names to shares in [0, 1], "
+                         f"as save_break_evens writes it")
+    return {name: float(share) for name, share in shares.items()}, {
+        key: value for key, value in content.items() if key not in ("dense_above", "generator")}

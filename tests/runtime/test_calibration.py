@@ -6,7 +6,8 @@ import pytest
 from keras import layers as L
 
 from delta_keras import sparsify
-from delta_keras.runtime import DeltaRuntime
+from delta_keras.files import UnsafeWriteError
+from delta_keras.runtime import DeltaRuntime, load_break_evens, machine_summary, save_break_evens
 from delta_keras.runtime.calibration import CANDIDATES, chosen
 from tests.runtime.test_delta_runtime import dyadic, moving_square
 
@@ -169,3 +170,30 @@ def test_only_a_convolution_that_chooses_in_its_kernel_takes_a_new_share():
     kernel = DeltaRuntime(model, count_macs=False, min_fan_out=0, fuse=True)._kernels["second"]
     with pytest.raises(ValueError, match="second: only a convolution of a run chooses dense or sparse in its kernel"):
         kernel.use_dense_above(0.5)
+
+
+def test_break_evens_kept_in_a_file_set_a_later_runtime(tmp_path):
+    model, clip = chain_model(), moving_square(9)
+    runtime = DeltaRuntime(model, count_macs=False, min_fan_out=0)
+    runtime.calibrate(clip, repeats=2)
+    shares = {**runtime.dense_above, "second": 0.7}  # a share no model gives, so that the file is what sets it
+    path = save_break_evens(tmp_path / "chain.json", shares, frame_size=[24, 24])
+    loaded, about = load_break_evens(path)
+    assert loaded == shares and about == {"machine": machine_summary(), "frame_size": [24, 24]}
+    later = DeltaRuntime(model, count_macs=False, min_fan_out=0, dense_above=loaded)
+    assert later.dense_above == shares and later._kernels["second"].dense_above == 0.7
+    np.testing.assert_array_equal(later.run(clip), np.asarray(model(clip)))
+    save_break_evens(path, later.dense_above)  # the package's own file: replaced
+
+
+def test_a_file_that_is_not_break_evens_is_refused_and_a_users_file_is_never_overwritten(tmp_path):
+    for name, text in (("notes.json", "my notes"), ("other.json", '{"dense_above": {"first": 1.5}}'),
+                       ("empty.json", '{"dense_above": {}}'), ("list.json", "[0.2]")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=f"{name}: .*(not a JSON file of break-evens|shares in \\[0, 1\\])"):
+            load_break_evens(tmp_path / name)
+    with pytest.raises(UnsafeWriteError, match="was not written by delta_keras"):
+        save_break_evens(tmp_path / "other.json", {"first": 0.2})
+    assert (tmp_path / "other.json").read_text() == '{"dense_above": {"first": 1.5}}'
+    with pytest.raises(ValueError, match="dense_above names 'fifth': not a layer with a delta kernel"):
+        DeltaRuntime(chain_model(), count_macs=False, min_fan_out=0, dense_above={"fifth": 0.2})

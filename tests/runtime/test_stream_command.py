@@ -7,6 +7,7 @@ import pytest
 from delta_keras.cli import stream_main
 from delta_keras.data import count_frames, write_video
 from delta_keras.models import video_classifier
+from delta_keras.runtime import load_break_evens, machine_summary, save_break_evens
 
 
 def _smooth_video(path, frames: int = 8, size: int = 24):
@@ -69,6 +70,9 @@ def test_a_clip_classifier_streams_and_writes_its_running_scores(tmp_path, capsy
     (["--step", "1", "--dense-above", "1.5"], "--dense-above must be a share in [0, 1], got 1.5"),
     (["--step", "1", "--calibrate", "1"], "--calibrate N times the unfused runtime's convolutions on N >= 2 frames"),
     (["--step", "1", "--calibrate", "3", "--fuse"], "on N >= 2 frames, got 3 with --fuse"),
+    (["--step", "1", "--dense-above", "shares.json"], "--dense-above shares.json: expected a share in [0, 1] or an "
+                                                      "existing .json file of shares (--save-break-evens)"),
+    (["--step", "1", "--save-break-evens", "shares.txt"], "--save-break-evens shares.txt: expected a .json file"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
     video = _smooth_video(tmp_path / "pan.avi", frames=3, size=16)
@@ -96,3 +100,56 @@ def test_paths_and_existing_outputs_are_refused_before_any_work(tmp_path, capsys
     with pytest.raises(SystemExit):
         stream_main([str(tmp_path / "clip.keras"), str(video), "--step", "1"])
     assert "already a clip model" in capsys.readouterr().err
+
+
+def _executed(text: str) -> float:
+    return float(text.split("the runtime executed ")[1].split()[0])
+
+
+def test_break_evens_saved_by_one_stream_set_the_next(tmp_path, capsys):
+    video, model = _smooth_video(tmp_path / "pan.avi"), str(_edge_model(tmp_path / "edges.keras"))
+    shares = tmp_path / "shares.json"
+    assert stream_main([model, str(video), "--size", "24", "--step", "0.05", "--calibrate", "4",
+                        "--save-break-evens", str(shares)]) == 0
+    assert f"break-evens: {shares}" in capsys.readouterr().out
+    saved, about = load_break_evens(shares)
+    assert set(saved) == {"conv0", "conv1"} and about["machine"] == machine_summary()
+    assert about["frame_size"] == [24, 24] and about["calibrated_on"].endswith("pan.avi frames 0..3")
+    # The file's shares are the runtime's: on a square moving over a still background, every layer dense on any
+    # change executes more MACs than never dense.
+    square = np.zeros((8, 24, 24, 3))
+    for t in range(8):
+        square[t, 8:16, 2 + t:10 + t] = 255
+    write_video(tmp_path / "square.avi", square)
+    executed = {}
+    for share in (0.0, 1.0):
+        save_break_evens(shares, {"conv0": share, "conv1": share}, frame_size=[24, 24])
+        assert stream_main([model, str(tmp_path / "square.avi"), "--size", "24", "--step", "0.05",
+                            "--dense-above", str(shares)]) == 0
+        text = capsys.readouterr().out
+        assert f"break-evens from {shares}, measured on {machine_summary()}" in text and "note:" not in text
+        executed[share] = _executed(text)
+    assert executed[0.0] > executed[1.0]
+    # Shares measured elsewhere are used, with a note of where.
+    save_break_evens(shares, {"conv0": 0.2}, frame_size=[48, 48])
+    text = shares.read_text().replace(machine_summary(), "another CPU")
+    shares.write_text(text)
+    assert stream_main([model, str(video), "--size", "24", "--step", "0.05", "--dense-above", str(shares)]) == 0
+    assert ("note: they were measured on another CPU and at 48x48 frames, not for this stream"
+            in capsys.readouterr().out)
+
+
+def test_a_break_evens_file_that_does_not_fit_is_one_line_and_a_users_file_is_kept(tmp_path, capsys):
+    video, model = _smooth_video(tmp_path / "pan.avi", frames=3, size=16), str(_edge_model(tmp_path / "edges.keras"))
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"my": "settings"}')
+    other = save_break_evens(tmp_path / "other.json", {"conv9": 0.2})
+    for extra, message in ((["--dense-above", str(mine)], f"--dense-above {mine}: expected a JSON object whose"),
+                           (["--dense-above", str(other)], f"--dense-above {other}: dense_above names 'conv9'"),
+                           (["--save-break-evens", str(mine)], f"--save-break-evens {mine}: exists; pass --overwrite"),
+                           (["--save-break-evens", str(mine), "--overwrite"], "was not written by delta_keras")):
+        with pytest.raises(SystemExit) as stopped:
+            stream_main([model, str(video), "--size", "16", "--step", "1", *extra])
+        error = capsys.readouterr().err.strip()
+        assert stopped.value.code == 2 and message in error and len(error.splitlines()) == 1
+    assert mine.read_text() == '{"my": "settings"}'
