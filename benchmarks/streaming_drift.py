@@ -118,7 +118,8 @@ def main() -> None:
     shares = "each layer's break-even" if args.dense_above is None else f"{args.dense_above:g}"
     if args.calibrate:
         measured = runtime.calibrate(clip[:, :args.calibrate])
-        moved = ", ".join(f"{name} {m.share:.2f} ({m.modelled:.2f})" for name, m in measured.items() if m.share != m.modelled)
+        moved = ", ".join(f"{name} {m.share:.2f} ({m.modelled:.2f})" for name, m in measured.items()
+                          if m.share != m.modelled)
         shares = f"as calibrated on frames 0..{args.calibrate - 1} ({moved or 'none moved'})"
     outputs = np.concatenate([np.asarray(runtime.step(clip[:, t]))[0] for t in range(clip.shape[1])])
     reference = reference_outputs(model, clip, args.memory)
