@@ -442,7 +442,7 @@ def _stream(args: argparse.Namespace) -> int:
         raise BadInput(f"--dense-above {args.break_evens[0] if args.break_evens else args.dense_above}: "
                        f"{error}") from error
     if args.break_evens:
-        _report_break_evens(*args.break_evens, size)
+        _report_break_evens(*args.break_evens, args.model, size)
     if args.calibrate:
         _calibrate(runtime, clip[:, :args.calibrate])
     if args.save_break_evens:
@@ -490,18 +490,21 @@ def _stream(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report_break_evens(path: str, about: dict, size: tuple) -> None:
-    """Where the shares of ``--dense-above FILE`` come from, and whether they were measured for this stream."""
+def _report_break_evens(path: str, about: dict, model: str, size: tuple) -> None:
+    """Where the shares of ``--dense-above FILE`` come from, and whether they were measured for this stream (this
+    machine, ``model``'s file name and frame ``size``)."""
     from delta_keras.runtime import machine_summary  # noqa: PLC0415
 
     machine = about.get("machine", "a machine not recorded")
     print(f"break-evens from {path}, measured on {machine}")
     elsewhere = [f"on {machine}"] if machine != machine_summary() else []
+    if about.get("model") is not None and Path(about["model"]).name != Path(model).name:
+        elsewhere.append(f"for {about['model']}")
     if about.get("frame_size") not in (None, list(size)):
         elsewhere.append(f"at {'x'.join(map(str, about['frame_size']))} frames")
     if elsewhere:
-        print(f"note: they were measured {' and '.join(elsewhere)}, not for this stream ({machine_summary()}, "
-              f"{size[0]}x{size[1]}); --calibrate N measures them here")
+        print(f"note: they were measured {', '.join(elsewhere)}, not for this stream ({machine_summary()}, "
+              f"{Path(model).name}, {size[0]}x{size[1]}); --calibrate N measures them here")
 
 
 def _calibrate(runtime, clip) -> None:

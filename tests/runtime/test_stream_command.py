@@ -130,13 +130,16 @@ def test_break_evens_saved_by_one_stream_set_the_next(tmp_path, capsys):
         assert f"break-evens from {shares}, measured on {machine_summary()}" in text and "note:" not in text
         executed[share] = _executed(text)
     assert executed[0.0] > executed[1.0]
-    # Shares measured elsewhere are used, with a note of where.
-    save_break_evens(shares, {"conv0": 0.2}, frame_size=[48, 48])
+    # Shares measured elsewhere are used, with a note of where (the model by its file name: a copy may be elsewhere).
+    save_break_evens(shares, {"conv0": 0.2}, model="/elsewhere/hed.keras", frame_size=[48, 48])
     text = shares.read_text().replace(machine_summary(), "another CPU")
     shares.write_text(text)
     assert stream_main([model, str(video), "--size", "24", "--step", "0.05", "--dense-above", str(shares)]) == 0
-    assert ("note: they were measured on another CPU and at 48x48 frames, not for this stream"
+    assert ("note: they were measured on another CPU, for /elsewhere/hed.keras, at 48x48 frames, not for this stream"
             in capsys.readouterr().out)
+    save_break_evens(shares, {"conv0": 0.2}, model="/elsewhere/edges.keras", frame_size=[24, 24])
+    assert stream_main([model, str(video), "--size", "24", "--step", "0.05", "--dense-above", str(shares)]) == 0
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_a_break_evens_file_that_does_not_fit_is_one_line_and_a_users_file_is_kept(tmp_path, capsys):
