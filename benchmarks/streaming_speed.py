@@ -40,6 +40,10 @@ measures inside its run on a footage clip that no row streams, or (``--calibrate
 the timed ones, as a deployment calibrates on the first seconds of its stream. ``--cuts`` prints the relative change
 of consecutive frames, ``mean |frame - previous| / mean |frame|``, of every real clip against that between the first
 frames of two different clips: the statistic `DeltaRuntime` detects scene cuts with (``cut_above``).
+
+``--pause MS`` sleeps before every frame, the runtime's and the dense model's alike, as a camera's frames come at its
+frame rate and not one right after the other: on a CPU whose library threads go to sleep between frames, a dense
+frame after a pause costs more than one right after another (docs/runtime.md, "What a scene cut costs").
 """
 
 from __future__ import annotations
@@ -78,10 +82,13 @@ OWN_FRAMES = "own"  # `--calibrate own`: each clip on its own frames after the t
 CALIBRATION_STRIDES = (1, 2, 4)
 
 
-def per_frame_seconds(step, frames: list) -> np.ndarray:
-    """Wall seconds of ``step(frame)`` for each frame, each result waited for."""
+def per_frame_seconds(step, frames: list, pause: float = 0.0) -> np.ndarray:
+    """Wall seconds of ``step(frame)`` for each frame, each result waited for (and, with ``pause``, each frame after
+    that many seconds asleep: a camera's frame not there yet)."""
     seconds = []
     for frame in frames:
+        if pause:
+            time.sleep(pause)
         started = time.perf_counter()
         np.asarray(step(frame))
         seconds.append(time.perf_counter() - started)
@@ -107,23 +114,24 @@ def check(model, runtime: DeltaRuntime, clip: np.ndarray) -> str:
             f" of a frame's total, layers x frames equal: {np.mean(ours == counted):.0%}")
 
 
-def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int) -> dict:
-    """Per-frame seconds of each of ``runtimes`` and of ``dense`` (medians over repeats, each repeat running them
-    one after the other, so that all see the same machine load), each runtime's share of time in its kernels'
-    passes over frames 1..T-1 (medians over repeats), the MAC reductions over those frames (``counter`` counts the
-    zero_delta MACs) and which frames are scene cuts by the runtime's statistic (``cuts``, frame 0 excluded)."""
+def measure(runtimes: dict, counter: DeltaRuntime, dense, clip: np.ndarray, repeats: int, pause: float = 0.0) -> dict:
+    """Per-frame seconds of each of ``runtimes`` and of ``dense`` (medians over repeats, each repeat running them one
+    after the other, so that all see the same machine load; each frame after ``pause`` seconds asleep), each runtime's
+    share of time in its kernels' passes over frames 1..T-1 (medians over repeats), the MAC reductions over those
+    frames (``counter`` counts the zero_delta MACs) and which frames are scene cuts by the runtime's statistic
+    (``cuts``, frame 0 excluded)."""
     frames = [tf.constant(clip[:, t]) for t in range(clip.shape[1])]
     times, shares = {name: [] for name in (*runtimes, "dense")}, {name: [] for name in runtimes}
     for _ in range(repeats):
         for name, runtime in runtimes.items():
             runtime.reset()
-            first = per_frame_seconds(runtime.step, frames[:1])  # dense as a whole: not in the split
+            first = per_frame_seconds(runtime.step, frames[:1], pause)  # dense as a whole: not in the split
             before = runtime.kernel_seconds
-            following = per_frame_seconds(runtime.step, frames[1:])
+            following = per_frame_seconds(runtime.step, frames[1:], pause)
             after = runtime.kernel_seconds
             times[name].append(np.concatenate([first, following]))
             shares[name].append({part: (after[part] - before[part]) / following.sum() for part in after})
-        times["dense"].append(per_frame_seconds(lambda f: dense(f[:, None]), frames))
+        times["dense"].append(per_frame_seconds(lambda f: dense(f[:, None]), frames, pause))
     shares = {name: {part: float(np.median([split[part] for split in splits])) for part in splits[0]}
               for name, splits in shares.items()}
     counter.run(clip)
@@ -312,7 +320,7 @@ def compare(model, size, step: str, clips: dict, args, calibration: dict | None 
     for name, clip in rows:
         if calibrated_for:  # the static and cut rows: the first clip's
             runtimes["calibrated"] = calibrated_for.get(name, calibrated_for[names[0]])
-        result = measure(runtimes, checked, dense, clip, args.repeats)
+        result = measure(runtimes, checked, dense, clip, args.repeats, args.pause / 1000)
         ms = {key: result[key][1:].mean() * 1e3 for key in ("dense", *runtimes)}
         kept = ~result["cuts"][1:]  # the frames that are not scene cuts
         without_cuts = (f"{result['dense'][1:][kept].sum() / result['unfused'][1:][kept].sum():>7.2f}x" if kept.any()
@@ -398,14 +406,21 @@ def main() -> None:
                         help=f"also the unfused runtime calibrated (`DeltaRuntime.calibrate`) on --frames frames of "
                              f"this clip of {FOOTAGE} (default {CALIBRATION_CLIP}), or with '{OWN_FRAMES}' on each "
                              f"clip's own next --frames frames (after those timed), timed side by side")
+    parser.add_argument("--pause", type=float, default=0.0, metavar="MS",
+                        help="sleep this many milliseconds before every frame, the runtime's and the dense model's "
+                             "alike (a camera's frames come at its frame rate; default 0: frame after frame)")
     parser.add_argument("--default-threads", action="store_true",
                         help="TensorFlow's and OpenMP's default threads instead of `streaming_threads()` (one "
                              "inter-op thread, a short OpenMP spin), for the dense model and the runtime alike")
     args = parser.parse_args()
+    if args.pause < 0:
+        parser.error(f"--pause must be >= 0 milliseconds, got {args.pause:g}")
     if not args.default_threads:
         streaming_threads()
     threads = ("TensorFlow's and OpenMP's default threads" if args.default_threads else
                f"streaming_threads(): 1 inter-op thread, GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}")
+    if args.pause:
+        threads += f"; every frame after {args.pause:g} ms asleep"
     names = args.clips.split(",")
     if args.cuts:
         cut_statistics(int(args.sizes.split(",")[0]), args.frames)
