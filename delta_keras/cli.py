@@ -367,14 +367,16 @@ def _dense_above(parser: argparse.ArgumentParser, value: str) -> tuple[float | d
 
 def _check_break_evens_file(parser: argparse.ArgumentParser, path: str, overwrite: bool) -> None:
     """``--save-break-evens``: a .json file that is new, or one this package wrote and --overwrite replaces."""
-    from delta_keras.files import is_generated_json  # noqa: PLC0415
+    from delta_keras.files import UnsafeWriteError, check_replaceable, is_generated_json  # noqa: PLC0415
 
     if Path(path).suffix.lower() != ".json":
         parser.error(f"--save-break-evens {path}: expected a .json file")
     if Path(path).exists() and not overwrite:
         parser.error(f"--save-break-evens {path}: exists; pass --overwrite to replace it")
-    if Path(path).exists() and not is_generated_json(path):
-        parser.error(f"--save-break-evens {path}: exists and was not written by delta_keras; refusing to overwrite it")
+    try:  # the check `save_break_evens` makes again when it writes, made before any work
+        check_replaceable(path, is_generated_json, "--save-break-evens file")
+    except UnsafeWriteError as error:
+        parser.error(f"--save-break-evens {error}")
 
 
 def _stream_model(args: argparse.Namespace):
@@ -495,15 +497,15 @@ def _report_break_evens(path: str, about: dict, model: str, size: tuple) -> None
     machine, ``model``'s file name and frame ``size``)."""
     from delta_keras.runtime import machine_summary  # noqa: PLC0415
 
-    machine = about.get("machine", "a machine not recorded")
+    machine, here = about.get("machine", "a machine not recorded"), machine_summary()
     print(f"break-evens from {path}, measured on {machine}")
-    elsewhere = [f"on {machine}"] if machine != machine_summary() else []
+    elsewhere = [f"on {machine}"] if machine != here else []
     if about.get("model") is not None and Path(about["model"]).name != Path(model).name:
         elsewhere.append(f"for {about['model']}")
     if about.get("frame_size") not in (None, list(size)):
         elsewhere.append(f"at {'x'.join(map(str, about['frame_size']))} frames")
     if elsewhere:
-        print(f"note: they were measured {', '.join(elsewhere)}, not for this stream ({machine_summary()}, "
+        print(f"note: they were measured {', '.join(elsewhere)}, not for this stream ({here}, "
               f"{Path(model).name}, {size[0]}x{size[1]}); --calibrate N measures them here")
 
 
